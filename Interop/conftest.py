@@ -1,0 +1,22 @@
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def octet():
+    """Runs the built octet binary (OCTET=path overrides .build/debug/octet)."""
+    binary = pathlib.Path(os.environ.get("OCTET", ROOT / ".build" / "debug" / "octet"))
+    assert binary.exists(), f"build octet first (swift build): {binary} is missing"
+
+    def run(*args, check=True):
+        result = subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise AssertionError(f"octet {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    return run

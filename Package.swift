@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Octet",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "octet", targets: ["octet"]),
+        .library(name: "Octet", targets: ["OctetTensor", "OctetGraph"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    ],
+    targets: [
+        .target(
+            name: "ONNXProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(
+            name: "OctetTensor",
+            dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
+        .target(name: "OctetGraph", dependencies: ["OctetTensor", "ONNXProto"]),
+        .target(
+            name: "OctetCLI",
+            dependencies: [
+                "OctetGraph", "OctetTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "octet", dependencies: ["OctetCLI"]),
+        .target(name: "_OctetTestSupport", dependencies: ["OctetGraph", "OctetTensor"]),
+        .testTarget(name: "OctetTensorTests", dependencies: ["OctetTensor", "_OctetTestSupport"]),
+        .testTarget(name: "OctetGraphTests", dependencies: ["OctetGraph", "_OctetTestSupport"]),
+        .testTarget(name: "OctetCLITests", dependencies: ["_OctetTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import OctetGraph
+
+/// `octet convert`: load, validate and write a model.
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Load, validate and save an ONNX model, moving weights to or from external data.",
+        discussion: """
+            The model is written atomically: a temporary file that is renamed once complete, so an \
+            interrupted run leaves no half-written output. Weights are embedded unless the model \
+            would pass protobuf's 2 GB limit, or --save-external-data is given.
+            """
+    )
+
+    @Argument(help: "The ONNX model to read.")
+    var model: String
+
+    @Option(name: [.short, .long], help: "Where to write the model.")
+    var output: String
+
+    @Flag(help: "Store weights in an external data file beside the output model.")
+    var saveExternalData = false
+
+    @Flag(help: "Embed every weight in the model file, even past 2 GB (which then fails).")
+    var noExternalData = false
+
+    @Option(help: "External data file name, relative to the output's folder (default: <output name>.data).")
+    var externalDataPath: String?
+
+    @Option(help: "Smallest tensor, in bytes, moved to external data.")
+    var externalDataSizeThreshold = 1024
+
+    func validate() throws {
+        if saveExternalData && noExternalData {
+            throw ValidationError("--save-external-data and --no-external-data contradict each other; give one.")
+        }
+        if externalDataSizeThreshold < 0 { throw ValidationError("--external-data-size-threshold must be 0 or more.") }
+    }
+
+    func run() throws {
+        let source = URL(fileURLWithPath: model)
+        let destination = URL(fileURLWithPath: output)
+        let loaded = try Model.load(contentsOf: source)
+        let folder = source.deletingLastPathComponent()
+        let inputFiles = [source] + ModelSummary(model: loaded, file: model).externalData.map {
+            folder.appendingPathComponent($0.location)
+        }
+        try OutputPath.check(destination, notAnyOf: inputFiles)
+        var options = SaveOptions(externalData: saveExternalData ? .always : noExternalData ? .never : .automatic,
+                                  location: externalDataPath, sizeThreshold: externalDataSizeThreshold)
+        let location = options.location ?? destination.lastPathComponent + ".data"
+        options.location = location
+        let dataFile = destination.deletingLastPathComponent().appendingPathComponent(location)
+        if options.externalData != .never {
+            try OutputPath.check(dataFile, notAnyOf: inputFiles)
+        }
+        let report = try loaded.save(to: destination, options: options)
+        var line = "Wrote \(output) (\(formatBytes(report.modelBytes))"
+        if let written = report.externalLocation {
+            line += "; external data \(written): \(formatBytes(report.externalBytes))"
+        }
+        print(line + ")")
+    }
+}

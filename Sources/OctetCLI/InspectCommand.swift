@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import OctetGraph
+
+/// `octet inspect`: what a model contains.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Describe an ONNX model: opsets, inputs, outputs, operators, weights and external data.",
+        discussion: """
+            The model is loaded and validated exactly as the other commands load it, so a model \
+            that inspects cleanly will also load for calibration. With --json the same facts are \
+            printed as one JSON document whose keys are documented in the README.
+            """
+    )
+
+    @Argument(help: "The ONNX model file to describe.")
+    var model: String
+
+    @Flag(help: "Print a JSON document instead of text.")
+    var json = false
+
+    func run() throws {
+        let url = URL(fileURLWithPath: model)
+        let loaded = try Model.load(contentsOf: url)
+        let summary = ModelSummary(model: loaded, file: model)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            print(Self.text(summary), terminator: "")
+        }
+    }
+
+    /// The text report.
+    static func text(_ summary: ModelSummary) -> String {
+        var lines: [String] = []
+        lines.append("Model: \(summary.file)")
+        let producer = [summary.producerName, summary.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
+        lines.append("  IR version: \(summary.irVersion)")
+        lines.append("  Producer:   \(producer.isEmpty ? "(not set)" : producer)")
+        let opsets = summary.opsets.map { "\($0.domain.isEmpty ? "ai.onnx" : $0.domain) \($0.version)" }
+        lines.append("  Opsets:     \(opsets.isEmpty ? "(none)" : opsets.joined(separator: ", "))")
+        for (title, values) in [("Inputs", summary.inputs), ("Outputs", summary.outputs)] {
+            lines.append("\(title) (\(values.count)):")
+            let width = values.map(\.name.count).max() ?? 0
+            for value in values {
+                let padded = value.name.padding(toLength: max(width, value.name.count), withPad: " ", startingAt: 0)
+                lines.append("  \(padded)  \(value.dtype)\(shapeText(value.shape))")
+            }
+        }
+        let nodes = summary.nodes
+        var header = "Nodes: \(nodes.total)"
+        if nodes.subgraphs > 0 {
+            header += " (\(nodes.topLevel) in the main graph, \(nodes.inSubgraphs) in \(nodes.subgraphs) subgraph\(nodes.subgraphs == 1 ? "" : "s"))"
+        }
+        lines.append(header)
+        let ops = nodes.byOpType.sorted {
+            let left = $0.value.topLevel + $0.value.inSubgraphs
+            let right = $1.value.topLevel + $1.value.inSubgraphs
+            return left != right ? left > right : $0.key < $1.key
+        }
+        for (op, count) in ops {
+            let inner = count.inSubgraphs > 0 ? " (\(count.inSubgraphs) in subgraphs)" : ""
+            lines.append("  \(op): \(count.topLevel + count.inSubgraphs)\(inner)")
+        }
+        lines.append("Weights:")
+        lines.append("  initializers:   \(summary.initializers.count) (\(formatBytes(summary.initializers.bytes)))")
+        lines.append("  Constant nodes: \(summary.constantNodes.count) (\(formatBytes(summary.constantNodes.bytes)))")
+        if summary.externalData.isEmpty {
+            lines.append("External data: none")
+        } else {
+            lines.append("External data:")
+            for file in summary.externalData {
+                lines.append("  \(file.location): \(file.tensors) tensor\(file.tensors == 1 ? "" : "s"), \(formatBytes(file.bytes))")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func shapeText(_ shape: [ModelSummary.ShapeEntry]?) -> String {
+        guard let shape else { return " (rank unknown)" }
+        let dims = shape.map { entry -> String in
+            switch entry {
+            case .value(let size): "\(size)"
+            case .param(let name): name
+            case .unknown: "?"
+            }
+        }
+        return "[\(dims.joined(separator: ", "))]"
+    }
+}

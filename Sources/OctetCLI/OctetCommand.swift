@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import OctetGraph
+
+/// The `octet` command: INT8 post-training quantization for ONNX models.
+public struct OctetCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "octet",
+        abstract: "Post-training INT8 quantization for ONNX models with any number of inputs.",
+        version: "0.1.0",
+        subcommands: [InspectCommand.self, ConvertCommand.self, DataCommand.self]
+    )
+
+    public init() {}
+
+    /// Parses the process arguments, runs the chosen subcommand and exits: 0 on success,
+    /// 64 for bad flags, 1 with an `Error: …` line on stderr for any other failure.
+    /// - Parameter arguments: arguments without the program name; `nil` reads the process's.
+    public static func runMain(_ arguments: [String]? = nil) -> Never {
+        let command: ParsableCommand
+        do { command = try parseAsRoot(arguments) } catch { exit(withError: error) }
+        do {
+            var runnable = command
+            try runnable.run()
+            Foundation.exit(0)
+        } catch let error as any UserFacingError {
+            Console.error(error.localizedDescription)
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Errors whose message is written for users: printed as `Error: …`, exit code 1.
+protocol UserFacingError: LocalizedError {}
+extension ModelError: UserFacingError {}
+extension NumpyError: UserFacingError {}
+extension TensorError: UserFacingError {}
+extension CLIError: UserFacingError {}
+
+/// Failures of the command-line layer itself (paths, option combinations found at run time).
+enum CLIError: LocalizedError {
+    /// The output would replace one of the command's inputs.
+    case wouldOverwriteInput(output: String, input: String)
+    /// The folder an output goes into does not exist.
+    case missingOutputFolder(output: String)
+    /// Anything else, already phrased for the user.
+    case message(String)
+
+    var errorDescription: String? {
+        switch self {
+        case let .wouldOverwriteInput(output, input):
+            "\(output): refusing to overwrite the input \(input); choose another output path"
+        case let .missingOutputFolder(output):
+            "\(output): the output folder \(URL(fileURLWithPath: output).deletingLastPathComponent().path) does not exist"
+        case let .message(text): text
+        }
+    }
+}
+
+/// Writing to stdout and stderr.
+enum Console {
+    /// Prints an `Error: …` line to stderr.
+    static func error(_ message: String) { FileHandle.standardError.write(Data("Error: \(message)\n".utf8)) }
+    /// Prints a `warning: …` line to stderr.
+    static func warning(_ message: String) { FileHandle.standardError.write(Data("warning: \(message)\n".utf8)) }
+}
+
+/// Checks on output paths made before anything is written.
+enum OutputPath {
+    /// The canonical path of `url` (symbolic links resolved).
+    static func canonical(_ url: URL) -> String { url.resolvingSymlinksInPath().standardizedFileURL.path }
+
+    /// Throws unless `output`'s folder exists and `output` is none of `inputs`.
+    /// - Parameters:
+    ///   - output: the file about to be written.
+    ///   - inputs: files the command reads.
+    static func check(_ output: URL, notAnyOf inputs: [URL]) throws {
+        var isFolder: ObjCBool = false
+        let folder = output.deletingLastPathComponent()
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
+            throw CLIError.missingOutputFolder(output: output.path)
+        }
+        let target = canonical(output)
+        if let input = inputs.first(where: { canonical($0) == target }) {
+            throw CLIError.wouldOverwriteInput(output: output.path, input: input.path)
+        }
+    }
+}
+
+/// Human-readable byte counts (binary units).
+func formatBytes(_ count: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(count)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+}

@@ -1,0 +1,211 @@
+import Foundation
+
+/// Element values decoded into a wide Swift type, grouped by kind.
+enum WideElements {
+    case floating([Double])
+    case signed([Int64])
+    case unsigned([UInt64])
+    case bool([Bool])
+    /// Interleaved real and imaginary parts.
+    case complex([Double])
+}
+
+extension Tensor {
+    /// The tensor with its elements converted to `target`.
+    ///
+    /// Floats to integers truncate toward zero and saturate at the target's range (NaN gives 0);
+    /// integers to narrower integers wrap as in NumPy; any non-zero value is `true`; real values
+    /// become complex with a zero imaginary part.
+    /// - Parameter target: the element type of the result.
+    /// - Throws: ``TensorError/unsupportedConversion`` for strings ↔ numbers and complex → real.
+    public func converted(to target: DType) throws -> Tensor {
+        if target == dtype { return self }
+        guard dtype != .string, target != .string else {
+            throw TensorError.unsupportedConversion(from: dtype, to: target)
+        }
+        let wide = decodeWide()
+        if case .complex = wide, !target.isComplex {
+            throw TensorError.unsupportedConversion(from: dtype, to: target)
+        }
+        return Tensor.encode(wide, as: target, shape: shape)
+    }
+
+    /// The elements as `Double` (real numeric and bool tensors).
+    /// - Throws: ``TensorError/unsupportedConversion`` for string and complex tensors.
+    public func doubles() throws -> [Double] {
+        switch decodeWide() {
+        case .floating(let values): return values
+        case .signed(let values): return values.map(Double.init)
+        case .unsigned(let values): return values.map(Double.init)
+        case .bool(let values): return values.map { $0 ? 1 : 0 }
+        case .complex: throw TensorError.unsupportedConversion(from: dtype, to: .float64)
+        }
+    }
+
+    func decodeWide() -> WideElements {
+        let count = elementCount
+        return withUnsafeBytes { raw -> WideElements in
+            func load<T: BinaryInteger>(_: T.Type) -> [T] { Array(raw.bindMemory(to: T.self).prefix(count)) }
+            switch dtype {
+            case .float32: return .floating(raw.bindMemory(to: Float.self).prefix(count).map(Double.init))
+            case .float64: return .floating(Array(raw.bindMemory(to: Double.self).prefix(count)))
+            case .float16:
+                return .floating(load(UInt16.self).map { Double(ReducedPrecision.float(fromHalf: $0)) })
+            case .bfloat16:
+                return .floating(load(UInt16.self).map { Double(ReducedPrecision.float(fromBFloat16: $0)) })
+            case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz:
+                let format = ReducedPrecision.miniFloat(dtype)!
+                return .floating(load(UInt8.self).map { Double(format.decode($0)) })
+            case .float4e2m1:
+                let format = ReducedPrecision.miniFloat(dtype)!
+                return .floating(Tensor.unpackNibbles(raw, count: count).map { Double(format.decode($0)) })
+            case .int8: return .signed(load(Int8.self).map(Int64.init))
+            case .int16: return .signed(load(Int16.self).map(Int64.init))
+            case .int32: return .signed(load(Int32.self).map(Int64.init))
+            case .int64: return .signed(load(Int64.self))
+            case .int4:
+                return .signed(Tensor.unpackNibbles(raw, count: count).map { Int64(Int8(bitPattern: $0 << 4) >> 4) })
+            case .uint8: return .unsigned(load(UInt8.self).map(UInt64.init))
+            case .uint16: return .unsigned(load(UInt16.self).map(UInt64.init))
+            case .uint32: return .unsigned(load(UInt32.self).map(UInt64.init))
+            case .uint64: return .unsigned(load(UInt64.self))
+            case .uint4: return .unsigned(Tensor.unpackNibbles(raw, count: count).map(UInt64.init))
+            case .bool: return .bool(load(UInt8.self).map { $0 != 0 })
+            case .complex64: return .complex(raw.bindMemory(to: Float.self).prefix(2 * count).map(Double.init))
+            case .complex128: return .complex(Array(raw.bindMemory(to: Double.self).prefix(2 * count)))
+            case .string: preconditionFailure("string tensors have no numeric elements")
+            }
+        }
+    }
+
+    private static func unpackNibbles(_ raw: UnsafeRawBufferPointer, count: Int) -> [UInt8] {
+        (0..<count).map { index in
+            let byte = raw[index / 2]
+            return index % 2 == 0 ? byte & 0x0F : byte >> 4
+        }
+    }
+
+    static func encode(_ wide: WideElements, as target: DType, shape: [Int]) -> Tensor {
+        var result = Tensor(zeros: target, shape: shape)
+        let reals: [Double]
+        switch wide {
+        case .complex(let parts):
+            if target.isComplex {
+                result.store(parts, as: target)
+                return result
+            }
+            reals = stride(from: 0, to: parts.count, by: 2).map { parts[$0] }
+        case .floating(let values): reals = values
+        case .bool(let values):
+            if target.isInteger || target == .bool {
+                result.storeIntegers(values.map { $0 ? 1 : 0 }, as: target)
+                return result
+            }
+            reals = values.map { $0 ? 1 : 0 }
+        case .signed(let values):
+            if target.isInteger || target == .bool {
+                result.storeIntegers(values, as: target)
+                return result
+            }
+            reals = values.map(Double.init)
+        case .unsigned(let values):
+            if target.isInteger || target == .bool {
+                result.storeIntegers(values.map { Int64(bitPattern: $0) }, as: target, unsignedSource: values)
+                return result
+            }
+            reals = values.map(Double.init)
+        }
+        if target.isComplex {
+            result.store(reals.flatMap { [$0, 0] }, as: target)
+        } else if target.isFloatingPoint {
+            result.store(reals, as: target)
+        } else if target == .bool {
+            result.storeIntegers(reals.map { $0 != 0 && !$0.isNaN ? 1 : 0 }, as: target)
+        } else {
+            result.storeSaturating(reals, as: target)
+        }
+        return result
+    }
+
+    /// Stores floating values into a floating or complex tensor.
+    private mutating func store(_ values: [Double], as target: DType) {
+        withUnsafeMutableBytes { raw in
+            switch target {
+            case .float32, .complex64:
+                for (index, value) in values.enumerated() { raw.storeBytes(of: Float(value), toByteOffset: 4 * index, as: Float.self) }
+            case .float64, .complex128:
+                for (index, value) in values.enumerated() { raw.storeBytes(of: value, toByteOffset: 8 * index, as: Double.self) }
+            case .float16:
+                for (index, value) in values.enumerated() {
+                    raw.storeBytes(of: ReducedPrecision.halfBits(from: Float(value)), toByteOffset: 2 * index, as: UInt16.self)
+                }
+            case .bfloat16:
+                for (index, value) in values.enumerated() {
+                    raw.storeBytes(of: ReducedPrecision.bfloat16Bits(from: Float(value)), toByteOffset: 2 * index, as: UInt16.self)
+                }
+            case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz:
+                let format = ReducedPrecision.miniFloat(target)!
+                for (index, value) in values.enumerated() { raw[index] = format.encode(Float(value)) }
+            case .float4e2m1:
+                let format = ReducedPrecision.miniFloat(target)!
+                for (index, value) in values.enumerated() { Tensor.storeNibble(format.encode(Float(value)), at: index, in: raw) }
+            default: preconditionFailure("\(target) is not a floating type")
+            }
+        }
+    }
+
+    /// Stores integers with NumPy's wrap-around into an integer or bool tensor.
+    private mutating func storeIntegers(_ values: [Int64], as target: DType, unsignedSource: [UInt64]? = nil) {
+        withUnsafeMutableBytes { raw in
+            for (index, value) in values.enumerated() {
+                switch target {
+                case .bool: raw[index] = value != 0 ? 1 : 0
+                case .int8, .uint8: raw[index] = UInt8(truncatingIfNeeded: value)
+                case .int16, .uint16: raw.storeBytes(of: UInt16(truncatingIfNeeded: value), toByteOffset: 2 * index, as: UInt16.self)
+                case .int32, .uint32: raw.storeBytes(of: UInt32(truncatingIfNeeded: value), toByteOffset: 4 * index, as: UInt32.self)
+                case .int64, .uint64: raw.storeBytes(of: UInt64(truncatingIfNeeded: value), toByteOffset: 8 * index, as: UInt64.self)
+                case .int4: Tensor.storeNibble(UInt8(truncatingIfNeeded: max(-8, min(7, value))), at: index, in: raw)
+                case .uint4:
+                    let clamped = unsignedSource.map { min($0[index], 15) } ?? UInt64(max(0, min(15, value)))
+                    Tensor.storeNibble(UInt8(clamped), at: index, in: raw)
+                default: preconditionFailure("\(target) is not an integer type")
+                }
+            }
+        }
+    }
+
+    /// Stores real values into an integer tensor: truncation toward zero, saturation, NaN → 0.
+    private mutating func storeSaturating(_ values: [Double], as target: DType) {
+        let (low, high): (Double, Double) =
+            switch target {
+            case .int8: (-128, 127)
+            case .uint8: (0, 255)
+            case .int16: (-32768, 32767)
+            case .uint16: (0, 65535)
+            case .int32: (-2_147_483_648, 2_147_483_647)
+            case .uint32: (0, 4_294_967_295)
+            case .int4: (-8, 7)
+            case .uint4: (0, 15)
+            case .int64: (-9.223372036854775808e18, 9.223372036854774784e18)
+            default: (0, 1.8446744073709550e19)
+            }
+        if target == .uint64 {
+            withUnsafeMutableBytes { raw in
+                for (index, value) in values.enumerated() {
+                    let clamped = value.isNaN ? 0 : min(max(value.rounded(.towardZero), low), high)
+                    raw.storeBytes(of: UInt64(clamped), toByteOffset: 8 * index, as: UInt64.self)
+                }
+            }
+            return
+        }
+        let integers = values.map { value -> Int64 in
+            value.isNaN ? 0 : Int64(min(max(value.rounded(.towardZero), low), high))
+        }
+        storeIntegers(integers, as: target)
+    }
+
+    private static func storeNibble(_ nibble: UInt8, at index: Int, in raw: UnsafeMutableRawBufferPointer) {
+        let shift = index % 2 == 0 ? 0 : 4
+        raw[index / 2] = raw[index / 2] & ~(0x0F << shift) | ((nibble & 0x0F) << shift)
+    }
+}

@@ -1,0 +1,34 @@
+/// Contiguous, 64-byte aligned bytes owned by one or more tensors (copy-on-write through
+/// ``Tensor``).
+public final class TensorStorage: @unchecked Sendable {
+    /// Number of bytes in the buffer.
+    public let byteCount: Int
+    /// Start of the buffer; valid for `byteCount` bytes while the storage lives.
+    public let baseAddress: UnsafeMutableRawPointer
+
+    /// Allocates `byteCount` zeroed bytes.
+    /// - Parameter byteCount: size of the buffer in bytes (0 allowed).
+    public init(byteCount: Int) {
+        self.byteCount = byteCount
+        baseAddress = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        baseAddress.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
+    }
+
+    /// Allocates a buffer holding a copy of `bytes`.
+    /// - Parameter bytes: the contents.
+    public convenience init(copying bytes: UnsafeRawBufferPointer) {
+        self.init(byteCount: bytes.count)
+        if let source = bytes.baseAddress, bytes.count > 0 {
+            baseAddress.copyMemory(from: source, byteCount: bytes.count)
+        }
+    }
+
+    deinit { baseAddress.deallocate() }
+
+    /// A read-only view of the bytes.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: baseAddress, count: byteCount) }
+    /// A writable view of the bytes.
+    public var mutableBytes: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: baseAddress, count: byteCount)
+    }
+}

@@ -1,0 +1,3 @@
+import OctetCLI
+
+OctetCommand.runMain()
