@@ -33,8 +33,9 @@ let package = Package(
         .executableTarget(name: "octet", dependencies: ["OctetCLI"]),
         .target(name: "_OctetTestSupport", dependencies: ["OctetGraph", "OctetTensor"]),
         .testTarget(name: "OctetTensorTests", dependencies: ["OctetTensor", "_OctetTestSupport"]),
-        .testTarget(name: "OctetGraphTests", dependencies: ["OctetGraph", "_OctetTestSupport"]),
-        .testTarget(name: "OctetCLITests", dependencies: ["_OctetTestSupport"]),
+        .testTarget(name: "OctetGraphTests", dependencies: ["OctetGraph", "ONNXProto", "_OctetTestSupport"]),
+        // Depends on the executable so `swift test` builds the binary its end-to-end tests run.
+        .testTarget(name: "OctetCLITests", dependencies: ["octet", "OctetGraph", "ONNXProto", "_OctetTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
