@@ -79,15 +79,8 @@ struct InspectCommand: ParsableCommand {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    private static func shapeText(_ shape: [ModelSummary.ShapeEntry]?) -> String {
+    private static func shapeText(_ shape: [Dim]?) -> String {
         guard let shape else { return " (rank unknown)" }
-        let dims = shape.map { entry -> String in
-            switch entry {
-            case .value(let size): "\(size)"
-            case .param(let name): name
-            case .unknown: "?"
-            }
-        }
-        return "[\(dims.joined(separator: ", "))]"
+        return "[\(shape.map(\.description).joined(separator: ", "))]"
     }
 }

@@ -10,30 +10,7 @@ public struct ModelSummary: Codable, Sendable, Equatable {
         /// Element type name (`float32`, …), a type summary for non-tensors, or `?`.
         public var dtype: String
         /// Dimensions: integers, symbolic names, or `null` for unknown dims; `nil` when the rank is unknown.
-        public var shape: [ShapeEntry]?
-    }
-
-    /// One dimension in JSON: a number, a name, or null.
-    public enum ShapeEntry: Codable, Sendable, Equatable {
-        case value(Int)
-        case param(String)
-        case unknown
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            switch self {
-            case .value(let size): try container.encode(size)
-            case .param(let name): try container.encode(name)
-            case .unknown: try container.encodeNil()
-            }
-        }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if container.decodeNil() { self = .unknown }
-            else if let size = try? container.decode(Int.self) { self = .value(size) }
-            else { self = .param(try container.decode(String.self)) }
-        }
+        public var shape: [Dim]?
     }
 
     /// Node counts of one operator type.
@@ -150,13 +127,6 @@ public struct ModelSummary: Codable, Sendable, Equatable {
         case .tensor(let code, _): dtype = DType(onnxCode: code)?.name ?? (code == 0 ? "?" : "type\(code)")
         default: dtype = info.type.summary
         }
-        let shape = info.type.shape?.map { dim -> ShapeEntry in
-            switch dim {
-            case .value(let size): .value(size)
-            case .param(let name): .param(name)
-            case .unknown: .unknown
-            }
-        }
-        return Value(name: info.name, dtype: dtype, shape: shape)
+        return Value(name: info.name, dtype: dtype, shape: info.type.shape)
     }
 }

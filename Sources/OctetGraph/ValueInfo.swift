@@ -68,8 +68,8 @@ public indirect enum ValueType: Sendable, Equatable {
     }
 }
 
-/// One dimension of a declared shape.
-public enum Dim: Sendable, Equatable, Hashable, CustomStringConvertible {
+/// One dimension of a declared shape. In JSON: a number, a name, or null.
+public enum Dim: Sendable, Equatable, Hashable, CustomStringConvertible, Codable {
     /// A fixed size.
     case value(Int)
     /// A named symbolic size (`batch`, `sequence_length`).
@@ -82,6 +82,26 @@ public enum Dim: Sendable, Equatable, Hashable, CustomStringConvertible {
         case .value(let size): "\(size)"
         case .param(let name): name
         case .unknown: "?"
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .value(let size): try container.encode(size)
+        case .param(let name): try container.encode(name)
+        case .unknown: try container.encodeNil()
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .unknown
+        } else if let size = try? container.decode(Int.self) {
+            self = .value(size)
+        } else {
+            self = .param(try container.decode(String.self))
         }
     }
 
