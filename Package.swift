@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "octet", targets: ["octet"]),
-        .library(name: "Octet", targets: ["OctetTensor", "OctetGraph"]),
+        .library(name: "Octet", targets: ["OctetTensor", "OctetGraph", "OctetRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -23,16 +23,18 @@ let package = Package(
             dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .target(name: "OctetGraph", dependencies: ["OctetTensor", "ONNXProto"]),
+        .target(name: "OctetRuntime", dependencies: ["OctetGraph"]),
         .target(
             name: "OctetCLI",
             dependencies: [
-                "OctetGraph", "OctetTensor",
+                "OctetGraph", "OctetTensor", "OctetRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "octet", dependencies: ["OctetCLI"]),
         .target(name: "_OctetTestSupport", dependencies: ["OctetGraph", "OctetTensor"]),
         .testTarget(name: "OctetTensorTests", dependencies: ["OctetTensor", "_OctetTestSupport"]),
+        .testTarget(name: "OctetRuntimeTests", dependencies: ["OctetRuntime", "_OctetTestSupport"]),
         .testTarget(name: "OctetGraphTests", dependencies: ["OctetGraph", "ONNXProto", "_OctetTestSupport"]),
         // Depends on the executable so `swift test` builds the binary its end-to-end tests run.
         .testTarget(name: "OctetCLITests", dependencies: ["octet", "OctetGraph", "ONNXProto", "_OctetTestSupport"]),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OctetGraph
+import OctetRuntime
 
 /// The `octet` command: INT8 post-training quantization for ONNX models.
 public struct OctetCommand: ParsableCommand {
@@ -8,7 +9,7 @@ public struct OctetCommand: ParsableCommand {
         commandName: "octet",
         abstract: "Post-training INT8 quantization for ONNX models with any number of inputs.",
         version: "0.1.0",
-        subcommands: [InspectCommand.self, ConvertCommand.self, DataCommand.self]
+        subcommands: [InspectCommand.self, RunCommand.self, ConvertCommand.self, DataCommand.self]
     )
 
     public init() {}
@@ -38,6 +39,7 @@ extension ModelError: UserFacingError {}
 extension NumpyError: UserFacingError {}
 extension TensorError: UserFacingError {}
 extension CLIError: UserFacingError {}
+extension RuntimeError: UserFacingError {}
 
 /// Failures of the command-line layer itself (paths, option combinations found at run time).
 enum CLIError: LocalizedError {

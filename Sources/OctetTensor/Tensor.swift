@@ -97,6 +97,13 @@ public struct Tensor: Sendable {
     /// The raw element bytes as `Data`.
     public var data: Data { Data(storage.bytes) }
 
+    /// The same tensor with `newShape`, without checks (the caller guarantees the element count).
+    public func unsafeReshaped(_ newShape: [Int]) -> Tensor {
+        var copy = self
+        copy.shape = newShape
+        return copy
+    }
+
     /// The same elements under another shape with the same element count.
     /// - Parameter newShape: dimensions whose product equals ``elementCount``.
     /// - Throws: ``TensorError/reshapeMismatch`` when the counts differ.

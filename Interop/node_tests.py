@@ -1,0 +1,156 @@
+"""Runs the ONNX backend node tests (generated from the pinned onnx wheel) through `octet run`.
+
+    python Interop/node_tests.py [--update] [--only PATTERN]
+
+Every case of the operators in ENGINE_OPS (and their *_expanded variants) is run; the result
+is compared with the case's expected outputs (rtol 1e-3, atol 1e-7, as ONNX's backend tests).
+Interop/node_expectations.txt lists each case as `pass` or `exclude: <reason>`; the run fails
+on any case that passed before and fails now, on unknown cases, and when the pass rate of the
+listed operators drops below the committed floor. --update rewrites the file's statuses from
+this run (keeping the reasons of cases that still fail).
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DATA = ROOT / ".build-node-tests"
+EXPECTATIONS = ROOT / "Interop" / "node_expectations.txt"
+
+ENGINE_OPS = """Add Sub Mul Div Pow Sqrt Exp Log Neg Abs Reciprocal Floor Ceil Round Sign Sin Cos Erf Tanh
+Sigmoid HardSigmoid HardSwish Relu LeakyRelu PRelu Elu Selu Gelu Softplus Mish Clip Min Max Sum Mean Where
+Equal Greater GreaterOrEqual Less LessOrEqual Not And Or Xor IsNaN IsInf Cast CastLike Identity Dropout
+Conv ConvTranspose Gemm MatMul Einsum MaxPool AveragePool GlobalAveragePool GlobalMaxPool BatchNormalization
+LayerNormalization InstanceNormalization GroupNormalization Softmax LogSoftmax ReduceMean ReduceSum ReduceMax
+ReduceMin ReduceProd ReduceL2 ReduceSumSquare ArgMax ArgMin TopK CumSum Reshape Flatten Transpose Squeeze
+Unsqueeze Concat Split Slice Gather GatherElements GatherND ScatterND Expand Tile Pad Shape Size
+ConstantOfShape Range Constant Resize Upsample DepthToSpace SpaceToDepth NonZero OneHot Trilu QuantizeLinear
+DequantizeLinear If LSTM GRU""".split()
+
+
+def generate():
+    """Writes every node test case under .build-node-tests/node (with the onnx package's own
+    writer) and an index case -> op."""
+    index_file = DATA / "index.json"
+    if index_file.exists():
+        return json.loads(index_file.read_text())
+    import argparse as _argparse
+    from onnx.backend.test import cmd_tools
+    from onnx.backend.test.case.node import collect_testcases
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = collect_testcases(None)
+        cmd_tools.model_test.collect_testcases = lambda: cases
+        cmd_tools.generate_data(_argparse.Namespace(output=str(DATA)))
+    index = {case.name: case.model.graph.node[0].op_type if len(case.model.graph.node) == 1 else None for case in cases}
+    # Expanded cases (a function's body) and multi-node cases take the op of their base case.
+    for name, op in list(index.items()):
+        if op is None:
+            index[name] = index.get(name.split("_expanded")[0]) or ""
+    index_file.write_text(json.dumps(index, indent=0, sort_keys=True))
+    return index
+
+
+def compare(expected, actual):
+    if expected.dtype.kind in "fc":
+        np.testing.assert_allclose(actual.astype(expected.dtype), expected, rtol=1e-3, atol=1e-7, equal_nan=True)
+    else:
+        np.testing.assert_array_equal(actual.astype(expected.dtype) if expected.dtype.kind != "O" else actual, expected)
+
+
+def run_case(octet, name):
+    folder = DATA / "node" / name
+    model = onnx.load(str(folder / "model.onnx"), load_external_data=False)
+    outputs = [o.name for o in model.graph.output]
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = pathlib.Path(tmp) / "out.npz"
+        data = folder / "test_data_set_0"
+        has_inputs = any(data.glob("input_*.pb"))
+        args = [octet, "run", str(folder / "model.onnx"), "--threads", "1", "--save-outputs", str(saved),
+                "--outputs", ",".join(outputs)]
+        args += ["--load-inputs", str(data)] if has_inputs else []
+        result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            lines = result.stderr.strip().splitlines() or ["exit %d" % result.returncode]
+            # The first line says what failed; for unsupported operators the second names the op.
+            message = lines[1].strip() if "cannot run yet" in lines[0] and len(lines) > 1 else lines[0]
+            return False, message.replace(str(folder) + "/", "").replace("Error: ", "")[:300]
+        try:
+            with np.load(saved) as got:
+                for i, out in enumerate(outputs):
+                    path = data / f"output_{i}.pb"
+                    if not path.exists():
+                        continue
+                    expected = numpy_helper.to_array(onnx.load_tensor(str(path)))
+                    compare(np.asarray(expected), got[out])
+        except Exception as error:  # a mismatch or a missing output
+            return False, str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+    return True, ""
+
+
+def read_expectations():
+    table = {}
+    floor = None
+    if EXPECTATIONS.exists():
+        for line in EXPECTATIONS.read_text().splitlines():
+            if line.startswith("# floor:"):
+                floor = float(line.split(":")[1])
+            if not line.strip() or line.startswith("#"):
+                continue
+            name, _, status = line.partition(" ")
+            table[name] = status
+    return table, floor
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--update", action="store_true")
+    parser.add_argument("--only", default="")
+    args = parser.parse_args()
+    octet = os.environ.get("OCTET", str(ROOT / ".build" / "debug" / "octet"))
+    index = generate()
+    cases = sorted(n for n, op in index.items() if op in ENGINE_OPS and args.only in n)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = dict(zip(cases, pool.map(lambda n: run_case(octet, n), cases)))
+    passed = sum(ok for ok, _ in results.values())
+    rate = passed / max(len(results), 1)
+    print(f"node tests: {passed} of {len(results)} cases of the engine's operators pass ({100 * rate:.1f} %)")
+    expectations, floor = read_expectations()
+    if args.update:
+        lines = ["# ONNX backend node tests of the engine's operators (onnx " + onnx.__version__ + ").",
+                 "# Each case: `pass`, or `exclude: <reason>`. Regenerate with Interop/node_tests.py --update.",
+                 f"# floor: {round(rate - 0.005, 3)}"]
+        for name in sorted(results):
+            ok, message = results[name]
+            old = expectations.get(name, "")
+            reason = old if old.startswith("exclude:") and not old.startswith("exclude: fails:") else f"exclude: fails: {message}"
+            lines.append(f"{name} pass" if ok else f"{name} {reason}")
+        EXPECTATIONS.write_text("\n".join(lines) + "\n")
+        print(f"wrote {EXPECTATIONS}")
+        return 0
+    regressions = [n for n, (ok, msg) in results.items() if not ok and expectations.get(n) == "pass"]
+    unknown = [n for n in results if n not in expectations]
+    for name in regressions:
+        print(f"REGRESSION {name}: {results[name][1]}")
+    for name in unknown:
+        print(f"UNKNOWN CASE {name} (run with --update): {'pass' if results[name][0] else results[name][1]}")
+    failed = len(regressions) + len(unknown)
+    if floor is not None and rate < floor:
+        print(f"pass rate {rate:.3f} is below the floor {floor}")
+        failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

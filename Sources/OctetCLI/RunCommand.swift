@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import OctetGraph
+import OctetRuntime
+
+/// `octet run`: run a model in FP32 on Octet's CPU engine.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run an ONNX model on Octet's CPU engine and print or save its outputs.",
+        discussion: """
+            Inputs are matched to the model's inputs by name: the keys of an .npz, the file name \
+            of a .npy (<input>.npy), or the name stored in each input_N.pb of an ONNX \
+            test_data_set folder. With --outputs all every intermediate value is returned, like \
+            Polygraphy's --onnx-outputs mark all.
+            """
+    )
+
+    @Argument(help: "The ONNX model to run.")
+    var model: String
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Input data: .npz, <input>.npy files, or an ONNX test_data_set folder.")
+    var loadInputs: [String] = []
+
+    @Option(help: "Save the outputs to this .npz file.")
+    var saveOutputs: String?
+
+    @Option(help: "Which values to return: 'all', or names separated by commas (default: the model's outputs).")
+    var outputs: String?
+
+    @Option(help: "Threads for kernels (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print the peak memory of intermediate tensors on stderr.")
+    var verbose = false
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        if let saveOutputs, !saveOutputs.hasSuffix(".npz") { throw ValidationError("--save-outputs must name an .npz file.") }
+    }
+
+    func run() throws {
+        if let threads { ThreadPool.threads = threads }
+        let url = URL(fileURLWithPath: model)
+        let loaded = try Model.load(contentsOf: url)
+        let session = try Session(model: loaded)
+        var feeds: [String: Tensor] = [:]
+        for path in loadInputs {
+            for (name, tensor) in try InputFiles.read(URL(fileURLWithPath: path)) {
+                if feeds[name] != nil { throw CLIError.message("\(path): input '\(name)' is given twice") }
+                feeds[name] = tensor
+            }
+        }
+        var wanted: [String]?
+        if outputs == "all" {
+            wanted = loaded.graph.outputs.map(\.name) + session.allValueNames.filter { name in !loaded.graph.outputs.contains { $0.name == name } }
+        } else if let outputs {
+            wanted = outputs.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        }
+        if let destination = saveOutputs.map({ URL(fileURLWithPath: $0) }) {
+            try OutputPath.check(destination, notAnyOf: [url] + loadInputs.map { URL(fileURLWithPath: $0) })
+        }
+        let order = wanted ?? loaded.graph.outputs.map(\.name)
+        let results = try session.run(feeds, outputs: order)
+        for name in order {
+            guard let tensor = results[name] else { continue }
+            print(Self.describe(name: name, tensor))
+        }
+        if verbose {
+            FileHandle.standardError.write(Data("peak intermediate tensor memory: \(formatBytes(session.peakBytes))\n".utf8))
+        }
+        if let saveOutputs {
+            let arrays = try order.compactMap { name -> (key: String, tensor: Tensor)? in
+                guard let tensor = results[name] else { return nil }
+                switch tensor.dtype {
+                case .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1:
+                    return (name, try tensor.converted(to: .float32))
+                case .int4: return (name, try tensor.converted(to: .int8))
+                case .uint4: return (name, try tensor.converted(to: .uint8))
+                default: return (name, tensor)
+                }
+            }
+            try NPZArchive.write(arrays, to: URL(fileURLWithPath: saveOutputs))
+        }
+    }
+
+    /// One line per output: name, dtype, shape and value range.
+    static func describe(name: String, _ tensor: Tensor) -> String {
+        var line = "\(name): \(tensor.dtype) \(tensor.shape)"
+        if let values = try? tensor.doubles(), !values.isEmpty {
+            let finite = values.filter(\.isFinite)
+            if let low = finite.min(), let high = finite.max() {
+                let mean = finite.reduce(0, +) / Double(finite.count)
+                line += String(format: " min %.6g max %.6g mean %.6g", low, high, mean)
+            }
+            let nonFinite = values.count - finite.count
+            if nonFinite > 0 { line += " (\(nonFinite) non-finite)" }
+        }
+        return line
+    }
+}
+
+/// Reads input tensors by name from the file layouts `run` accepts.
+enum InputFiles {
+    static func read(_ url: URL) throws -> [(String, Tensor)] {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else {
+            throw CLIError.message("\(url.path): no such file or folder")
+        }
+        if isFolder.boolValue {
+            let files = try FileManager.default.contentsOfDirectory(atPath: url.path)
+                .filter { $0.hasPrefix("input_") && $0.hasSuffix(".pb") }
+                .sorted { Int($0.dropFirst(6).dropLast(3)) ?? 0 < Int($1.dropFirst(6).dropLast(3)) ?? 0 }
+            guard !files.isEmpty else { throw CLIError.message("\(url.path): no input_N.pb files in this folder") }
+            return try files.map { file in
+                let (name, tensor) = try TensorProtoFile.read(url.appendingPathComponent(file))
+                guard !name.isEmpty else {
+                    throw CLIError.message("\(url.appendingPathComponent(file).path): the tensor has no name, so it cannot be matched to an input")
+                }
+                return (name, tensor)
+            }
+        }
+        switch url.pathExtension {
+        case "npz": return try NPZArchive.readAll(url).map { ($0.key, $0.tensor) }
+        case "npy": return [(url.deletingPathExtension().lastPathComponent, try NPYFile.read(url))]
+        case "pb":
+            let (name, tensor) = try TensorProtoFile.read(url)
+            guard !name.isEmpty else { throw CLIError.message("\(url.path): the tensor has no name, so it cannot be matched to an input") }
+            return [(name, tensor)]
+        default: throw CLIError.message("\(url.path): expected an .npz, .npy or .pb file, or a test_data_set folder")
+        }
+    }
+}

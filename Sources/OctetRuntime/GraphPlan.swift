@@ -1,0 +1,105 @@
+import OctetGraph
+
+/// A graph prepared for repeated runs: node order, kernels, constants, when each value can be
+/// freed, and plans for the subgraphs of control-flow nodes.
+final class GraphPlan: @unchecked Sendable {
+    struct Step {
+        let nodeIndex: Int
+        let label: String
+        let kernel: @Sendable (KernelContext) throws -> [Tensor]
+        let opset: Int64
+        /// Input names whose last reader is this step (freed after it runs).
+        var releases: [String]
+        /// Subgraph plans by attribute name.
+        let subgraphs: [String: GraphPlan]
+    }
+
+    let graph: Graph
+    /// Initializers and `Constant` node values, available before any step.
+    let constants: [String: Tensor]
+    var steps: [Step] = []
+    /// Outputs nobody reads and that are not graph outputs (freed right after being produced).
+    var unread: Set<String> = []
+
+    /// Plans `graph`.
+    /// - Parameters:
+    ///   - graph: the graph.
+    ///   - model: the model (for opset versions).
+    ///   - registry: kernels.
+    ///   - keep: value names that must survive the run (outputs asked for).
+    init(graph: Graph, model: Model, registry: OpRegistry, keep: Set<String>) throws {
+        self.graph = graph
+        guard let order = graph.topologicalOrder() else { throw RuntimeError.unorderable(graph: graph.name) }
+        var constants: [String: Tensor] = [:]
+        for initializer in graph.initializers { constants[initializer.name] = initializer.tensor }
+        var running: [Int] = []
+        for index in order {
+            let node = graph.nodes[index]
+            if node.opType == "Constant", OpsetImport.canonical(node.domain) == "", let value = node.constantValue,
+               let output = node.outputs.first
+            {
+                constants[output] = value
+            } else {
+                running.append(index)
+            }
+        }
+        self.constants = constants
+        var lastReader: [String: Int] = [:]
+        for (position, index) in running.enumerated() {
+            let node = graph.nodes[index]
+            var reads = Set(node.inputs.filter { !$0.isEmpty })
+            for attribute in node.attributes {
+                for subgraph in attribute.value.subgraphs { reads.formUnion(subgraph.capturedNames) }
+            }
+            for name in reads { lastReader[name] = position }
+        }
+        let keepAll = keep.union(graph.outputs.map(\.name))
+        for (position, index) in running.enumerated() {
+            let node = graph.nodes[index]
+            let opset = model.opsetVersion(for: node.domain) ?? 1
+            guard let kernel = registry.kernel(node.opType, domain: node.domain, opset: opset) else {
+                preconditionFailure("unsupported operators are rejected before planning")
+            }
+            var subgraphs: [String: GraphPlan] = [:]
+            for attribute in node.attributes {
+                if case .graph(let subgraph) = attribute.value {
+                    subgraphs[attribute.name] = try GraphPlan(graph: subgraph, model: model, registry: registry, keep: [])
+                }
+            }
+            let releases = lastReader.filter { $0.value == position && !keepAll.contains($0.key) && constants[$0.key] == nil }
+                .map(\.key).sorted()
+            steps.append(Step(nodeIndex: index, label: node.displayName(index: index), kernel: kernel, opset: opset,
+                              releases: releases, subgraphs: subgraphs))
+            for output in node.outputs where !output.isEmpty && lastReader[output] == nil && !keepAll.contains(output) {
+                unread.insert(output)
+            }
+        }
+    }
+
+    /// Operators in `graph` (and its subgraphs) that `registry` lacks.
+    static func unsupported(in graph: Graph, model: Model, registry: OpRegistry) -> [UnsupportedOperator] {
+        var found: [String: UnsupportedOperator] = [:]
+        var order: [String] = []
+        func visit(_ graph: Graph, path: String) {
+            for (index, node) in graph.nodes.enumerated() {
+                let opset = model.opsetVersion(for: node.domain) ?? 0
+                let label = path + node.displayName(index: index)
+                if node.opType != "Constant" || OpsetImport.canonical(node.domain) != "" || node.constantValue == nil,
+                   registry.kernel(node.opType, domain: node.domain, opset: opset) == nil
+                {
+                    let key = "\(node.domain)::\(node.opType)"
+                    if found[key] == nil {
+                        order.append(key)
+                        found[key] = UnsupportedOperator(opType: node.opType, domain: node.domain, opset: opset, nodes: [])
+                    }
+                    found[key]?.nodes.append(label)
+                }
+                for attribute in node.attributes {
+                    for subgraph in attribute.value.subgraphs { visit(subgraph, path: "\(label).\(attribute.name) / ") }
+                }
+            }
+        }
+        visit(graph, path: "")
+        return order.compactMap { found[$0] }
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import OctetGraph
+
+/// What a kernel sees: its node's inputs, attributes and opset version, and a way to run
+/// subgraphs (for If).
+public struct KernelContext {
+    /// The node being run.
+    public let node: Node
+    /// The opset version imported for the node's domain.
+    public let opset: Int64
+    /// Input values in order; `nil` for omitted optional inputs.
+    public let inputs: [Tensor?]
+    /// Runs the subgraph held in the named attribute with the enclosing values in scope.
+    let runSubgraph: (String) throws -> [Tensor]
+
+    /// The required input at `index`.
+    /// - Throws: ``KernelError`` when it is missing.
+    public func input(_ index: Int) throws -> Tensor {
+        guard index < inputs.count, let value = inputs[index] else {
+            throw KernelError("required input #\(index) is missing")
+        }
+        return value
+    }
+
+    /// The optional input at `index`, or `nil`.
+    public func optionalInput(_ index: Int) -> Tensor? { index < inputs.count ? inputs[index] : nil }
+
+    /// Integer attribute `name`, or `fallback`.
+    public func int(_ name: String, _ fallback: Int) -> Int {
+        if case .int(let value)? = node.attribute(name)?.value { return Int(value) }
+        return fallback
+    }
+
+    /// Whether integer attribute `name` is present.
+    public func has(_ name: String) -> Bool { node.attribute(name) != nil }
+
+    /// Integer-list attribute `name`, or `nil`.
+    public func ints(_ name: String) -> [Int]? {
+        if case .ints(let values)? = node.attribute(name)?.value { return values.map { Int($0) } }
+        return nil
+    }
+
+    /// Float attribute `name`, or `fallback`.
+    public func float(_ name: String, _ fallback: Float) -> Float {
+        switch node.attribute(name)?.value {
+        case .float(let value)?: return value
+        case .int(let value)?: return Float(value)
+        default: return fallback
+        }
+    }
+
+    /// Float-list attribute `name`, or `nil`.
+    public func floats(_ name: String) -> [Float]? {
+        if case .floats(let values)? = node.attribute(name)?.value { return values }
+        return nil
+    }
+
+    /// String attribute `name` (UTF-8), or `fallback`.
+    public func string(_ name: String, _ fallback: String) -> String {
+        if case .string(let bytes)? = node.attribute(name)?.value { return String(decoding: bytes, as: UTF8.self) }
+        return fallback
+    }
+
+    /// String-list attribute `name`, or `nil`.
+    public func strings(_ name: String) -> [String]? {
+        if case .strings(let values)? = node.attribute(name)?.value { return values.map { String(decoding: $0, as: UTF8.self) } }
+        return nil
+    }
+
+    /// Tensor attribute `name`, or `nil`.
+    public func tensor(_ name: String) -> Tensor? {
+        if case .tensor(let value)? = node.attribute(name)?.value { return value.tensor }
+        return nil
+    }
+
+    /// Runs the subgraph in attribute `name` (e.g. `then_branch`) and returns its outputs.
+    /// - Throws: ``KernelError`` when the attribute is not a graph.
+    public func runSubgraph(attribute name: String) throws -> [Tensor] { try runSubgraph(name) }
+}
+
+/// A kernel: computes a node's outputs from its context.
+public typealias Kernel = (KernelContext) throws -> [Tensor]

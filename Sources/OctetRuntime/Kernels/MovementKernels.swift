@@ -1,0 +1,208 @@
+import Foundation
+import OctetGraph
+
+/// Transpose, Concat, Split, Slice, Tile, Pad, DepthToSpace, SpaceToDepth, Trilu.
+enum MovementKernels {
+    static func split(_ context: KernelContext) throws -> [Tensor] {
+        let data = try context.input(0)
+        let axis = try Layout.axis(context.int("axis", 0), rank: data.rank)
+        let outputs = context.node.outputs.count
+        var sizes: [Int]
+        if context.opset >= 13, let given = context.optionalInput(1) {
+            sizes = try given.integers()
+        } else if let given = context.ints("split") {
+            sizes = given
+        } else {
+            let parts = context.opset >= 18 && context.has("num_outputs") ? context.int("num_outputs", outputs) : outputs
+            let chunk = (data.shape[axis] + parts - 1) / max(parts, 1)
+            sizes = (0..<parts).map { min(chunk, max(0, data.shape[axis] - $0 * chunk)) }
+        }
+        guard sizes.reduce(0, +) == data.shape[axis] else {
+            throw KernelError("split sizes \(sizes) do not add up to \(data.shape[axis]) along axis \(axis)")
+        }
+        var start = 0
+        return try sizes.map { size in
+            defer { start += size }
+            return try Layout.narrow(data, axis: axis, start: start, end: start + size)
+        }
+    }
+
+    static func slice(_ context: KernelContext) throws -> Tensor {
+        let data = try context.input(0)
+        let starts: [Int], ends: [Int], axes: [Int], steps: [Int]
+        if context.opset >= 10 {
+            starts = try context.input(1).integers()
+            ends = try context.input(2).integers()
+            axes = try context.optionalInput(3)?.integers() ?? Array(0..<starts.count)
+            steps = try context.optionalInput(4)?.integers() ?? [Int](repeating: 1, count: starts.count)
+        } else {
+            starts = context.ints("starts") ?? []
+            ends = context.ints("ends") ?? []
+            axes = context.ints("axes") ?? Array(0..<starts.count)
+            steps = [Int](repeating: 1, count: starts.count)
+        }
+        var begin = [Int](repeating: 0, count: data.rank)
+        var step = [Int](repeating: 1, count: data.rank)
+        var shape = data.shape
+        for (position, rawAxis) in axes.enumerated() {
+            let axis = try Layout.axis(rawAxis, rank: data.rank)
+            let dim = data.shape[axis]
+            let stride = steps[position]
+            guard stride != 0 else { throw KernelError("slice step must not be 0") }
+            var start = starts[position] < 0 ? starts[position] + dim : starts[position]
+            var end = ends[position] < 0 ? ends[position] + dim : ends[position]
+            if ends[position] >= Int(Int32.max) { end = dim }
+            if ends[position] <= Int(Int32.min) { end = -1 }
+            if stride > 0 {
+                start = min(max(start, 0), dim)
+                end = min(max(end, 0), dim)
+                shape[axis] = max(0, (end - start + stride - 1) / stride)
+            } else {
+                start = min(max(start, 0), dim - 1)
+                end = min(max(end, -1), dim - 1)
+                shape[axis] = max(0, (start - end + (-stride) - 1) / (-stride))
+            }
+            begin[axis] = start
+            step[axis] = stride
+        }
+        let strides = Layout.strides(data.shape)
+        let outStrides = Layout.strides(shape)
+        return try Layout.gather(data, shape: shape) { index in
+            var remainder = index
+            var offset = 0
+            for axis in 0..<shape.count {
+                let coordinate = remainder / outStrides[axis]
+                remainder %= outStrides[axis]
+                offset += (begin[axis] + coordinate * step[axis]) * strides[axis]
+            }
+            return offset
+        }
+    }
+
+    static func tile(_ context: KernelContext) throws -> Tensor {
+        let data = try context.input(0)
+        let repeats = try context.input(1).integers()
+        guard repeats.count == data.rank else { throw KernelError("repeats \(repeats) must have one entry per axis of \(data.shape)") }
+        let shape = zip(data.shape, repeats).map { $0 * $1 }
+        let strides = Layout.strides(data.shape)
+        let outStrides = Layout.strides(shape)
+        return try Layout.gather(data, shape: shape) { index in
+            var remainder = index
+            var offset = 0
+            for axis in 0..<shape.count {
+                offset += (remainder / outStrides[axis] % data.shape[axis]) * strides[axis]
+                remainder %= outStrides[axis]
+            }
+            return offset
+        }
+    }
+
+    static func pad(_ context: KernelContext) throws -> Tensor {
+        let data = try context.input(0)
+        let rank = data.rank
+        let mode = context.string("mode", "constant")
+        var pads: [Int]
+        var fill: Tensor?
+        if context.opset >= 11 {
+            pads = try context.input(1).integers()
+            fill = context.optionalInput(2)
+            if let axesTensor = context.optionalInput(3) {
+                let axes = try axesTensor.integers().map { try Layout.axis($0, rank: rank) }
+                var full = [Int](repeating: 0, count: 2 * rank)
+                for (position, axis) in axes.enumerated() {
+                    full[axis] = pads[position]
+                    full[axis + rank] = pads[position + axes.count]
+                }
+                pads = full
+            }
+        } else {
+            pads = context.ints("pads") ?? []
+            fill = Tensor(shape: [], scalars: [context.float("value", 0)])
+        }
+        guard pads.count == 2 * rank else { throw KernelError("pads \(pads) must have 2 × rank = \(2 * rank) entries") }
+        let shape = (0..<rank).map { data.shape[$0] + pads[$0] + pads[$0 + rank] }
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw KernelError("pads \(pads) shrink \(data.shape) below zero") }
+        let strides = Layout.strides(data.shape)
+        let outStrides = Layout.strides(shape)
+        // Index -1 marks a constant-filled position; the source is then a one-element tensor.
+        let fillValue = try (fill ?? Tensor(shape: [], scalars: [Float(0)])).converted(to: data.dtype)
+        let extended = try Layout.concat([data.unsafeReshaped([data.elementCount]), fillValue.unsafeReshaped([1])], axis: 0)
+        let fillIndex = data.elementCount
+        return try Layout.gather(extended, shape: shape) { index in
+            var remainder = index
+            var offset = 0
+            for axis in 0..<rank {
+                var coordinate = remainder / outStrides[axis] - pads[axis]
+                remainder %= outStrides[axis]
+                let dim = data.shape[axis]
+                if coordinate < 0 || coordinate >= dim {
+                    switch mode {
+                    case "reflect":
+                        guard dim > 1 else { coordinate = 0; break }
+                        let period = 2 * (dim - 1)
+                        coordinate = ((coordinate % period) + period) % period
+                        if coordinate >= dim { coordinate = period - coordinate }
+                    case "edge": coordinate = min(max(coordinate, 0), dim - 1)
+                    case "wrap": coordinate = ((coordinate % dim) + dim) % dim
+                    default: return fillIndex
+                    }
+                }
+                offset += coordinate * strides[axis]
+            }
+            return offset
+        }
+    }
+
+    static func depthToSpace(_ context: KernelContext, inverse: Bool) throws -> Tensor {
+        let data = try context.input(0)
+        guard data.rank == 4 else { throw KernelError("expects a 4-D tensor, got \(data.shape)") }
+        let block = context.int("blocksize", 1)
+        let (n, c, h, w) = (data.shape[0], data.shape[1], data.shape[2], data.shape[3])
+        if inverse {
+            guard h % block == 0, w % block == 0 else { throw KernelError("height and width must divide by blocksize \(block)") }
+            let staged = data.unsafeReshaped([n, c, h / block, block, w / block, block])
+            return try Layout.transpose(staged, [0, 3, 5, 1, 2, 4]).unsafeReshaped([n, c * block * block, h / block, w / block])
+        }
+        guard c % (block * block) == 0 else { throw KernelError("channels \(c) must divide by blocksize² = \(block * block)") }
+        let crd = context.string("mode", "DCR") == "CRD"
+        let staged = crd ? data.unsafeReshaped([n, c / (block * block), block, block, h, w])
+            : data.unsafeReshaped([n, block, block, c / (block * block), h, w])
+        let permuted = try Layout.transpose(staged, crd ? [0, 1, 4, 2, 5, 3] : [0, 3, 4, 1, 5, 2])
+        return permuted.unsafeReshaped([n, c / (block * block), h * block, w * block])
+    }
+
+    static func trilu(_ context: KernelContext) throws -> Tensor {
+        let data = try context.input(0)
+        guard data.rank >= 2 else { throw KernelError("expects at least 2 dimensions, got \(data.shape)") }
+        let k = try context.optionalInput(1)?.integers().first ?? 0
+        let upper = context.int("upper", 1) != 0
+        let (rows, columns) = (data.shape[data.rank - 2], data.shape[data.rank - 1])
+        let zero = try Tensor(zeros: data.dtype, shape: [1])
+        let extended = try Layout.concat([data.unsafeReshaped([data.elementCount]), zero], axis: 0)
+        return try Layout.gather(extended, shape: data.shape) { index in
+            let column = index % columns
+            let row = index / columns % max(rows, 1)
+            let keep = upper ? column - row >= k : column - row <= k
+            return keep ? index : data.elementCount
+        }
+    }
+
+    static func register(in registry: inout OpRegistry) {
+        registry.register("Transpose") { context in
+            let data = try context.input(0)
+            return [try Layout.transpose(data, context.ints("perm") ?? Array((0..<data.rank).reversed()))]
+        }
+        registry.register("Concat") { context in
+            let inputs = context.inputs.compactMap { $0 }
+            guard let first = inputs.first else { throw KernelError("needs at least one input") }
+            return [try Layout.concat(inputs, axis: Layout.axis(context.int("axis", 0), rank: first.rank))]
+        }
+        registry.register("Split") { try split($0) }
+        registry.register("Slice") { [try slice($0)] }
+        registry.register("Tile") { [try tile($0)] }
+        registry.register("Pad") { [try pad($0)] }
+        registry.register("DepthToSpace") { [try depthToSpace($0, inverse: false)] }
+        registry.register("SpaceToDepth") { [try depthToSpace($0, inverse: true)] }
+        registry.register("Trilu") { [try trilu($0)] }
+    }
+}

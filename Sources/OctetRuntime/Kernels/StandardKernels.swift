@@ -1,0 +1,13 @@
+/// Registers every built-in kernel family.
+enum StandardKernels {
+    static func registerAll(in registry: inout OpRegistry) {
+        ArithmeticKernels.register(in: &registry)
+        ActivationKernels.register(in: &registry)
+        ComparisonKernels.register(in: &registry)
+        CastKernels.register(in: &registry)
+        ShapeKernels.register(in: &registry)
+        MovementKernels.register(in: &registry)
+        ReductionKernels.register(in: &registry)
+        IndexKernels.register(in: &registry)
+    }
+}

@@ -1,0 +1,135 @@
+import OctetGraph
+
+/// Shape arithmetic and raw element copies shared by the data-movement kernels.
+enum Layout {
+    /// Row-major strides (in elements) of `shape`.
+    static func strides(_ shape: [Int]) -> [Int] {
+        var result = [Int](repeating: 1, count: shape.count)
+        var running = 1
+        for axis in (0..<shape.count).reversed() {
+            result[axis] = running
+            running *= shape[axis]
+        }
+        return result
+    }
+
+    /// `axis` made non-negative for a tensor of rank `rank`.
+    /// - Throws: ``KernelError`` when it is out of range.
+    static func axis(_ axis: Int, rank: Int) throws -> Int {
+        let resolved = axis < 0 ? axis + rank : axis
+        guard resolved >= 0 && resolved < max(rank, 1) else { throw KernelError("axis \(axis) is out of range for rank \(rank)") }
+        return resolved
+    }
+
+    /// Copies one element of `size` bytes.
+    @inline(__always)
+    static func copy(_ size: Int, from source: UnsafeRawPointer, to destination: UnsafeMutableRawPointer) {
+        switch size {
+        case 4: destination.storeBytes(of: source.loadUnaligned(as: UInt32.self), as: UInt32.self)
+        case 8: destination.storeBytes(of: source.loadUnaligned(as: UInt64.self), as: UInt64.self)
+        case 1: destination.storeBytes(of: source.load(as: UInt8.self), as: UInt8.self)
+        case 2: destination.storeBytes(of: source.loadUnaligned(as: UInt16.self), as: UInt16.self)
+        default: destination.copyMemory(from: source, byteCount: size)
+        }
+    }
+
+    /// Elements of `tensor` gathered by `sourceIndex(outputIndex)` into a tensor of `shape`.
+    static func gather(_ tensor: Tensor, shape: [Int], _ sourceIndex: (Int) -> Int) throws -> Tensor {
+        if tensor.dtype == .string {
+            let count = shape.reduce(1, *)
+            return Tensor(shape: shape, strings: (0..<count).map { tensor.strings[sourceIndex($0)] })
+        }
+        let size = tensor.elementSize
+        guard size > 0 else { throw KernelError("\(tensor.dtype) tensors cannot be rearranged") }
+        return tensor.withUnsafeBytes { input in
+            Tensor.build(dtype: tensor.dtype, shape: shape) { out in
+                guard let from = input.baseAddress, let to = out.baseAddress else { return }
+                for index in 0..<shape.reduce(1, *) {
+                    copy(size, from: from + sourceIndex(index) * size, to: to + index * size)
+                }
+            }
+        }
+    }
+
+    /// The tensor transposed by `permutation`.
+    static func transpose(_ tensor: Tensor, _ permutation: [Int]) throws -> Tensor {
+        let rank = tensor.rank
+        guard permutation.sorted() == Array(0..<rank) else { throw KernelError("perm \(permutation) is not a permutation of 0..<\(rank)") }
+        let shape = permutation.map { tensor.shape[$0] }
+        if permutation == Array(0..<rank) { return tensor }
+        let inputStrides = strides(tensor.shape)
+        let permutedStrides = permutation.map { inputStrides[$0] }
+        var index = [Int](repeating: 0, count: rank)
+        var offset = 0
+        var mapping = [Int](repeating: 0, count: shape.reduce(1, *))
+        for output in 0..<mapping.count {
+            mapping[output] = offset
+            var axis = rank - 1
+            while axis >= 0 {
+                index[axis] += 1
+                offset += permutedStrides[axis]
+                if index[axis] < shape[axis] { break }
+                offset -= permutedStrides[axis] * shape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+        return try gather(tensor, shape: shape) { mapping[$0] }
+    }
+
+    /// Joins tensors along `axis`.
+    static func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
+        guard let first = tensors.first else { throw KernelError("needs at least one input") }
+        let rank = first.rank
+        for tensor in tensors {
+            guard tensor.rank == rank, tensor.dtype == first.dtype else {
+                throw KernelError("inputs must share rank and type; got \(tensors.map { "\($0.dtype)\($0.shape)" })")
+            }
+            for dim in 0..<rank where dim != axis && tensor.shape[dim] != first.shape[dim] {
+                throw KernelError("input shapes \(tensors.map(\.shape)) differ outside axis \(axis)")
+            }
+        }
+        var shape = first.shape
+        shape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }
+        let outer = shape[..<axis].reduce(1, *)
+        let inner = shape[(axis + 1)...].reduce(1, *)
+        if first.dtype == .string {
+            var strings: [Data] = []
+            for block in 0..<outer {
+                for tensor in tensors {
+                    let run = tensor.shape[axis] * inner
+                    strings += tensor.strings[block * run..<(block + 1) * run]
+                }
+            }
+            return Tensor(shape: shape, strings: strings)
+        }
+        let size = first.elementSize
+        return Tensor.build(dtype: first.dtype, shape: shape) { out in
+            guard let to = out.baseAddress else { return }
+            var position = 0
+            for block in 0..<outer {
+                for tensor in tensors {
+                    let run = tensor.shape[axis] * inner * size
+                    tensor.withUnsafeBytes { input in
+                        if let from = input.baseAddress, run > 0 { (to + position).copyMemory(from: from + block * run, byteCount: run) }
+                    }
+                    position += run
+                }
+            }
+        }
+    }
+
+    /// The part of `tensor` from `start` to `end` (exclusive) along `axis`, step 1.
+    static func narrow(_ tensor: Tensor, axis: Int, start: Int, end: Int) throws -> Tensor {
+        var shape = tensor.shape
+        shape[axis] = end - start
+        let inner = tensor.shape[(axis + 1)...].reduce(1, *)
+        let span = tensor.shape[axis] * inner
+        let length = (end - start) * inner
+        return try gather(tensor, shape: shape) { index in
+            (index / length) * span + start * inner + index % length
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,153 @@
+import Foundation
+import OctetGraph
+
+/// Receives every tensor a run produces, with its ONNX value name: graph inputs first, then
+/// each node output as it is computed (subgraph values included). The tensor is freed after
+/// its last consumer, so an observer that keeps statistics sees each value exactly once.
+public typealias TensorObserver = (_ name: String, _ tensor: Tensor) -> Void
+
+/// A model prepared to run on the CPU.
+///
+/// Planning happens once; each ``run(_:outputs:observer:)`` resolves shapes from its feeds, so
+/// dynamic batch, sequence and image sizes work. Intermediate tensors are freed after their
+/// last consumer.
+public final class Session {
+    /// The model.
+    public let model: Model
+    private let registry: OpRegistry
+    private var plans: [Set<String>: GraphPlan] = [:]
+    /// Largest total of live intermediate tensor bytes seen during the last run.
+    public private(set) var peakBytes = 0
+    private var liveBytes = 0
+
+    /// Prepares `model`.
+    /// - Parameters:
+    ///   - model: a validated model.
+    ///   - registry: the kernels to use.
+    /// - Throws: ``RuntimeError/unsupportedOperators`` listing every operator that has no kernel.
+    public init(model: Model, registry: OpRegistry = .standard) throws {
+        self.model = model
+        self.registry = registry
+        let missing = GraphPlan.unsupported(in: model.graph, model: model, registry: registry)
+        if !missing.isEmpty { throw RuntimeError.unsupportedOperators(missing) }
+        _ = try plan(keep: [])
+    }
+
+    private func plan(keep: Set<String>) throws -> GraphPlan {
+        if let existing = plans[keep] { return existing }
+        let made = try GraphPlan(graph: model.graph, model: model, registry: registry, keep: keep)
+        plans[keep] = made
+        return made
+    }
+
+    /// Names of every value a node of the main graph produces, in order (for `--outputs all`).
+    public var allValueNames: [String] {
+        (model.graph.topologicalOrder() ?? Array(model.graph.nodes.indices)).flatMap { model.graph.nodes[$0].outputs }
+            .filter { !$0.isEmpty }
+    }
+
+    /// Runs the model.
+    /// - Parameters:
+    ///   - feeds: a tensor for every runtime input, by input name.
+    ///   - outputs: the values to return (default: the graph outputs).
+    ///   - observer: called with every produced tensor.
+    /// - Returns: the requested values by name.
+    /// - Throws: ``RuntimeError`` naming the input or node at fault.
+    public func run(_ feeds: [String: Tensor], outputs: [String]? = nil, observer: TensorObserver? = nil) throws -> [String: Tensor] {
+        let graph = model.graph
+        let inputNames = graph.runtimeInputs.map(\.name)
+        let allInputs = Set(graph.inputs.map(\.name))
+        for name in feeds.keys.sorted() where !allInputs.contains(name) {
+            throw RuntimeError.unknownInput(name: name, expected: inputNames)
+        }
+        for name in inputNames where feeds[name] == nil { throw RuntimeError.missingInput(name: name) }
+        let wanted = outputs ?? graph.outputs.map(\.name)
+        let plan = try plan(keep: Set(wanted))
+        let scope = Scope(parent: nil)
+        for (name, tensor) in plan.constants { scope.values[name] = tensor }
+        for name in graph.inputs.map(\.name) {
+            guard let tensor = feeds[name] else { continue }
+            scope.values[name] = tensor
+            observer?(name, tensor)
+        }
+        liveBytes = 0
+        peakBytes = 0
+        try execute(plan, scope: scope, observer: observer)
+        var result: [String: Tensor] = [:]
+        for name in wanted {
+            guard let value = scope.lookup(name) else {
+                throw RuntimeError.kernel(node: "(graph)", opType: "output", inputShapes: [], reason: "value '\(name)' was not produced")
+            }
+            result[name] = value
+        }
+        return result
+    }
+
+    /// Values visible to a graph: its own, then its enclosing graphs'.
+    final class Scope {
+        var values: [String: Tensor] = [:]
+        let parent: Scope?
+        init(parent: Scope?) { self.parent = parent }
+        func lookup(_ name: String) -> Tensor? { values[name] ?? parent?.lookup(name) }
+    }
+
+    private func execute(_ plan: GraphPlan, scope: Scope, observer: TensorObserver?) throws {
+        for step in plan.steps {
+            let node = plan.graph.nodes[step.nodeIndex]
+            var inputs: [Tensor?] = []
+            for name in node.inputs {
+                if name.isEmpty { inputs.append(nil); continue }
+                guard let value = scope.lookup(name) else {
+                    throw RuntimeError.kernel(node: step.label, opType: node.opType, inputShapes: [],
+                                              reason: "input '\(name)' has no value")
+                }
+                inputs.append(value)
+            }
+            let context = KernelContext(node: node, opset: step.opset, inputs: inputs) { [unowned self] attribute in
+                guard let subplan = step.subgraphs[attribute] else {
+                    throw KernelError("attribute '\(attribute)' is not a graph")
+                }
+                return try self.runSubgraph(subplan, parent: scope, observer: observer)
+            }
+            let produced: [Tensor]
+            do {
+                produced = try step.kernel(context)
+            } catch let error as KernelError {
+                throw RuntimeError.kernel(node: step.label, opType: node.opType, inputShapes: inputs.map(Self.describe), reason: error.reason)
+            } catch let error as TensorError {
+                throw RuntimeError.kernel(node: step.label, opType: node.opType, inputShapes: inputs.map(Self.describe),
+                                          reason: error.localizedDescription)
+            }
+            for (position, name) in node.outputs.enumerated() where !name.isEmpty {
+                guard position < produced.count else {
+                    throw RuntimeError.kernel(node: step.label, opType: node.opType, inputShapes: inputs.map(Self.describe),
+                                              reason: "output #\(position) '\(name)' is not computed by Octet's kernel")
+                }
+                let tensor = produced[position]
+                observer?(name, tensor)
+                if plan.unread.contains(name) { continue }
+                scope.values[name] = tensor
+                liveBytes += tensor.byteCount
+            }
+            peakBytes = max(peakBytes, liveBytes)
+            for name in step.releases {
+                if let released = scope.values.removeValue(forKey: name) { liveBytes -= released.byteCount }
+            }
+        }
+    }
+
+    private func runSubgraph(_ plan: GraphPlan, parent: Scope, observer: TensorObserver?) throws -> [Tensor] {
+        let scope = Scope(parent: parent)
+        for (name, tensor) in plan.constants { scope.values[name] = tensor }
+        try execute(plan, scope: scope, observer: observer)
+        return try plan.graph.outputs.map { output in
+            guard let value = scope.lookup(output.name) else { throw KernelError("subgraph output '\(output.name)' was not produced") }
+            return value
+        }
+    }
+
+    static func describe(_ tensor: Tensor?) -> String {
+        guard let tensor else { return "(none)" }
+        return "\(tensor.dtype)\(tensor.shape)"
+    }
+}
