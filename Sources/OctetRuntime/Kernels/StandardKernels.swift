@@ -9,5 +9,9 @@ enum StandardKernels {
         MovementKernels.register(in: &registry)
         ReductionKernels.register(in: &registry)
         IndexKernels.register(in: &registry)
+        LinearKernels.register(in: &registry)
+        ConvKernels.register(in: &registry)
+        PoolKernels.register(in: &registry)
+        NormalizationKernels.register(in: &registry)
     }
 }

@@ -1,0 +1,168 @@
+import Foundation
+import OctetGraph
+
+/// Conv and ConvTranspose (any spatial rank, groups, dilations, padding) via im2col + GEMM.
+enum ConvKernels {
+    static func conv(_ context: KernelContext) throws -> Tensor {
+        let xOriginal = try context.input(0)
+        let x = try xOriginal.converted(to: .float32)
+        let w = try context.input(1).converted(to: .float32)
+        guard x.rank >= 3, w.rank == x.rank else { throw KernelError("X \(x.shape) and W \(w.shape) must have the same rank ≥ 3") }
+        let group = context.int("group", 1)
+        let (batch, channels) = (x.shape[0], x.shape[1])
+        let filters = w.shape[0]
+        guard group > 0, channels % group == 0, filters % group == 0, w.shape[1] == channels / group else {
+            throw KernelError("W \(w.shape) does not match \(channels) input channels in \(group) group(s)")
+        }
+        let kernel = context.ints("kernel_shape") ?? Array(w.shape[2...])
+        let geometry = try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel)
+        let indices = geometry.inputIndices()
+        let (kernelVolume, outputVolume, inputVolume) = (geometry.kernelVolume, geometry.outputVolume, geometry.inputVolume)
+        let groupChannels = channels / group
+        let groupFilters = filters / group
+        let rows = groupChannels * kernelVolume
+        var output = Tensor(zeros: .float32, shape: [batch, filters] + geometry.output)
+        let bias = try context.optionalInput(2)?.converted(to: .float32).scalars(as: Float.self)
+        x.withElements(as: Float.self) { input in
+            w.withElements(as: Float.self) { weights in
+                output.withMutableElements(as: Float.self) { out in
+                    guard let inBase = input.baseAddress, let wBase = weights.baseAddress, let outBase = out.baseAddress else { return }
+                    let columns = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * outputVolume, 1))
+                    defer { columns.deallocate() }
+                    for n in 0..<batch {
+                        for g in 0..<group {
+                            let image = inBase + (n * channels + g * groupChannels) * inputVolume
+                            for c in 0..<groupChannels {
+                                for kernelIndex in 0..<kernelVolume {
+                                    let row = columns + (c * kernelVolume + kernelIndex) * outputVolume
+                                    let plane = image + c * inputVolume
+                                    let map = kernelIndex * outputVolume
+                                    for o in 0..<outputVolume {
+                                        let source = indices[map + o]
+                                        row[o] = source < 0 ? 0 : plane[Int(source)]
+                                    }
+                                }
+                            }
+                            GEMM.multiply(m: groupFilters, n: outputVolume, k: rows, a: wBase + g * groupFilters * rows,
+                                          b: columns, c: outBase + (n * filters + g * groupFilters) * outputVolume)
+                        }
+                        if let bias {
+                            for f in 0..<filters {
+                                let plane = outBase + (n * filters + f) * outputVolume
+                                for o in 0..<outputVolume { plane[o] += bias[f] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return try output.converted(to: xOriginal.dtype)
+    }
+
+    static func convTranspose(_ context: KernelContext) throws -> Tensor {
+        let xOriginal = try context.input(0)
+        let x = try xOriginal.converted(to: .float32)
+        let w = try context.input(1).converted(to: .float32)
+        guard x.rank >= 3, w.rank == x.rank else { throw KernelError("X \(x.shape) and W \(w.shape) must have the same rank ≥ 3") }
+        let rank = x.rank - 2
+        let group = context.int("group", 1)
+        let (batch, channels) = (x.shape[0], x.shape[1])
+        guard group > 0, channels % group == 0, w.shape[0] == channels else {
+            throw KernelError("W \(w.shape) does not match \(channels) input channels")
+        }
+        let groupFilters = w.shape[1]
+        let filters = groupFilters * group
+        let kernel = context.ints("kernel_shape") ?? Array(w.shape[2...])
+        let strides = context.ints("strides") ?? [Int](repeating: 1, count: rank)
+        let dilations = context.ints("dilations") ?? [Int](repeating: 1, count: rank)
+        let outputPadding = context.ints("output_padding") ?? [Int](repeating: 0, count: rank)
+        let input = Array(x.shape[2...])
+        var pads = context.ints("pads") ?? [Int](repeating: 0, count: 2 * rank)
+        let autoPad = context.string("auto_pad", "NOTSET")
+        var outputShape: [Int]
+        let explicitShape = context.ints("output_shape").map { Array($0.suffix(rank)) }
+        if explicitShape != nil || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+            let target = explicitShape ?? zip(input, strides).map { $0 * $1 }
+            for axis in 0..<rank {
+                let total = strides[axis] * (input[axis] - 1) + outputPadding[axis] + (kernel[axis] - 1) * dilations[axis] + 1 - target[axis]
+                let half = total / 2
+                if autoPad == "SAME_UPPER" || (explicitShape != nil && autoPad != "SAME_LOWER") {
+                    pads[axis] = explicitShape != nil && autoPad == "NOTSET" ? total - half : half
+                    pads[axis + rank] = total - pads[axis]
+                } else {
+                    pads[axis] = total - half
+                    pads[axis + rank] = half
+                }
+            }
+            outputShape = target
+        } else {
+            if autoPad == "VALID" { pads = [Int](repeating: 0, count: 2 * rank) }
+            outputShape = (0..<rank).map { axis in
+                strides[axis] * (input[axis] - 1) + outputPadding[axis] + (kernel[axis] - 1) * dilations[axis] + 1 - pads[axis] - pads[axis + rank]
+            }
+        }
+        let kernelVolume = kernel.reduce(1, *)
+        let inputVolume = input.reduce(1, *)
+        let outputVolume = outputShape.reduce(1, *)
+        let groupChannels = channels / group
+        let rows = groupFilters * kernelVolume
+        // For each (kernel position, input position): the output index it adds to, or -1.
+        let kernelStrides = Layout.strides(kernel)
+        let inputStrides = Layout.strides(input)
+        let outputStrides = Layout.strides(outputShape)
+        var targets = [Int32](repeating: -1, count: kernelVolume * inputVolume)
+        for kernelIndex in 0..<kernelVolume {
+            for inputIndex in 0..<inputVolume {
+                var flat = 0
+                var inside = true
+                for axis in 0..<rank {
+                    let k = kernelIndex / kernelStrides[axis] % kernel[axis]
+                    let i = inputIndex / inputStrides[axis] % input[axis]
+                    let coordinate = i * strides[axis] + k * dilations[axis] - pads[axis]
+                    if coordinate < 0 || coordinate >= outputShape[axis] { inside = false; break }
+                    flat += coordinate * outputStrides[axis]
+                }
+                if inside { targets[kernelIndex * inputVolume + inputIndex] = Int32(flat) }
+            }
+        }
+        var output = Tensor(zeros: .float32, shape: [batch, filters] + outputShape)
+        let bias = try context.optionalInput(2)?.converted(to: .float32).scalars(as: Float.self)
+        // W_g is [groupChannels, rows]; its transpose times X_g gives the columns to scatter.
+        let wT = try Layout.transpose(w.unsafeReshaped([group, groupChannels, rows]), [0, 2, 1])
+        x.withElements(as: Float.self) { inputValues in
+            wT.withElements(as: Float.self) { weights in
+                output.withMutableElements(as: Float.self) { out in
+                    guard let inBase = inputValues.baseAddress, let wBase = weights.baseAddress, let outBase = out.baseAddress else { return }
+                    let columns = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * inputVolume, 1))
+                    defer { columns.deallocate() }
+                    for n in 0..<batch {
+                        for g in 0..<group {
+                            GEMM.multiply(m: rows, n: inputVolume, k: groupChannels, a: wBase + g * rows * groupChannels,
+                                          b: inBase + (n * channels + g * groupChannels) * inputVolume, c: columns)
+                            for f in 0..<groupFilters {
+                                let plane = outBase + (n * filters + g * groupFilters + f) * outputVolume
+                                for kernelIndex in 0..<kernelVolume {
+                                    let row = columns + (f * kernelVolume + kernelIndex) * inputVolume
+                                    let map = kernelIndex * inputVolume
+                                    for i in 0..<inputVolume where targets[map + i] >= 0 { plane[Int(targets[map + i])] += row[i] }
+                                }
+                            }
+                        }
+                        if let bias {
+                            for f in 0..<filters {
+                                let plane = outBase + (n * filters + f) * outputVolume
+                                for o in 0..<outputVolume { plane[o] += bias[f] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return try output.converted(to: xOriginal.dtype)
+    }
+
+    static func register(in registry: inout OpRegistry) {
+        registry.register("Conv") { [try conv($0)] }
+        registry.register("ConvTranspose") { [try convTranspose($0)] }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import OctetGraph
+
+/// MatMul and Gemm (float32 through the blocked GEMM; other types through float64).
+enum LinearKernels {
+    /// Row-major float32 copy of a 2-D tensor, transposed when asked.
+    static func matrix(_ tensor: Tensor, transposed: Bool) throws -> Tensor {
+        let value = try tensor.converted(to: .float32)
+        return transposed ? try Layout.transpose(value, [1, 0]) : value
+    }
+
+    /// `a · b` for float32 matrices.
+    static func multiply(_ a: Tensor, _ b: Tensor, m: Int, n: Int, k: Int) -> Tensor {
+        a.withElements(as: Float.self) { x in
+            b.withElements(as: Float.self) { y in
+                Tensor.build(Float.self, shape: [m, n]) { out in
+                    guard let xa = x.baseAddress, let yb = y.baseAddress, let o = out.baseAddress else { return }
+                    GEMM.multiply(m: m, n: n, k: k, a: xa, b: yb, c: o)
+                }
+            }
+        }
+    }
+
+    static func matmul(_ first: Tensor, _ second: Tensor) throws -> Tensor {
+        guard first.dtype == second.dtype else { throw KernelError("input types differ: \(first.dtype) and \(second.dtype)") }
+        let outputType = first.dtype
+        var a = try first.converted(to: .float32)
+        var b = try second.converted(to: .float32)
+        let promoteA = a.rank == 1
+        let promoteB = b.rank == 1
+        if promoteA { a = a.unsafeReshaped([1, a.shape[0]]) }
+        if promoteB { b = b.unsafeReshaped([b.shape[0], 1]) }
+        guard a.rank >= 2, b.rank >= 2 else { throw KernelError("MatMul needs tensors of rank ≥ 1") }
+        let (m, k) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+        let (k2, n) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+        guard k == k2 else { throw KernelError("inner dimensions differ: \(first.shape) × \(second.shape)") }
+        let batch = try Broadcast.shape([Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))])
+        let count = batch.reduce(1, *)
+        let aBatch = a.elementCount / max(m * k, 1)
+        let bBatch = b.elementCount / max(k * n, 1)
+        let aStrides = Broadcast.strides(of: Array(a.shape.dropLast(2)), in: batch)
+        let bStrides = Broadcast.strides(of: Array(b.shape.dropLast(2)), in: batch)
+        let batchStrides = Layout.strides(batch)
+        var shape = batch + [m, n]
+        let result: Tensor = a.withElements(as: Float.self) { x in
+            b.withElements(as: Float.self) { y in
+                Tensor.build(Float.self, shape: shape) { out in
+                    guard let xa = x.baseAddress, let yb = y.baseAddress, let o = out.baseAddress else { return }
+                    for index in 0..<count {
+                        var ia = 0, ib = 0, remainder = index
+                        for axis in 0..<batch.count {
+                            let coordinate = remainder / batchStrides[axis]
+                            remainder %= batchStrides[axis]
+                            ia += coordinate * aStrides[axis]
+                            ib += coordinate * bStrides[axis]
+                        }
+                        precondition(ia < max(aBatch, 1) && ib < max(bBatch, 1))
+                        GEMM.multiply(m: m, n: n, k: k, a: xa + ia * m * k, b: yb + ib * k * n, c: o + index * m * n)
+                    }
+                }
+            }
+        }
+        if promoteA { shape.remove(at: shape.count - 2) }
+        if promoteB { shape.removeLast() }
+        return try result.unsafeReshaped(shape).converted(to: outputType)
+    }
+
+    static func gemm(_ context: KernelContext) throws -> Tensor {
+        let first = try context.input(0)
+        let a = try matrix(first, transposed: context.int("transA", 0) != 0)
+        let b = try matrix(try context.input(1), transposed: context.int("transB", 0) != 0)
+        guard a.rank == 2, b.rank == 2, a.shape[1] == b.shape[0] else {
+            throw KernelError("A and B do not multiply: \(a.shape) × \(b.shape) after transposition")
+        }
+        let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
+        let alpha = context.float("alpha", 1)
+        let beta = context.float("beta", 1)
+        var product = multiply(a, b, m: m, n: n, k: k)
+        if alpha != 1 { product.withMutableElements(as: Float.self) { for i in 0..<$0.count { $0[i] *= alpha } } }
+        if let bias = context.optionalInput(2), beta != 0 {
+            let scaled = try bias.converted(to: .float32)
+            _ = try Broadcast.shape([scaled.shape, [m, n]])
+            product = try Broadcast.binary(product, scaled, as: Float.self, Float.self, into: Float.self) { $0 + beta * $1 }
+        }
+        return try product.converted(to: first.dtype)
+    }
+
+    static func register(in registry: inout OpRegistry) {
+        registry.register("MatMul") { context in [try matmul(context.input(0), context.input(1))] }
+        registry.register("Gemm") { [try gemm($0)] }
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import OctetGraph
+
+/// MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool.
+enum PoolKernels {
+    static func pool(_ context: KernelContext, max isMax: Bool) throws -> [Tensor] {
+        let original = try context.input(0)
+        let x = try original.converted(to: .float32)
+        guard x.rank >= 3, let kernel = context.ints("kernel_shape"), kernel.count == x.rank - 2 else {
+            throw KernelError("needs an input of rank ≥ 3 and kernel_shape with one entry per spatial axis")
+        }
+        let geometry = try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel,
+                                        ceilMode: context.int("ceil_mode", 0) != 0)
+        let indices = geometry.inputIndices()
+        let (kernelVolume, outputVolume, inputVolume) = (geometry.kernelVolume, geometry.outputVolume, geometry.inputVolume)
+        let planes = x.shape[0] * x.shape[1]
+        let includePad = context.int("count_include_pad", 0) != 0
+        // With count_include_pad, a window counts its positions inside the padded input (not
+        // those past the end padding that ceil_mode adds).
+        var paddedCounts = [Float](repeating: 0, count: outputVolume)
+        if includePad && !isMax {
+            let rank = kernel.count
+            let outputStrides = Layout.strides(geometry.output)
+            for o in 0..<outputVolume {
+                var count = 1
+                for axis in 0..<rank {
+                    let start = o / outputStrides[axis] % geometry.output[axis] * geometry.strides[axis] - geometry.padBegin[axis]
+                    var inside = 0
+                    for k in 0..<kernel[axis] {
+                        let position = start + k * geometry.dilations[axis]
+                        if position >= -geometry.padBegin[axis] && position < geometry.input[axis] + geometry.padEnd[axis] { inside += 1 }
+                    }
+                    count *= inside
+                }
+                paddedCounts[o] = Float(count)
+            }
+        }
+        var output = Tensor(zeros: .float32, shape: Array(x.shape[..<2]) + geometry.output)
+        var argmax = [Int64](repeating: 0, count: isMax ? planes * outputVolume : 0)
+        x.withElements(as: Float.self) { input in
+            output.withMutableElements(as: Float.self) { out in
+                for plane in 0..<planes {
+                    let source = input.baseAddress! + plane * inputVolume
+                    for o in 0..<outputVolume {
+                        var best = -Float.infinity
+                        var bestIndex = -1
+                        var total: Float = 0
+                        var count = 0
+                        for k in 0..<kernelVolume {
+                            let index = indices[k * outputVolume + o]
+                            guard index >= 0 else { continue }
+                            let value = source[Int(index)]
+                            if isMax {
+                                if value > best || bestIndex < 0 { best = value; bestIndex = Int(index) }
+                            } else {
+                                total += value
+                                count += 1
+                            }
+                        }
+                        if isMax {
+                            out[plane * outputVolume + o] = best
+                            argmax[plane * outputVolume + o] = Int64(plane * inputVolume + max(bestIndex, 0))
+                        } else {
+                            let divisor = includePad ? paddedCounts[o] : Float(count)
+                            out[plane * outputVolume + o] = divisor > 0 ? total / divisor : 0
+                        }
+                    }
+                }
+            }
+        }
+        let result = try output.converted(to: original.dtype)
+        if isMax && context.node.outputs.count > 1 {
+            return [result, Tensor(shape: output.shape, scalars: argmax)]
+        }
+        return [result]
+    }
+
+    static func global(_ context: KernelContext, max isMax: Bool) throws -> Tensor {
+        let original = try context.input(0)
+        let x = try original.converted(to: .float32)
+        guard x.rank >= 3 else { throw KernelError("needs an input of rank ≥ 3") }
+        let planes = x.shape[0] * x.shape[1]
+        let size = x.shape[2...].reduce(1, *)
+        let shape = Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2)
+        let result = x.withElements(as: Float.self) { input in
+            Tensor.build(Float.self, shape: shape) { out in
+                for plane in 0..<planes {
+                    let values = input[plane * size..<(plane + 1) * size]
+                    out[plane] = isMax ? (values.max() ?? -.infinity) : values.reduce(0, +) / Float(max(size, 1))
+                }
+            }
+        }
+        return try result.converted(to: original.dtype)
+    }
+
+    static func register(in registry: inout OpRegistry) {
+        registry.register("MaxPool") { try pool($0, max: true) }
+        registry.register("AveragePool") { try pool($0, max: false) }
+        registry.register("GlobalAveragePool") { [try global($0, max: false)] }
+        registry.register("GlobalMaxPool") { [try global($0, max: true)] }
+    }
+}
