@@ -53,7 +53,8 @@ final class GraphPlan: @unchecked Sendable {
             }
             for name in reads { lastReader[name] = position }
         }
-        let keepAll = keep.union(graph.outputs.map(\.name))
+        // Graph inputs belong to the caller; only values made during the run are released.
+        let keepAll = keep.union(graph.outputs.map(\.name)).union(graph.inputs.map(\.name))
         for (position, index) in running.enumerated() {
             let node = graph.nodes[index]
             let opset = model.opsetVersion(for: node.domain) ?? 1

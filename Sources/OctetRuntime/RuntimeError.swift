@@ -39,8 +39,9 @@ public enum RuntimeError: LocalizedError, Equatable {
         case .missingInput(let name): return "no value was given for the model input '\(name)'"
         case let .unknownInput(name, expected):
             return "'\(name)' is not an input of the model (its inputs are: \(expected.joined(separator: ", ")))"
-        case let .kernel(node, opType, shapes, reason):
-            return "node \(node) (\(opType)) with inputs \(shapes.joined(separator: ", ")): \(reason)"
+        case let .kernel(node, _, shapes, reason):
+            // The node label already names the op ("'conv1' (Conv)", "unnamed Conv node #3").
+            return "node \(node) with inputs \(shapes.joined(separator: ", ")): \(reason)"
         case .unorderable(let graph): return "graph '\(graph)' has a cycle and cannot be run"
         }
     }

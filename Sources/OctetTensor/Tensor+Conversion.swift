@@ -36,7 +36,7 @@ extension Tensor {
         switch decodeWide() {
         case .floating(let values): return values
         case .signed(let values): return values.map(Double.init)
-        case .unsigned(let values): return values.map(Double.init)
+        case .unsigned(let values): return values.map { Double($0) }
         case .bool(let values): return values.map { $0 ? 1 : 0 }
         case .complex: throw TensorError.unsupportedConversion(from: dtype, to: .float64)
         }
@@ -113,7 +113,8 @@ extension Tensor {
                 result.storeIntegers(values.map { Int64(bitPattern: $0) }, as: target, unsignedSource: values)
                 return result
             }
-            reals = values.map(Double.init)
+            // Not `map(Double.init)`: for UInt64 that resolves to `init(bitPattern:)`.
+            reals = values.map { Double($0) }
         }
         if target.isComplex {
             result.store(reals.flatMap { [$0, 0] }, as: target)

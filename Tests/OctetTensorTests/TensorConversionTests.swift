@@ -28,6 +28,15 @@ struct TensorConversionTests {
         #expect(try doubles.converted(to: .float32).scalars(as: Float.self) == [Float(0.1), -3.5])
     }
 
+    @Test func unsignedValuesKeepTheirValue() throws {
+        // Regression: `map(Double.init)` on UInt64 picks `init(bitPattern:)`.
+        let bytes = Tensor(shape: [3], scalars: [UInt8(0), 128, 255])
+        #expect(try bytes.doubles() == [0, 128, 255])
+        #expect(try bytes.converted(to: .float32).scalars(as: Float.self) == [0, 128, 255])
+        let wide = Tensor(shape: [2], scalars: [UInt64(3), 1 << 40])
+        #expect(try wide.converted(to: .float64).scalars(as: Double.self) == [3, 1_099_511_627_776])
+    }
+
     @Test func boolConversions() throws {
         let values = Tensor(shape: [4], scalars: [Float(0), -0.0, 0.5, .nan])
         #expect(try values.converted(to: .bool).scalars(as: Bool.self) == [false, false, true, false])

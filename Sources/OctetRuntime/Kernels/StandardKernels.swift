@@ -13,5 +13,10 @@ enum StandardKernels {
         ConvKernels.register(in: &registry)
         PoolKernels.register(in: &registry)
         NormalizationKernels.register(in: &registry)
+        ControlFlowKernels.register(in: &registry)
+        QuantizationKernels.register(in: &registry)
+        ResizeKernels.register(in: &registry)
+        RecurrentKernels.register(in: &registry)
+        EinsumKernel.register(in: &registry)
     }
 }

@@ -1,0 +1,98 @@
+import Foundation
+import OctetGraph
+
+/// QuantizeLinear and DequantizeLinear: per tensor or per axis, integer and float8 targets.
+enum QuantizationKernels {
+    /// Index into a per-axis parameter for each element of `shape` (0 for per-tensor).
+    static func parameterIndex(shape: [Int], axis: Int, parameterCount: Int) -> (Int) -> Int {
+        guard parameterCount > 1 else { return { _ in 0 } }
+        let inner = shape[(axis + 1)...].reduce(1, *)
+        let dim = shape[axis]
+        return { index in index / inner % dim }
+    }
+
+    static func range(of dtype: DType) -> (Double, Double)? {
+        switch dtype {
+        case .int8: (-128, 127)
+        case .uint8: (0, 255)
+        case .int16: (-32768, 32767)
+        case .uint16: (0, 65535)
+        case .int4: (-8, 7)
+        case .uint4: (0, 15)
+        case .int32: (-2_147_483_648, 2_147_483_647)
+        default: nil
+        }
+    }
+
+    static func quantize(_ context: KernelContext) throws -> Tensor {
+        let x = try context.input(0)
+        let scale = try context.input(1)
+        let zeroPoint = context.optionalInput(2)
+        var target = zeroPoint?.dtype ?? .uint8
+        if zeroPoint == nil, context.has("output_dtype"), let chosen = DType(onnxCode: Int32(context.int("output_dtype", 2))) {
+            target = chosen
+        }
+        let values = try x.doubles()
+        let scales = try scale.doubles()
+        let zeros = try zeroPoint?.doubles() ?? [0]
+        guard scales.count == 1 || x.rank > 0 else { throw KernelError("per-axis scale needs a tensor input") }
+        let axis = scales.count > 1 ? try Layout.axis(context.int("axis", 1), rank: x.rank) : 0
+        if scales.count > 1, x.shape[axis] != scales.count {
+            throw KernelError("y_scale has \(scales.count) values but axis \(axis) of x has \(x.shape[axis])")
+        }
+        let slot = parameterIndex(shape: x.shape, axis: axis, parameterCount: scales.count)
+        let saturate = context.int("saturate", 1) != 0
+        var result = [Double](repeating: 0, count: values.count)
+        if let (low, high) = range(of: target) {
+            for i in values.indices {
+                let p = slot(i)
+                let q = (values[i] / scales[p]).rounded(.toNearestOrEven) + zeros[zeros.count > 1 ? p : 0]
+                result[i] = q.isNaN ? 0 : min(max(q, low), high)
+            }
+        } else if target.isFloatingPoint {
+            for i in values.indices {
+                let p = slot(i)
+                var q = values[i] / scales[p] + zeros[zeros.count > 1 ? p : 0]
+                if !saturate, q.isInfinite || abs(q) > 1e30 { q = target == .float8e5m2 ? q : .nan }
+                result[i] = q
+            }
+        } else {
+            throw KernelError("quantizing to \(target) is not supported")
+        }
+        return try Tensor(shape: x.shape, scalars: result).converted(to: target)
+    }
+
+    static func dequantize(_ context: KernelContext) throws -> Tensor {
+        let x = try context.input(0)
+        let scale = try context.input(1)
+        let values = try x.doubles()
+        let scales = try scale.doubles()
+        let zeros = try context.optionalInput(2)?.doubles() ?? [0]
+        let axis = scales.count > 1 ? try Layout.axis(context.int("axis", 1), rank: x.rank) : 0
+        if scales.count > 1, x.shape[axis] != scales.count {
+            throw KernelError("x_scale has \(scales.count) values but axis \(axis) of x has \(x.shape[axis])")
+        }
+        let slot = parameterIndex(shape: x.shape, axis: axis, parameterCount: scales.count)
+        var outputType = scale.dtype
+        if context.has("output_dtype"), let chosen = DType(onnxCode: Int32(context.int("output_dtype", 1))) { outputType = chosen }
+        if outputType == .float32 || outputType == .float16 || outputType == .bfloat16 {
+            // As ONNX Runtime: the integer difference times the float32 scale, in float32.
+            let floatScales = scales.map { Float($0) }
+            let result = values.indices.map { i -> Float in
+                let p = slot(i)
+                return Float(values[i] - zeros[zeros.count > 1 ? p : 0]) * floatScales[p]
+            }
+            return try Tensor(shape: x.shape, scalars: result).converted(to: outputType)
+        }
+        let result = values.indices.map { i -> Double in
+            let p = slot(i)
+            return (values[i] - zeros[zeros.count > 1 ? p : 0]) * scales[p]
+        }
+        return try Tensor(shape: x.shape, scalars: result).converted(to: outputType)
+    }
+
+    static func register(in registry: inout OpRegistry) {
+        registry.register("QuantizeLinear") { [try quantize($0)] }
+        registry.register("DequantizeLinear") { [try dequantize($0)] }
+    }
+}
