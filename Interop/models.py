@@ -293,3 +293,122 @@ def models():
         "preserved_fields": (preserved_fields_model(), {"x": rng.standard_normal(6).astype(np.float32)}),
         "all_dtypes": (all_dtypes_model(), None),
     }
+
+
+def _conv(b, x, c_in, c_out, k=3, stride=1, group=1, bias=True):
+    pad = k // 2
+    inputs = [x, b.weight(c_out, c_in // group, k, k, scale=(2.0 / (c_in // group * k * k)) ** 0.5)]
+    if bias:
+        inputs.append(b.weight(c_out, scale=0.05))
+    return b.op("Conv", inputs, kernel_shape=[k, k], pads=[pad] * 4, strides=[stride, stride], group=group)
+
+
+def _bn(b, x, c):
+    return b.op("BatchNormalization", [x, b.const((1 + 0.1 * b.rng.standard_normal(c)).astype(np.float32)),
+                                       b.weight(c, scale=0.1), b.weight(c, scale=0.1),
+                                       b.const((0.5 + b.rng.random(c)).astype(np.float32))])
+
+
+def _hard_swish(b, x):
+    if b.opset >= 14:
+        return b.op("HardSwish", [x])
+    return b.op("Mul", [x, b.op("HardSigmoid", [x], alpha=1 / 6, beta=0.5)])
+
+
+def _resize(b, x, scale=2.0, mode="nearest"):
+    scales = b.const(np.array([1, 1, scale, scale], np.float32), "scales")
+    extra = {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"} if mode == "nearest" else \
+        {"coordinate_transformation_mode": "half_pixel"}
+    roi = b.const(np.array([], np.float32), "roi") if b.opset < 13 else ""
+    return b.op("Resize", [x, roi, scales], mode=mode, **extra)
+
+
+def resnet(opset=17, constants_as_nodes=False, seed=11):
+    """ResNet-style: stem Conv/BN/ReLU, MaxPool, two residual blocks, GAP, Gemm."""
+    b = _Builder(opset, constants_as_nodes, seed=seed)
+    x = b.op("Relu", [_bn(b, _conv(b, "images", 3, 16, k=7, stride=2), 16)])
+    x = b.op("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    for _ in range(2):
+        y = b.op("Relu", [_bn(b, _conv(b, x, 16, 16), 16)])
+        y = _bn(b, _conv(b, y, 16, 16), 16)
+        x = b.op("Relu", [b.op("Add", [y, x])])
+    x = b.op("Flatten", [b.op("GlobalAveragePool", [x])], axis=1)
+    b.op("Gemm", [x, b.weight(10, 16), b.weight(10, scale=0.05)], outputs=["logits"], transB=1)
+    return b.model([helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                   [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], "resnet")
+
+
+def mobilenet_v3(opset=17, constants_as_nodes=False, seed=12):
+    """MobileNetV3-style: depthwise Conv, HardSwish, squeeze-excite with HardSigmoid."""
+    b = _Builder(opset, constants_as_nodes, seed=seed)
+    x = _hard_swish(b, _bn(b, _conv(b, "images", 3, 16, stride=2, bias=False), 16))
+    x = _hard_swish(b, _bn(b, _conv(b, x, 16, 32, k=1, bias=False), 32))
+    x = _hard_swish(b, _bn(b, _conv(b, x, 32, 32, group=32, bias=False), 32))
+    squeezed = b.op("GlobalAveragePool", [x])
+    squeezed = b.op("Relu", [_conv(b, squeezed, 32, 8, k=1)])
+    excite = b.op("HardSigmoid", [_conv(b, squeezed, 8, 32, k=1)], alpha=1 / 6, beta=0.5)
+    x = b.op("Mul", [x, excite])
+    x = _bn(b, _conv(b, x, 32, 16, k=1, bias=False), 16)
+    x = b.op("Flatten", [b.op("GlobalAveragePool", [x])], axis=1)
+    b.op("Gemm", [x, b.weight(5, 16), b.weight(5, scale=0.05)], outputs=["scores"], transB=1)
+    return b.model([helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                   [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 5])], "mobilenet_v3")
+
+
+def yolo_head(opset=17, constants_as_nodes=False, seed=13, classes=3):
+    """A YOLO-style neck and head: upsample with Resize, Concat, Split into box/objectness/class,
+    Sigmoid, and the Reshape/Transpose to [N, anchors*cells, 5 + classes]."""
+    b = _Builder(opset, constants_as_nodes, seed=seed)
+    c3 = b.op("Relu", [_conv(b, "images", 3, 8, stride=2)])
+    c4 = b.op("Relu", [_conv(b, c3, 8, 16, stride=2)])
+    up = _resize(b, _conv(b, c4, 16, 8, k=1))
+    merged = b.op("Concat", [up, c3], axis=1)
+    head = _conv(b, b.op("Relu", [_conv(b, merged, 16, 16)]), 16, 2 * (5 + classes), k=1)
+    shape = b.const(np.array([0, 2, 5 + classes, -1], np.int64), "shape")
+    grid = b.op("Transpose", [b.op("Reshape", [head, shape])], perm=[0, 1, 3, 2])
+    split = b.const(np.array([4, 1, classes], np.int64), "split") if opset >= 13 else None
+    parts = b.op("Split", [grid, split] if split else [grid], outputs=3, axis=3, **({} if split else {"split": [4, 1, classes]}))
+    boxes, objectness, scores = parts
+    joined = b.op("Concat", [boxes, b.op("Sigmoid", [objectness]), b.op("Sigmoid", [scores])], axis=3)
+    b.op("Reshape", [joined, b.const(np.array([0, -1, 5 + classes], np.int64), "flat")], outputs=["detections"])
+    return b.model([helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                   [helper.make_tensor_value_info("detections", TensorProto.FLOAT, ["N", "boxes", 5 + classes])], "yolo_head")
+
+
+def unet(opset=17, constants_as_nodes=False, seed=14):
+    """A DB/U-Net-style segmenter: strided Conv down, ConvTranspose and linear Resize up,
+    skip Concat, Sigmoid probability map."""
+    b = _Builder(opset, constants_as_nodes, seed=seed)
+    d1 = b.op("Relu", [_bn(b, _conv(b, "images", 3, 8), 8)])
+    d2 = b.op("Relu", [_bn(b, _conv(b, d1, 8, 16, stride=2), 16)])
+    d3 = b.op("Relu", [_conv(b, d2, 16, 16, stride=2)])
+    u2 = b.op("ConvTranspose", [d3, b.weight(16, 8, 2, 2, scale=0.2), b.weight(8, scale=0.05)], kernel_shape=[2, 2], strides=[2, 2])
+    u2 = b.op("Concat", [u2, _conv(b, d2, 16, 8, k=1)], axis=1)
+    u1 = _resize(b, _conv(b, u2, 16, 8, k=1), mode="linear")
+    u1 = b.op("Add", [u1, d1])
+    b.op("Sigmoid", [_conv(b, u1, 8, 1, k=1)], outputs=["probability"])
+    return b.model([helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                   [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["N", 1, "H", "W"])], "unet")
+
+
+def engine_models():
+    """Architectures the engine must run like ONNX Runtime, each with feeds at two sizes."""
+    rng = _rng(21)
+
+    def images(n, h, w):
+        return {"images": rng.standard_normal((n, 3, h, w)).astype(np.float32)}
+
+    result = {}
+    for opset in (12, 17):
+        for constants in (False, True):
+            suffix = f"opset{opset}{'_constants' if constants else ''}"
+            result[f"resnet_{suffix}"] = (resnet(opset, constants), [images(1, 32, 32), images(2, 48, 40)])
+            result[f"mobilenet_v3_{suffix}"] = (mobilenet_v3(opset, constants), [images(1, 32, 32), images(3, 24, 40)])
+            result[f"yolo_head_{suffix}"] = (yolo_head(opset, constants), [images(1, 32, 32), images(2, 64, 48)])
+            result[f"unet_{suffix}"] = (unet(opset, constants), [images(1, 32, 32), images(2, 16, 24)])
+            result[f"encoder_{suffix}"] = (mini_encoder(opset, constants), [encoder_feeds(1, 5), encoder_feeds(3, 11, seed=4)])
+    result["encoder_opset17_decomposed_layernorm"] = (mini_encoder(17, decomposed_layernorm=True), [encoder_feeds(2, 9)])
+    result["if_outer_scope"] = (if_model(), [{"x": rng.standard_normal((2, 3)).astype(np.float32), "flag": np.array(v)} for v in (True, False)])
+    result["lstm_bidirectional"] = (lstm_model(), [{"audio": rng.standard_normal((5, 2, 4)).astype(np.float32)},
+                                                   {"audio": rng.standard_normal((9, 1, 4)).astype(np.float32)}])
+    return result
