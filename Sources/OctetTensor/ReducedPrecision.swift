@@ -118,8 +118,9 @@ public enum ReducedPrecision {
             let signBit = UInt8(1) << (width - 1)
             if value.isNaN {
                 switch specials {
-                case .fnuz: return signBit
-                case .fn, .ieee, .finite: return UInt8((1 << (width - 1)) - 1)
+                // float4e2m1 has no NaN; ONNX maps NaN to its negative-zero pattern.
+                case .fnuz, .finite: return signBit
+                case .fn, .ieee: return UInt8((1 << (width - 1)) - 1)
                 }
             }
             let positives = positiveCodes
@@ -146,6 +147,12 @@ public enum ReducedPrecision {
             if value.sign == .minus && !(specials == .fnuz && code == 0) { return code | signBit }
             return code
         }
+    }
+
+    /// The largest finite value of a minifloat.
+    public static func largestFinite(_ dtype: DType) -> Float? {
+        guard let format = miniFloat(dtype) else { return nil }
+        return (0..<(1 << (format.width - 1))).map { format.decode(UInt8($0)) }.filter(\.isFinite).max()
     }
 
     /// Layout of `dtype` when it is a float8 or float4 type.

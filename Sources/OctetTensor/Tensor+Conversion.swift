@@ -13,8 +13,9 @@ enum WideElements {
 extension Tensor {
     /// The tensor with its elements converted to `target`.
     ///
-    /// Floats to integers truncate toward zero and saturate at the target's range (NaN gives 0);
-    /// integers to narrower integers wrap as in NumPy; any non-zero value is `true`; real values
+    /// Floats to integers truncate toward zero and saturate at the target's range (NaN gives 0),
+    /// except int4/uint4, which keep the low four bits as ONNX `Cast` does; integers to narrower
+    /// integers wrap as in NumPy; any non-zero value is `true`; real values
     /// become complex with a zero imaginary part.
     /// - Parameter target: the element type of the result.
     /// - Throws: ``TensorError/unsupportedConversion`` for strings ↔ numbers and complex → real.
@@ -110,7 +111,7 @@ extension Tensor {
             reals = values.map(Double.init)
         case .unsigned(let values):
             if target.isInteger || target == .bool {
-                result.storeIntegers(values.map { Int64(bitPattern: $0) }, as: target, unsignedSource: values)
+                result.storeIntegers(values.map { Int64(bitPattern: $0) }, as: target)
                 return result
             }
             // Not `map(Double.init)`: for UInt64 that resolves to `init(bitPattern:)`.
@@ -156,7 +157,7 @@ extension Tensor {
     }
 
     /// Stores integers with NumPy's wrap-around into an integer or bool tensor.
-    private mutating func storeIntegers(_ values: [Int64], as target: DType, unsignedSource: [UInt64]? = nil) {
+    private mutating func storeIntegers(_ values: [Int64], as target: DType) {
         withUnsafeMutableBytes { raw in
             for (index, value) in values.enumerated() {
                 switch target {
@@ -165,10 +166,7 @@ extension Tensor {
                 case .int16, .uint16: raw.storeBytes(of: UInt16(truncatingIfNeeded: value), toByteOffset: 2 * index, as: UInt16.self)
                 case .int32, .uint32: raw.storeBytes(of: UInt32(truncatingIfNeeded: value), toByteOffset: 4 * index, as: UInt32.self)
                 case .int64, .uint64: raw.storeBytes(of: UInt64(truncatingIfNeeded: value), toByteOffset: 8 * index, as: UInt64.self)
-                case .int4: Tensor.storeNibble(UInt8(truncatingIfNeeded: max(-8, min(7, value))), at: index, in: raw)
-                case .uint4:
-                    let clamped = unsignedSource.map { min($0[index], 15) } ?? UInt64(max(0, min(15, value)))
-                    Tensor.storeNibble(UInt8(clamped), at: index, in: raw)
+                case .int4, .uint4: Tensor.storeNibble(UInt8(truncatingIfNeeded: value), at: index, in: raw)
                 default: preconditionFailure("\(target) is not an integer type")
                 }
             }
@@ -185,9 +183,8 @@ extension Tensor {
             case .uint16: (0, 65535)
             case .int32: (-2_147_483_648, 2_147_483_647)
             case .uint32: (0, 4_294_967_295)
-            case .int4: (-8, 7)
-            case .uint4: (0, 15)
-            case .int64: (-9.223372036854775808e18, 9.223372036854774784e18)
+            // int4/uint4 wrap like ONNX Cast: saturate to int64 first, keep the low four bits.
+            case .int64, .int4, .uint4: (-9.223372036854775808e18, 9.223372036854774784e18)
             default: (0, 1.8446744073709550e19)
             }
         if target == .uint64 {
