@@ -223,7 +223,7 @@ def all_dtypes_model(seed=5):
     values = rng.standard_normal(6) * 3
     tensors = []
     for name, code in TensorProto.DataType.items():
-        if code in (TensorProto.UNDEFINED, 24, 25, 26, 27, 28):
+        if code in (TensorProto.UNDEFINED, 24, 27, 28):  # float8e8m0 and the float6 types are not supported
             continue
         if code == TensorProto.STRING:
             tensors.append(helper.make_tensor("t_string", code, [2], [b"hello", "wörld".encode()]))
@@ -235,6 +235,8 @@ def all_dtypes_model(seed=5):
             array = values > 0
         elif code in (TensorProto.UINT4, TensorProto.INT4):
             array = np.clip(np.round(values), -8 if code == TensorProto.INT4 else 0, 7).astype(dtype)
+        elif code in (TensorProto.UINT2, TensorProto.INT2):
+            array = np.clip(np.round(values), -2 if code == TensorProto.INT2 else 0, 1).astype(dtype)
         else:
             array = values.astype(np.float32).astype(dtype) if np.dtype(dtype).kind == "f" or np.dtype(dtype).kind == "V" \
                 else np.abs(np.round(values)).astype(dtype)
@@ -242,7 +244,7 @@ def all_dtypes_model(seed=5):
     nodes = [helper.make_node("Identity", [t.name], [t.name + "_out"]) for t in tensors]
     outputs = [helper.make_tensor_value_info(t.name + "_out", t.data_type, list(t.dims)) for t in tensors]
     graph = helper.make_graph(nodes, "all_dtypes", [], outputs, tensors)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)], ir_version=11)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)], ir_version=13)
 
 
 def preserved_fields_model():

@@ -75,8 +75,8 @@ struct RunCommand: ParsableCommand {
                 switch tensor.dtype {
                 case .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1:
                     return (name, try tensor.converted(to: .float32))
-                case .int4: return (name, try tensor.converted(to: .int8))
-                case .uint4: return (name, try tensor.converted(to: .uint8))
+                case .int4, .int2: return (name, try tensor.converted(to: .int8))
+                case .uint4, .uint2: return (name, try tensor.converted(to: .uint8))
                 default: return (name, tensor)
                 }
             }

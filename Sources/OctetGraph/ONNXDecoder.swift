@@ -186,8 +186,9 @@ struct ONNXDecoder {
         case .int16, .uint16, .float16, .bfloat16:
             try check("int32_data", proto.int32Data.count, count)
             return try Tensor(dtype: dtype, shape: shape, bytes: proto.int32Data.map { UInt16(truncatingIfNeeded: $0) }.withUnsafeBytes { Array($0) })
-        case .int8, .uint8, .bool, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .int4, .uint4, .float4e2m1:
-            // Sub-byte types are packed two per entry, low nibble first.
+        case .int8, .uint8, .bool, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .int4, .uint4, .float4e2m1,
+             .int2, .uint2:
+            // Sub-byte types are packed into bytes (low bits first), one byte per entry.
             let expected = dtype.byteCount(forElements: count)
             try check("int32_data", proto.int32Data.count, expected)
             return try Tensor(dtype: dtype, shape: shape, bytes: proto.int32Data.map { UInt8(truncatingIfNeeded: $0) })

@@ -23,6 +23,8 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case uint4 = 21
     case int4 = 22
     case float4e2m1 = 23
+    case uint2 = 25
+    case int2 = 26
 
     /// The ONNX `TensorProto.DataType` code of this type.
     public var onnxCode: Int32 { rawValue }
@@ -57,6 +59,8 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
         case .uint4: "uint4"
         case .int4: "int4"
         case .float4e2m1: "float4e2m1"
+        case .uint2: "uint2"
+        case .int2: "int2"
         }
     }
 
@@ -72,6 +76,7 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
     public var bitWidth: Int {
         switch self {
         case .string: 0
+        case .uint2, .int2: 2
         case .uint4, .int4, .float4e2m1: 4
         case .uint8, .int8, .bool, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: 8
         case .uint16, .int16, .float16, .bfloat16: 16
@@ -81,7 +86,8 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
-    /// Bytes needed to store `count` elements contiguously (sub-byte types pack two per byte).
+    /// Bytes needed to store `count` elements contiguously (4-bit types pack two per byte,
+    /// 2-bit types four, low bits first).
     /// - Parameter count: number of elements.
     public func byteCount(forElements count: Int) -> Int {
         (count * bitWidth + 7) / 8
@@ -97,10 +103,10 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
-    /// True for the integer types (signed and unsigned, including int4/uint4), not bool.
+    /// True for the integer types (signed and unsigned, including the 4- and 2-bit ones), not bool.
     public var isInteger: Bool {
         switch self {
-        case .uint8, .int8, .uint16, .int16, .int32, .int64, .uint32, .uint64, .uint4, .int4: true
+        case .uint8, .int8, .uint16, .int16, .int32, .int64, .uint32, .uint64, .uint4, .int4, .uint2, .int2: true
         default: false
         }
     }

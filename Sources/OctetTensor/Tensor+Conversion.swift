@@ -14,7 +14,7 @@ extension Tensor {
     /// The tensor with its elements converted to `target`.
     ///
     /// Floats to integers truncate toward zero and saturate at the target's range (NaN gives 0),
-    /// except int4/uint4, which keep the low four bits as ONNX `Cast` does; integers to narrower
+    /// except the 4- and 2-bit types, which keep the low bits as ONNX `Cast` does; integers to narrower
     /// integers wrap as in NumPy; any non-zero value is `true`; real values
     /// become complex with a zero imaginary part.
     /// - Parameter target: the element type of the result.
@@ -59,18 +59,21 @@ extension Tensor {
                 return .floating(load(UInt8.self).map { Double(format.decode($0)) })
             case .float4e2m1:
                 let format = ReducedPrecision.miniFloat(dtype)!
-                return .floating(Tensor.unpackNibbles(raw, count: count).map { Double(format.decode($0)) })
+                return .floating(Tensor.unpack(raw, bits: 4, count: count).map { Double(format.decode($0)) })
             case .int8: return .signed(load(Int8.self).map(Int64.init))
             case .int16: return .signed(load(Int16.self).map(Int64.init))
             case .int32: return .signed(load(Int32.self).map(Int64.init))
             case .int64: return .signed(load(Int64.self))
             case .int4:
-                return .signed(Tensor.unpackNibbles(raw, count: count).map { Int64(Int8(bitPattern: $0 << 4) >> 4) })
+                return .signed(Tensor.unpack(raw, bits: 4, count: count).map { Int64(Int8(bitPattern: $0 << 4) >> 4) })
+            case .int2:
+                return .signed(Tensor.unpack(raw, bits: 2, count: count).map { Int64(Int8(bitPattern: $0 << 6) >> 6) })
             case .uint8: return .unsigned(load(UInt8.self).map(UInt64.init))
             case .uint16: return .unsigned(load(UInt16.self).map(UInt64.init))
             case .uint32: return .unsigned(load(UInt32.self).map(UInt64.init))
             case .uint64: return .unsigned(load(UInt64.self))
-            case .uint4: return .unsigned(Tensor.unpackNibbles(raw, count: count).map(UInt64.init))
+            case .uint4: return .unsigned(Tensor.unpack(raw, bits: 4, count: count).map(UInt64.init))
+            case .uint2: return .unsigned(Tensor.unpack(raw, bits: 2, count: count).map(UInt64.init))
             case .bool: return .bool(load(UInt8.self).map { $0 != 0 })
             case .complex64: return .complex(raw.bindMemory(to: Float.self).prefix(2 * count).map(Double.init))
             case .complex128: return .complex(Array(raw.bindMemory(to: Double.self).prefix(2 * count)))
@@ -79,11 +82,11 @@ extension Tensor {
         }
     }
 
-    private static func unpackNibbles(_ raw: UnsafeRawBufferPointer, count: Int) -> [UInt8] {
-        (0..<count).map { index in
-            let byte = raw[index / 2]
-            return index % 2 == 0 ? byte & 0x0F : byte >> 4
-        }
+    /// Sub-byte elements of `bits` bits each, low bits of each byte first.
+    private static func unpack(_ raw: UnsafeRawBufferPointer, bits: Int, count: Int) -> [UInt8] {
+        let perByte = 8 / bits
+        let mask = UInt8((1 << bits) - 1)
+        return (0..<count).map { index in (raw[index / perByte] >> UInt8(bits * (index % perByte))) & mask }
     }
 
     static func encode(_ wide: WideElements, as target: DType, shape: [Int]) -> Tensor {
@@ -150,7 +153,7 @@ extension Tensor {
                 for (index, value) in values.enumerated() { raw[index] = format.encode(Float(value)) }
             case .float4e2m1:
                 let format = ReducedPrecision.miniFloat(target)!
-                for (index, value) in values.enumerated() { Tensor.storeNibble(format.encode(Float(value)), at: index, in: raw) }
+                for (index, value) in values.enumerated() { Tensor.store(format.encode(Float(value)), bits: 4, at: index, in: raw) }
             default: preconditionFailure("\(target) is not a floating type")
             }
         }
@@ -166,7 +169,8 @@ extension Tensor {
                 case .int16, .uint16: raw.storeBytes(of: UInt16(truncatingIfNeeded: value), toByteOffset: 2 * index, as: UInt16.self)
                 case .int32, .uint32: raw.storeBytes(of: UInt32(truncatingIfNeeded: value), toByteOffset: 4 * index, as: UInt32.self)
                 case .int64, .uint64: raw.storeBytes(of: UInt64(truncatingIfNeeded: value), toByteOffset: 8 * index, as: UInt64.self)
-                case .int4, .uint4: Tensor.storeNibble(UInt8(truncatingIfNeeded: value), at: index, in: raw)
+                case .int4, .uint4: Tensor.store(UInt8(truncatingIfNeeded: value), bits: 4, at: index, in: raw)
+                case .int2, .uint2: Tensor.store(UInt8(truncatingIfNeeded: value), bits: 2, at: index, in: raw)
                 default: preconditionFailure("\(target) is not an integer type")
                 }
             }
@@ -183,8 +187,8 @@ extension Tensor {
             case .uint16: (0, 65535)
             case .int32: (-2_147_483_648, 2_147_483_647)
             case .uint32: (0, 4_294_967_295)
-            // int4/uint4 wrap like ONNX Cast: saturate to int64 first, keep the low four bits.
-            case .int64, .int4, .uint4: (-9.223372036854775808e18, 9.223372036854774784e18)
+            // 4- and 2-bit types wrap like ONNX Cast: saturate to int64 first, keep the low bits.
+            case .int64, .int4, .uint4, .int2, .uint2: (-9.223372036854775808e18, 9.223372036854774784e18)
             default: (0, 1.8446744073709550e19)
             }
         if target == .uint64 {
@@ -202,8 +206,11 @@ extension Tensor {
         storeIntegers(integers, as: target)
     }
 
-    private static func storeNibble(_ nibble: UInt8, at index: Int, in raw: UnsafeMutableRawBufferPointer) {
-        let shift = index % 2 == 0 ? 0 : 4
-        raw[index / 2] = raw[index / 2] & ~(0x0F << shift) | ((nibble & 0x0F) << shift)
+    /// Writes the low `bits` bits of `value` as sub-byte element `index`.
+    private static func store(_ value: UInt8, bits: Int, at index: Int, in raw: UnsafeMutableRawBufferPointer) {
+        let perByte = 8 / bits
+        let mask = UInt8((1 << bits) - 1)
+        let shift = UInt8(bits * (index % perByte))
+        raw[index / perByte] = raw[index / perByte] & ~(mask << shift) | ((value & mask) << shift)
     }
 }

@@ -55,6 +55,16 @@ struct TensorConversionTests {
         #expect(try int4.doubles() == [-8, 7, -1])
     }
 
+    @Test func packedTwoBitIntegers() throws {
+        let int2 = try Tensor(shape: [5], scalars: [Int32(-2), -1, 0, 1, 2]).converted(to: .int2)
+        #expect(int2.byteCount == 2)
+        // Four per byte, low bits first: -2 → 10, -1 → 11, 0 → 00, 1 → 01; then 2 wraps to 10.
+        #expect(int2.data == Data([0b01_00_11_10, 0b10]))
+        #expect(try int2.doubles() == [-2, -1, 0, 1, -2])
+        let uint2 = try Tensor(shape: [3], scalars: [UInt8(3), 1, 4]).converted(to: .uint2)
+        #expect(try uint2.doubles() == [3, 1, 0])
+    }
+
     @Test func meaninglessConversionsThrow() {
         let complex = Tensor(zeros: .complex64, shape: [2])
         #expect(throws: TensorError.unsupportedConversion(from: .complex64, to: .float32)) { try complex.converted(to: .float32) }

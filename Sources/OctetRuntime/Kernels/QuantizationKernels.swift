@@ -19,6 +19,8 @@ enum QuantizationKernels {
         case .uint16: (0, 65535)
         case .int4: (-8, 7)
         case .uint4: (0, 15)
+        case .int2: (-2, 1)
+        case .uint2: (0, 3)
         case .int32: (-2_147_483_648, 2_147_483_647)
         default: nil
         }
