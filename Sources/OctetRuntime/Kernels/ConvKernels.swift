@@ -85,14 +85,11 @@ enum ConvKernels {
             let target = explicitShape ?? zip(input, strides).map { $0 * $1 }
             for axis in 0..<rank {
                 let total = strides[axis] * (input[axis] - 1) + outputPadding[axis] + (kernel[axis] - 1) * dilations[axis] + 1 - target[axis]
+                // SAME_UPPER puts the extra padding at the end; otherwise at the beginning. A
+                // negative total (output_shape larger than the natural size) extends the end.
                 let half = total / 2
-                if autoPad == "SAME_UPPER" || (explicitShape != nil && autoPad != "SAME_LOWER") {
-                    pads[axis] = explicitShape != nil && autoPad == "NOTSET" ? total - half : half
-                    pads[axis + rank] = total - pads[axis]
-                } else {
-                    pads[axis] = total - half
-                    pads[axis + rank] = half
-                }
+                pads[axis] = total < 0 ? 0 : (autoPad == "SAME_UPPER" ? half : total - half)
+                pads[axis + rank] = total - pads[axis]
             }
             outputShape = target
         } else {

@@ -40,9 +40,10 @@ enum EinsumKernel {
         let values = try operands.map { try $0.doubles() }
         let maps: [[Int]] = zip(terms, operands).map { term, operand in
             let strides = Layout.strides(operand.shape)
+            // A letter repeated within a term (a diagonal) advances along all of its axes.
             return all.map { letter in
-                guard let axis = Array(term).firstIndex(of: letter) else { return 0 }
-                return operand.shape[axis] == 1 ? 0 : strides[axis]
+                zip(term, operand.shape.indices).filter { $0.0 == letter }
+                    .reduce(0) { total, pair in total + (operand.shape[pair.1] == 1 ? 0 : strides[pair.1]) }
             }
         }
         let outputShape = Array(extents.prefix(output.count))

@@ -161,7 +161,9 @@ enum MovementKernels {
         if inverse {
             guard h % block == 0, w % block == 0 else { throw KernelError("height and width must divide by blocksize \(block)") }
             let staged = data.unsafeReshaped([n, c, h / block, block, w / block, block])
-            return try Layout.transpose(staged, [0, 3, 5, 1, 2, 4]).unsafeReshaped([n, c * block * block, h / block, w / block])
+            let crd = context.string("mode", "DCR") == "CRD"
+            return try Layout.transpose(staged, crd ? [0, 1, 3, 5, 2, 4] : [0, 3, 5, 1, 2, 4])
+                .unsafeReshaped([n, c * block * block, h / block, w / block])
         }
         guard c % (block * block) == 0 else { throw KernelError("channels \(c) must divide by blocksize² = \(block * block)") }
         let crd = context.string("mode", "DCR") == "CRD"

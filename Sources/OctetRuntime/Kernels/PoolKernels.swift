@@ -35,6 +35,20 @@ enum PoolKernels {
                 paddedCounts[o] = Float(count)
             }
         }
+        // storage_order=1 reports argmax positions in column-major order within each plane.
+        let columnMajor = context.int("storage_order", 0) != 0
+        let rowStrides = Layout.strides(geometry.input)
+        let columnStrides = Layout.strides(geometry.input.reversed()).reversed() as [Int]
+        func storageIndex(_ flat: Int) -> Int {
+            guard columnMajor else { return flat }
+            var remainder = flat
+            var index = 0
+            for axis in 0..<rowStrides.count {
+                index += remainder / rowStrides[axis] * columnStrides[axis]
+                remainder %= rowStrides[axis]
+            }
+            return index
+        }
         var output = Tensor(zeros: .float32, shape: Array(x.shape[..<2]) + geometry.output)
         var argmax = [Int64](repeating: 0, count: isMax ? planes * outputVolume : 0)
         x.withElements(as: Float.self) { input in
@@ -59,7 +73,7 @@ enum PoolKernels {
                         }
                         if isMax {
                             out[plane * outputVolume + o] = best
-                            argmax[plane * outputVolume + o] = Int64(plane * inputVolume + max(bestIndex, 0))
+                            argmax[plane * outputVolume + o] = Int64(plane * inputVolume + storageIndex(max(bestIndex, 0)))
                         } else {
                             let divisor = includePad ? paddedCounts[o] : Float(count)
                             out[plane * outputVolume + o] = divisor > 0 ? total / divisor : 0

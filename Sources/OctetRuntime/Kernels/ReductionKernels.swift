@@ -45,6 +45,9 @@ enum ReductionKernels {
         }
         let shape = keep ? data.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
             : data.shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
+        if data.dtype == .bool, kind == .max || kind == .min, inner == 0 {
+            return Tensor(shape: shape, scalars: result.map { _ in kind == .min })
+        }
         if data.dtype.isInteger, kind == .max || kind == .min, inner == 0 {
             let extreme = kind == .max ? Double(Int64.min) : Double(Int64.max)
             return try Tensor(shape: shape, scalars: result.map { _ in extreme }).converted(to: data.dtype)

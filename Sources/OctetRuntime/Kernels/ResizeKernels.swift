@@ -18,7 +18,10 @@ enum ResizeKernels {
                                  roi: (Double, Double)) -> Double {
         let x = Double(o)
         switch options.coordinates {
-        case "align_corners": return output == 1 ? 0 : x * Double(input - 1) / Double(output - 1)
+        case "align_corners":
+            // The unrounded output length (input × scale), as ONNX's reference computes it.
+            let length = scale * Double(input)
+            return length <= 1 ? 0 : x * Double(input - 1) / (length - 1)
         case "asymmetric": return x / scale
         case "pytorch_half_pixel": return output > 1 ? (x + 0.5) / scale - 0.5 : 0
         case "tf_crop_and_resize":
