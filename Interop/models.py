@@ -410,7 +410,22 @@ def engine_models():
             result[f"unet_{suffix}"] = (unet(opset, constants), [images(1, 32, 32), images(2, 16, 24)])
             result[f"encoder_{suffix}"] = (mini_encoder(opset, constants), [encoder_feeds(1, 5), encoder_feeds(3, 11, seed=4)])
     result["encoder_opset17_decomposed_layernorm"] = (mini_encoder(17, decomposed_layernorm=True), [encoder_feeds(2, 9)])
+    result["einsum_attention"] = (einsum_attention(), [{"x": rng.standard_normal((2, 5, 8)).astype(np.float32)},
+                                                       {"x": rng.standard_normal((1, 9, 8)).astype(np.float32)}])
     result["if_outer_scope"] = (if_model(), [{"x": rng.standard_normal((2, 3)).astype(np.float32), "flag": np.array(v)} for v in (True, False)])
     result["lstm_bidirectional"] = (lstm_model(), [{"audio": rng.standard_normal((5, 2, 4)).astype(np.float32)},
                                                    {"audio": rng.standard_normal((9, 1, 4)).astype(np.float32)}])
     return result
+
+
+def einsum_attention(opset=17, seed=15):
+    """Attention written with Einsum (as some exporters do): scores, softmax, weighted sum."""
+    b = _Builder(opset, seed=seed)
+    q = b.op("Einsum", ["x", b.weight(8, 2, 4)], equation="bsd,dhe->bhse")
+    k = b.op("Einsum", ["x", b.weight(8, 2, 4)], equation="bsd,dhe->bhse")
+    v = b.op("Einsum", ["x", b.weight(8, 2, 4)], equation="bsd,dhe->bhse")
+    scores = b.op("Softmax", [b.op("Einsum", [q, k], equation="bhqe,bhke->bhqk")], axis=-1)
+    context = b.op("Einsum", [scores, v], equation="bhqk,bhke->bqhe")
+    b.op("Einsum", [context, b.weight(2, 4, 8)], outputs=["y"], equation="bqhe,hed->bqd")
+    return b.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", 8])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", 8])], "einsum_attention")

@@ -1,8 +1,9 @@
 import Foundation
 import OctetGraph
 
-/// Einsum for any number of operands (explicit or implicit output, `...` broadcasting),
-/// evaluated by iterating over the index space in double precision.
+/// Einsum for any number of operands (explicit or implicit output, `...` broadcasting).
+/// Two-operand contractions run as one batched matrix product; other equations (diagonals,
+/// three or more operands, broadcasting) iterate over the index space in double precision.
 enum EinsumKernel {
     static func einsum(_ context: KernelContext) throws -> Tensor {
         let operands = context.inputs.compactMap { $0 }
@@ -24,6 +25,9 @@ enum EinsumKernel {
         } else {
             let letters = terms.joined()
             output = fresh.joined() + String(Set(letters.filter { letter in letters.filter { $0 == letter }.count == 1 && !letter.isUppercase }).sorted())
+        }
+        if operands.count == 2, let product = try contract(operands[0], Array(terms[0]), operands[1], Array(terms[1]), Array(output)) {
+            return product
         }
         var sizes: [Character: Int] = [:]
         for (term, operand) in zip(terms, operands) {
@@ -68,6 +72,37 @@ enum EinsumKernel {
             }
         }
         return try Tensor(shape: outputShape, scalars: result).converted(to: operands[0].dtype)
+    }
+
+    /// A two-operand contraction as one batched matrix product, when every letter is a batch,
+    /// contracted or free index (no diagonals, no letters summed within one operand, no size-1
+    /// broadcasting); `nil` otherwise.
+    static func contract(_ a: Tensor, _ left: [Character], _ b: Tensor, _ right: [Character], _ output: [Character]) throws -> Tensor? {
+        let all = left + right + output
+        guard Set(left).count == left.count, Set(right).count == right.count, Set(output).count == output.count,
+              a.rank == left.count, b.rank == right.count, a.dtype == b.dtype else { return nil }
+        var sizes: [Character: Int] = [:]
+        for (letter, dim) in Array(zip(left, a.shape)) + Array(zip(right, b.shape)) {
+            if let known = sizes[letter], known != dim { return nil }
+            sizes[letter] = dim
+        }
+        guard Set(all).allSatisfy({ sizes[$0] != nil }) else { return nil }
+        let batch = output.filter { left.contains($0) && right.contains($0) }
+        let contracted = left.filter { right.contains($0) && !output.contains($0) }
+        let leftFree = output.filter { left.contains($0) && !right.contains($0) }
+        let rightFree = output.filter { right.contains($0) && !left.contains($0) }
+        guard left.count == batch.count + contracted.count + leftFree.count,
+              right.count == batch.count + contracted.count + rightFree.count else { return nil }
+        func size(_ letters: [Character]) -> Int { letters.reduce(1) { $0 * (sizes[$1] ?? 1) } }
+        let (batchSize, m, k, n) = (size(batch), size(leftFree), size(contracted), size(rightFree))
+        let lhs = try Layout.transpose(a, (batch + leftFree + contracted).compactMap { left.firstIndex(of: $0) })
+            .unsafeReshaped([batchSize, m, k])
+        let rhs = try Layout.transpose(b, (batch + contracted + rightFree).compactMap { right.firstIndex(of: $0) })
+            .unsafeReshaped([batchSize, k, n])
+        let product = try LinearKernels.matmul(lhs, rhs)
+        let produced = batch + leftFree + rightFree
+        let shaped = product.unsafeReshaped(produced.map { sizes[$0] ?? 1 })
+        return try Layout.transpose(shaped, output.compactMap { produced.firstIndex(of: $0) })
     }
 
     static func register(in registry: inout OpRegistry) {

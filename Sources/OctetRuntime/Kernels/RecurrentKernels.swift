@@ -40,19 +40,22 @@ enum RecurrentKernels {
         }
     }
 
-    /// Shared inputs of LSTM and GRU, converted to double precision and sequence-major layout.
+    /// Shared inputs of LSTM and GRU in float32, sequence-major, with the matrix products done
+    /// by the blocked GEMM: all input projections at once, then one state projection per step.
     struct Setup {
-        let x: [Double]
+        let x: Tensor
         let sequence: Int
         let batch: Int
         let inputSize: Int
         let hidden: Int
         let directions: Int
+        let reverseOnly: Bool
         let lengths: [Int]
-        let w: [Double]
-        let r: [Double]
-        let b: [Double]?
-        let initialH: [Double]?
+        /// Per direction: Wᵀ [inputSize, gates·hidden] and Rᵀ [hidden, gates·hidden].
+        let inputWeights: [Tensor]
+        let stateWeights: [Tensor]
+        let bias: [Float]?
+        let initialH: [Float]?
         let layout: Int
         let outputType: DType
 
@@ -62,42 +65,58 @@ enum RecurrentKernels {
             let staged = layout == 1 ? try Layout.transpose(input, [1, 0, 2]) : input
             guard staged.rank == 3 else { throw KernelError("X must be 3-D, got \(input.shape)") }
             (sequence, batch, inputSize) = (staged.shape[0], staged.shape[1], staged.shape[2])
-            x = try staged.doubles()
+            x = try staged.converted(to: .float32).unsafeReshaped([sequence * batch, inputSize])
             outputType = input.dtype
             hidden = context.int("hidden_size", 0)
             let direction = context.string("direction", "forward")
             directions = direction == "bidirectional" ? 2 : 1
-            w = try context.input(1).doubles()
-            r = try context.input(2).doubles()
-            guard hidden > 0, w.count == directions * gates * hidden * inputSize, r.count == directions * gates * hidden * hidden else {
-                throw KernelError("W, R and hidden_size do not agree with X of shape \(input.shape)")
+            reverseOnly = direction == "reverse"
+            let w = try context.input(1).converted(to: .float32)
+            let r = try context.input(2).converted(to: .float32)
+            let rows = gates * hidden
+            guard hidden > 0, w.shape == [directions, rows, inputSize], r.shape == [directions, rows, hidden] else {
+                throw KernelError("W \(w.shape) and R \(r.shape) do not fit X \(input.shape) with hidden_size \(hidden)")
             }
-            b = try context.optionalInput(3)?.doubles()
+            let (count, width, size) = (directions, inputSize, hidden)
+            inputWeights = try (0..<count).map { d in
+                try Layout.transpose(Layout.narrow(w, axis: 0, start: d, end: d + 1).unsafeReshaped([rows, width]), [1, 0])
+            }
+            stateWeights = try (0..<count).map { d in
+                try Layout.transpose(Layout.narrow(r, axis: 0, start: d, end: d + 1).unsafeReshaped([rows, size]), [1, 0])
+            }
+            bias = try context.optionalInput(3)?.converted(to: .float32).scalars(as: Float.self)
             lengths = try context.optionalInput(4)?.integers() ?? [Int](repeating: sequence, count: batch)
             if let h = context.optionalInput(5) {
-                initialH = try (layout == 1 ? Layout.transpose(h, [1, 0, 2]) : h).doubles()
+                initialH = try (layout == 1 ? Layout.transpose(h, [1, 0, 2]) : h).converted(to: .float32).scalars(as: Float.self)
             } else {
                 initialH = nil
             }
         }
 
-        /// `W[direction] · x_t` (or R · h) for gate rows, as a flat [batch][gates*hidden] array.
-        func project(_ matrix: [Double], direction: Int, rows: Int, columns: Int, vectors: [Double]) -> [Double] {
-            var result = [Double](repeating: 0, count: batch * rows)
-            let base = direction * rows * columns
-            for n in 0..<batch {
-                for row in 0..<rows {
-                    var total = 0.0
-                    let weights = base + row * columns
-                    for column in 0..<columns { total += matrix[weights + column] * vectors[n * columns + column] }
-                    result[n * rows + row] = total
-                }
-            }
-            return result
+        /// X · Wᵀ for every time step: [sequence·batch, gates·hidden].
+        func projectInputs(direction: Int) -> [Float] {
+            LinearKernels.multiply(x, inputWeights[direction], m: sequence * batch, n: inputWeights[direction].shape[1], k: inputSize)
+                .scalars(as: Float.self)
         }
 
-        /// Assembles Y [seq, dirs, batch, hidden] (or batch-major for layout 1) and a final state.
-        func outputs(_ y: [Double], _ finals: [[Double]]) throws -> [Tensor] {
+        /// h · Rᵀ for one step: [batch, gates·hidden].
+        func projectState(_ state: [Float], direction: Int) -> [Float] {
+            let h = Tensor(shape: [batch, hidden], scalars: state)
+            return LinearKernels.multiply(h, stateWeights[direction], m: batch, n: stateWeights[direction].shape[1], k: hidden)
+                .scalars(as: Float.self)
+        }
+
+        /// The state a direction starts from.
+        func start(_ values: [Float]?, direction: Int) -> [Float] {
+            guard let values else { return [Float](repeating: 0, count: batch * hidden) }
+            return Array(values[(direction * batch * hidden)..<((direction + 1) * batch * hidden)])
+        }
+
+        /// Whether direction `d` runs backwards in time.
+        func reversed(_ direction: Int) -> Bool { direction == 1 || reverseOnly }
+
+        /// Assembles Y [seq, dirs, batch, hidden] (batch-major for layout 1) and final states.
+        func outputs(_ y: [Float], _ finals: [[Float]]) throws -> [Tensor] {
             var yTensor = try Tensor(shape: [sequence, directions, batch, hidden], scalars: y).converted(to: outputType)
             var states = try finals.map { try Tensor(shape: [directions, batch, hidden], scalars: $0).converted(to: outputType) }
             if layout == 1 {
@@ -114,45 +133,42 @@ enum RecurrentKernels {
         let f = activations(context, defaults: ["Sigmoid", "Tanh", "Tanh"], directions: s.directions)
         let clip = context.has("clip") ? Double(context.float("clip", 0)) : nil
         let inputForget = context.int("input_forget", 0) != 0
-        var initialC: [Double]?
-        if let c = context.optionalInput(6) { initialC = try (s.layout == 1 ? Layout.transpose(c, [1, 0, 2]) : c).doubles() }
-        let peepholes = try context.optionalInput(7)?.doubles()
-        var y = [Double](repeating: 0, count: s.sequence * s.directions * batch * hidden)
-        var finalH = [Double](repeating: 0, count: s.directions * batch * hidden)
+        var initialC: [Float]?
+        if let c = context.optionalInput(6) {
+            initialC = try (s.layout == 1 ? Layout.transpose(c, [1, 0, 2]) : c).converted(to: .float32).scalars(as: Float.self)
+        }
+        let peepholes = try context.optionalInput(7)?.converted(to: .float32).scalars(as: Float.self)
+        var y = [Float](repeating: 0, count: s.sequence * s.directions * batch * hidden)
+        var finalH = [Float](repeating: 0, count: s.directions * batch * hidden)
         var finalC = finalH
+        func clipped(_ v: Double) -> Double { clip.map { min(max(v, -$0), $0) } ?? v }
         for direction in 0..<s.directions {
             let (g, h, c) = (f[3 * direction], f[3 * direction + 1], f[3 * direction + 2])
-            var state = Array(s.initialH?[(direction * batch * hidden)..<((direction + 1) * batch * hidden)] ?? [Double](repeating: 0, count: batch * hidden)[...])
-            var cell = Array(initialC?[(direction * batch * hidden)..<((direction + 1) * batch * hidden)] ?? [Double](repeating: 0, count: batch * hidden)[...])
-            let reverse = direction == 1 || context.string("direction", "forward") == "reverse"
-            func clipped(_ v: Double) -> Double { clip.map { min(max(v, -$0), $0) } ?? v }
+            var state = s.start(s.initialH, direction: direction)
+            var cell = s.start(initialC, direction: direction)
+            let wx = s.projectInputs(direction: direction)
             for step in 0..<s.sequence {
-                var timeInputs = [Double](repeating: 0, count: batch * s.inputSize)
+                let rh = s.projectState(state, direction: direction)
                 for n in 0..<batch where step < s.lengths[n] {
-                    let time = reverse ? s.lengths[n] - 1 - step : step
-                    for i in 0..<s.inputSize { timeInputs[n * s.inputSize + i] = s.x[(time * batch + n) * s.inputSize + i] }
-                }
-                let wx = s.project(s.w, direction: direction, rows: 4 * hidden, columns: s.inputSize, vectors: timeInputs)
-                let rh = s.project(s.r, direction: direction, rows: 4 * hidden, columns: hidden, vectors: state)
-                for n in 0..<batch where step < s.lengths[n] {
-                    let time = reverse ? s.lengths[n] - 1 - step : step
+                    let time = s.reversed(direction) ? s.lengths[n] - 1 - step : step
+                    let inputRow = (time * batch + n) * 4 * hidden
                     for j in 0..<hidden {
                         // Gate k (0 input, 1 output, 2 forget, 3 cell) before its activation.
                         func gate(_ k: Int) -> Double {
-                            var value = wx[n * 4 * hidden + k * hidden + j] + rh[n * 4 * hidden + k * hidden + j]
-                            if let b = s.b {
-                                value += b[direction * 8 * hidden + k * hidden + j] + b[direction * 8 * hidden + 4 * hidden + k * hidden + j]
+                            var value = Double(wx[inputRow + k * hidden + j]) + Double(rh[n * 4 * hidden + k * hidden + j])
+                            if let b = s.bias {
+                                value += Double(b[direction * 8 * hidden + k * hidden + j]) + Double(b[direction * 8 * hidden + 4 * hidden + k * hidden + j])
                             }
                             return value
                         }
-                        func peep(_ k: Int) -> Double { peepholes?[direction * 3 * hidden + k * hidden + j] ?? 0 }
-                        let previous = cell[n * hidden + j]
+                        func peep(_ k: Int) -> Double { Double(peepholes?[direction * 3 * hidden + k * hidden + j] ?? 0) }
+                        let previous = Double(cell[n * hidden + j])
                         let i = g(clipped(gate(0) + peep(0) * previous))
                         let forget = inputForget ? 1 - i : g(clipped(gate(2) + peep(2) * previous))
                         let newCell = forget * previous + i * c(clipped(gate(3)))
                         let o = g(clipped(gate(1) + peep(1) * newCell))
-                        cell[n * hidden + j] = newCell
-                        state[n * hidden + j] = o * h(newCell)
+                        cell[n * hidden + j] = Float(newCell)
+                        state[n * hidden + j] = Float(o * h(newCell))
                         y[((time * s.directions + direction) * batch + n) * hidden + j] = state[n * hidden + j]
                     }
                 }
@@ -171,49 +187,47 @@ enum RecurrentKernels {
         let f = activations(context, defaults: ["Sigmoid", "Tanh"], directions: s.directions)
         let linearBeforeReset = context.int("linear_before_reset", 0) != 0
         let clip = context.has("clip") ? Double(context.float("clip", 0)) : nil
-        var y = [Double](repeating: 0, count: s.sequence * s.directions * batch * hidden)
-        var finalH = [Double](repeating: 0, count: s.directions * batch * hidden)
+        var y = [Float](repeating: 0, count: s.sequence * s.directions * batch * hidden)
+        var finalH = [Float](repeating: 0, count: s.directions * batch * hidden)
+        func clipped(_ v: Double) -> Double { clip.map { min(max(v, -$0), $0) } ?? v }
         for direction in 0..<s.directions {
             let (g, h) = (f[2 * direction], f[2 * direction + 1])
-            var state = Array(s.initialH?[(direction * batch * hidden)..<((direction + 1) * batch * hidden)] ?? [Double](repeating: 0, count: batch * hidden)[...])
-            let reverse = direction == 1 || context.string("direction", "forward") == "reverse"
+            var state = s.start(s.initialH, direction: direction)
             func bias(_ k: Int, _ j: Int, recurrent: Bool) -> Double {
-                s.b?[direction * 6 * hidden + (recurrent ? 3 * hidden : 0) + k * hidden + j] ?? 0
+                Double(s.bias?[direction * 6 * hidden + (recurrent ? 3 * hidden : 0) + k * hidden + j] ?? 0)
             }
+            let wx = s.projectInputs(direction: direction)
+            // Rᵀ of the candidate gate alone, for (r ⊙ h) · R_hᵀ when the reset comes first.
+            let candidateWeights = try Layout.narrow(s.stateWeights[direction], axis: 1, start: 2 * hidden, end: 3 * hidden)
             for step in 0..<s.sequence {
-                var timeInputs = [Double](repeating: 0, count: batch * s.inputSize)
-                for n in 0..<batch where step < s.lengths[n] {
-                    let time = reverse ? s.lengths[n] - 1 - step : step
-                    for i in 0..<s.inputSize { timeInputs[n * s.inputSize + i] = s.x[(time * batch + n) * s.inputSize + i] }
-                }
-                let wx = s.project(s.w, direction: direction, rows: 3 * hidden, columns: s.inputSize, vectors: timeInputs)
-                let rh = s.project(s.r, direction: direction, rows: 3 * hidden, columns: hidden, vectors: state)
+                let rh = s.projectState(state, direction: direction)
                 var next = state
-                func clipped(_ v: Double) -> Double { clip.map { min(max(v, -$0), $0) } ?? v }
+                var reset = [Float](repeating: 0, count: batch * hidden)
                 for n in 0..<batch where step < s.lengths[n] {
-                    let time = reverse ? s.lengths[n] - 1 - step : step
-                    var reset = [Double](repeating: 0, count: hidden)
+                    let time = s.reversed(direction) ? s.lengths[n] - 1 - step : step
+                    let inputRow = (time * batch + n) * 3 * hidden
                     for j in 0..<hidden {
-                        reset[j] = g(clipped(wx[n * 3 * hidden + hidden + j] + rh[n * 3 * hidden + hidden + j] + bias(1, j, recurrent: false) + bias(1, j, recurrent: true)))
+                        reset[n * hidden + j] = Float(g(clipped(Double(wx[inputRow + hidden + j]) + Double(rh[n * 3 * hidden + hidden + j])
+                            + bias(1, j, recurrent: false) + bias(1, j, recurrent: true))))
                     }
-                    // (r ⊙ h) · R_h, needed when the reset is applied before the linear map.
-                    var gatedRecurrent = [Double](repeating: 0, count: hidden)
-                    if !linearBeforeReset {
-                        let gated = (0..<hidden).map { reset[$0] * state[n * hidden + $0] }
-                        let base = direction * 3 * hidden * hidden + 2 * hidden * hidden
-                        for row in 0..<hidden {
-                            var total = 0.0
-                            for column in 0..<hidden { total += s.r[base + row * hidden + column] * gated[column] }
-                            gatedRecurrent[row] = total
-                        }
-                    }
+                }
+                var gated = [Float](repeating: 0, count: batch * hidden)
+                if !linearBeforeReset {
+                    let product = (0..<(batch * hidden)).map { reset[$0] * state[$0] }
+                    gated = LinearKernels.multiply(Tensor(shape: [batch, hidden], scalars: product), candidateWeights,
+                                                   m: batch, n: hidden, k: hidden).scalars(as: Float.self)
+                }
+                for n in 0..<batch where step < s.lengths[n] {
+                    let time = s.reversed(direction) ? s.lengths[n] - 1 - step : step
+                    let inputRow = (time * batch + n) * 3 * hidden
                     for j in 0..<hidden {
-                        let z = g(clipped(wx[n * 3 * hidden + j] + rh[n * 3 * hidden + j] + bias(0, j, recurrent: false) + bias(0, j, recurrent: true)))
+                        let z = g(clipped(Double(wx[inputRow + j]) + Double(rh[n * 3 * hidden + j]) + bias(0, j, recurrent: false)
+                            + bias(0, j, recurrent: true)))
                         let recurrentTerm = linearBeforeReset
-                            ? reset[j] * (rh[n * 3 * hidden + 2 * hidden + j] + bias(2, j, recurrent: true))
-                            : gatedRecurrent[j] + bias(2, j, recurrent: true)
-                        let candidate = h(clipped(wx[n * 3 * hidden + 2 * hidden + j] + bias(2, j, recurrent: false) + recurrentTerm))
-                        next[n * hidden + j] = (1 - z) * candidate + z * state[n * hidden + j]
+                            ? Double(reset[n * hidden + j]) * (Double(rh[n * 3 * hidden + 2 * hidden + j]) + bias(2, j, recurrent: true))
+                            : Double(gated[n * hidden + j]) + bias(2, j, recurrent: true)
+                        let candidate = h(clipped(Double(wx[inputRow + 2 * hidden + j]) + bias(2, j, recurrent: false) + recurrentTerm))
+                        next[n * hidden + j] = Float((1 - z) * candidate + z * Double(state[n * hidden + j]))
                         y[((time * s.directions + direction) * batch + n) * hidden + j] = next[n * hidden + j]
                     }
                 }
