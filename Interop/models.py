@@ -401,7 +401,7 @@ def engine_models():
         return {"images": rng.standard_normal((n, 3, h, w)).astype(np.float32)}
 
     result = {}
-    for opset in (12, 17):
+    for opset in (11, 12, 17):
         for constants in (False, True):
             suffix = f"opset{opset}{'_constants' if constants else ''}"
             result[f"resnet_{suffix}"] = (resnet(opset, constants), [images(1, 32, 32), images(2, 48, 40)])
