@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "octet", targets: ["octet"]),
-        .library(name: "Octet", targets: ["OctetTensor", "OctetGraph", "OctetRuntime"]),
+        .library(name: "Octet", targets: ["OctetTensor", "OctetGraph", "OctetRuntime", "OctetQuant"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -24,10 +24,11 @@ let package = Package(
         ),
         .target(name: "OctetGraph", dependencies: ["OctetTensor", "ONNXProto"]),
         .target(name: "OctetRuntime", dependencies: ["OctetGraph"]),
+        .target(name: "OctetQuant", dependencies: ["OctetGraph", "OctetRuntime"]),
         .target(
             name: "OctetCLI",
             dependencies: [
-                "OctetGraph", "OctetTensor", "OctetRuntime",
+                "OctetGraph", "OctetTensor", "OctetRuntime", "OctetQuant",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

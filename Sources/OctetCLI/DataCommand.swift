@@ -7,7 +7,7 @@ struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Work with calibration and input data files.",
-        subcommands: [DataConvertCommand.self]
+        subcommands: [DataCheckCommand.self, DataConvertCommand.self]
     )
 }
 

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import OctetGraph
+import OctetQuant
+
+/// Options that select and shape calibration data, shared by the commands that read it.
+struct CalibrationDataOptions: ParsableArguments {
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "Calibration data: .npz (samples stacked on axis 0), .npy, Polygraphy .json, or folders of per-sample .npz files, <input>.npy files or ONNX test_data_set_N folders.")
+    var calibrationData: [String] = []
+
+    @Option(name: .long, help: "A Python script yielding dicts {input name: array}, as script.py or script.py:function (default function: load_data).")
+    var dataLoaderScript: [String] = []
+
+    @Option(help: "Samples per model run (only for a dynamic batch dimension; default: the model's fixed batch size, else 1).")
+    var batchSize: Int?
+
+    @Flag(help: "Accept NaN and infinite values in float inputs.")
+    var allowNonfinite = false
+
+    func validate() throws {
+        if calibrationData.isEmpty && dataLoaderScript.isEmpty {
+            throw ValidationError("Give the data with --calibration-data PATH... or --data-loader-script SCRIPT.")
+        }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
+    }
+
+    /// Opens the data the options name.
+    func open() throws -> CalibrationData {
+        try CalibrationData(paths: calibrationData, loaderScripts: dataLoaderScript)
+    }
+}
+
+extension DataError: UserFacingError {}
