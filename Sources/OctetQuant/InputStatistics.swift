@@ -24,6 +24,25 @@ public struct InputStatistics: Codable, Sendable, Equatable {
     /// Whether every sample of this input fits the model.
     public var matches: Bool
 
+    enum CodingKeys: String, CodingKey {
+        case name, dtypes, modelDtype, modelShape, shapeRange, minimum, maximum, samples, nonFinite, matches
+    }
+
+    /// Writes absent values as null, so the document's keys are stable.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(dtypes, forKey: .dtypes)
+        try container.encode(modelDtype, forKey: .modelDtype)
+        try container.encode(modelShape, forKey: .modelShape)
+        try container.encode(shapeRange, forKey: .shapeRange)
+        try container.encode(minimum, forKey: .minimum)
+        try container.encode(maximum, forKey: .maximum)
+        try container.encode(samples, forKey: .samples)
+        try container.encode(nonFinite, forKey: .nonFinite)
+        try container.encode(matches, forKey: .matches)
+    }
+
     mutating func record(dtype: DType, shape: [Int], values: [Double]?) {
         if !dtypes.contains(dtype.name) { dtypes.append(dtype.name) }
         if shapeRange.isEmpty || shapeRange.count != shape.count {
