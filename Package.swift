@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(name: "octet", dependencies: ["OctetCLI"]),
         .target(name: "_OctetTestSupport", dependencies: ["OctetGraph", "OctetTensor"]),
         .testTarget(name: "OctetTensorTests", dependencies: ["OctetTensor", "_OctetTestSupport"]),
-        .testTarget(name: "OctetQuantTests", dependencies: ["OctetQuant", "_OctetTestSupport"]),
+        .testTarget(name: "OctetQuantTests", dependencies: ["OctetQuant", "OctetRuntime", "_OctetTestSupport"]),
         .testTarget(name: "OctetRuntimeTests", dependencies: ["OctetRuntime", "_OctetTestSupport"]),
         .testTarget(name: "OctetGraphTests", dependencies: ["OctetGraph", "ONNXProto", "_OctetTestSupport"]),
         // Depends on the executable so `swift test` builds the binary its end-to-end tests run.
