@@ -101,13 +101,7 @@ struct DataCheckCommand: ParsableCommand {
             samples: validator.sampleCount, batchSize: batchSize, inputs: validator.statistics, warnings: validator.warnings,
             problems: problems, dryRun: dryRun)
         for warning in report.warnings { Console.warning(warning) }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        } else {
-            print(Self.text(report), terminator: "")
-        }
+        try Console.printResult(report, json: json) { Self.text(report) }
         if !problems.isEmpty { throw DataError.invalid(problems: problems) }
     }
 

@@ -24,13 +24,7 @@ struct InspectCommand: ParsableCommand {
         let url = URL(fileURLWithPath: model)
         let loaded = try Model.load(contentsOf: url)
         let summary = ModelSummary(model: loaded, file: model)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
-        } else {
-            print(Self.text(summary), terminator: "")
-        }
+        try Console.printResult(summary, json: json) { Self.text(summary) }
     }
 
     /// The text report.

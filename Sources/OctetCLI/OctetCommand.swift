@@ -65,6 +65,17 @@ enum CLIError: LocalizedError {
 enum Console {
     /// Prints an `Error: …` line to stderr.
     static func error(_ message: String) { FileHandle.standardError.write(Data("Error: \(message)\n".utf8)) }
+    /// Prints a command's result on stdout: a stable JSON document (sorted keys) or its text form.
+    static func printResult<T: Encodable>(_ value: T, json: Bool, text: () -> String) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        } else {
+            print(text(), terminator: "")
+        }
+    }
+
     /// Prints a `warning: …` line to stderr.
     static func warning(_ message: String) { FileHandle.standardError.write(Data("warning: \(message)\n".utf8)) }
 }
