@@ -34,8 +34,15 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the peak memory of intermediate tensors on stderr.")
     var verbose = false
 
+    @Option(help: "Untimed runs before the timed ones.")
+    var warmUp = 0
+
+    @Option(help: "Timed runs; with more than one, the mean and fastest run time are printed on stderr.")
+    var iterations = 1
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        if warmUp < 0 || iterations < 1 { throw ValidationError("--warm-up must be 0 or more and --iterations at least 1.") }
         if let saveOutputs, !saveOutputs.hasSuffix(".npz") { throw ValidationError("--save-outputs must name an .npz file.") }
     }
 
@@ -61,7 +68,18 @@ struct RunCommand: ParsableCommand {
             try OutputPath.check(destination, notAnyOf: [url] + loadInputs.map { URL(fileURLWithPath: $0) })
         }
         let order = wanted ?? loaded.graph.outputs.map(\.name)
-        let results = try session.run(feeds, outputs: order)
+        for _ in 0..<warmUp { _ = try session.run(feeds, outputs: order) }
+        var times: [Double] = []
+        var results: [String: Tensor] = [:]
+        for _ in 0..<iterations {
+            let start = DispatchTime.now().uptimeNanoseconds
+            results = try session.run(feeds, outputs: order)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        if iterations > 1 {
+            let mean = times.reduce(0, +) / Double(times.count)
+            FileHandle.standardError.write(Data(String(format: "%d runs: mean %.3f ms, fastest %.3f ms\n", iterations, mean, times.min() ?? 0).utf8))
+        }
         for name in order {
             guard let tensor = results[name] else { continue }
             print(Self.describe(name: name, tensor))
