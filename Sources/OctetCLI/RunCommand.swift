@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OctetGraph
+import OctetQuant
 import OctetRuntime
 
 /// `octet run`: run a model in FP32 on Octet's CPU engine.
@@ -51,13 +52,21 @@ struct RunCommand: ParsableCommand {
         let url = URL(fileURLWithPath: model)
         let loaded = try Model.load(contentsOf: url)
         let session = try Session(model: loaded)
-        var feeds: [String: Tensor] = [:]
+        var given: [String: Tensor] = [:]
+        var files: [String: String] = [:]
         for path in loadInputs {
             for (name, tensor) in try InputFiles.read(URL(fileURLWithPath: path)) {
-                if feeds[name] != nil { throw CLIError.message("\(path): input '\(name)' is given twice") }
-                feeds[name] = tensor
+                if given[name] != nil { throw CLIError.message("\(path): input '\(name)' is given twice") }
+                given[name] = tensor
+                files[name] = path
             }
         }
+        // The same checks as calibration data: names, types (lossless widening), ranks and
+        // fixed dimensions, with a batch axis added where the data omits it.
+        var validator = FeedValidator(model: loaded, allowNonfinite: true)
+        let checked = validator.check(RawSample(values: given, files: files, index: 0))
+        validator.warnings.forEach(Console.warning)
+        guard let feeds = checked else { throw DataError.invalid(problems: validator.problems) }
         var wanted: [String]?
         if outputs == "all" {
             wanted = loaded.graph.outputs.map(\.name) + session.allValueNames.filter { name in !loaded.graph.outputs.contains { $0.name == name } }

@@ -9,6 +9,13 @@ public struct RawSample: Sendable {
     public var files: [String: String]
     /// Index of the sample within its data set (0-based, across all sources).
     public var index: Int
+
+    /// Creates a sample.
+    public init(values: [String: Tensor], files: [String: String], index: Int) {
+        self.values = values
+        self.files = files
+        self.index = index
+    }
 }
 
 /// Reads samples one at a time.
@@ -46,7 +53,7 @@ public enum DataError: LocalizedError, Equatable {
         case let .malformed(file, reason): "\(file): \(reason)"
         case let .loaderScript(script, reason): "data loader script \(script): \(reason)"
         case let .invalid(problems):
-            "the calibration data does not fit the model:\n"
+            "the data does not fit the model's inputs:\n"
                 + problems.map { "  - \($0)" }.joined(separator: "\n")
         }
     }

@@ -179,7 +179,7 @@ enum MovementKernels {
         let k = try context.optionalInput(1)?.integers().first ?? 0
         let upper = context.int("upper", 1) != 0
         let (rows, columns) = (data.shape[data.rank - 2], data.shape[data.rank - 1])
-        let zero = try Tensor(zeros: data.dtype, shape: [1])
+        let zero = Tensor(zeros: data.dtype, shape: [1])
         let extended = try Layout.concat([data.unsafeReshaped([data.elementCount]), zero], axis: 0)
         return try Layout.gather(extended, shape: data.shape) { index in
             let column = index % columns
