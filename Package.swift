@@ -23,7 +23,9 @@ let package = Package(
             dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .target(name: "OctetGraph", dependencies: ["OctetTensor", "ONNXProto"]),
-        .target(name: "OctetRuntime", dependencies: ["OctetGraph"]),
+        // C micro-kernels with run-time AVX2/FMA dispatch (no unsafeFlags).
+        .target(name: "COctetKernels"),
+        .target(name: "OctetRuntime", dependencies: ["OctetGraph", "COctetKernels"]),
         .target(name: "OctetQuant", dependencies: ["OctetGraph", "OctetRuntime"]),
         .target(
             name: "OctetCLI",

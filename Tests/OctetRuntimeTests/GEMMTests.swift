@@ -1,0 +1,27 @@
+import Testing
+@testable import OctetRuntime
+
+/// The blocked GEMM against a double-precision triple loop, at sizes that exercise partial
+/// tiles and panels.
+struct GEMMTests {
+    @Test(arguments: [(1, 1, 1), (7, 37, 13), (6, 16, 64), (13, 5, 300), (64, 48, 3)])
+    func matchesReference(m: Int, n: Int, k: Int) {
+        let a = (0..<(m * k)).map { Float(($0 * 37 % 101) - 50) / 25 }
+        let b = (0..<(k * n)).map { Float(($0 * 53 % 97) - 48) / 24 }
+        var c = [Float](repeating: 1, count: m * n)
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    GEMM.multiply(m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!, accumulate: true)
+                }
+            }
+        }
+        for i in 0..<m {
+            for j in 0..<n {
+                var expected = 1.0
+                for p in 0..<k { expected += Double(a[i * k + p]) * Double(b[p * n + j]) }
+                #expect(abs(Double(c[i * n + j]) - expected) <= 1e-4 * max(1, abs(expected)), "c[\(i), \(j)]")
+            }
+        }
+    }
+}
