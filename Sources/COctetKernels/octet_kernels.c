@@ -112,3 +112,67 @@ void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel) 
         }
     }
 }
+
+void octet_im2col_panels_2d(const float *image, int channels, int height, int width,
+                            int kernel_h, int kernel_w, int stride_h, int stride_w,
+                            int dilation_h, int dilation_w, int pad_top, int pad_left,
+                            int out_h, int out_w, int first, int last, float *packed) {
+    const long rows = (long)channels * kernel_h * kernel_w;
+    const int positions = out_h * out_w;
+    for (int panel = first; panel < last; panel++) {
+        int base_h[OCTET_GEMM_NR], base_w[OCTET_GEMM_NR], valid[OCTET_GEMM_NR];
+        for (int j = 0; j < OCTET_GEMM_NR; j++) {
+            int o = panel * OCTET_GEMM_NR + j;
+            valid[j] = o < positions;
+            int oh = valid[j] ? o / out_w : 0, ow = valid[j] ? o % out_w : 0;
+            base_h[j] = oh * stride_h - pad_top;
+            base_w[j] = ow * stride_w - pad_left;
+        }
+        float *target = packed + (long)panel * rows * OCTET_GEMM_NR;
+        for (int c = 0; c < channels; c++) {
+            const float *plane = image + (long)c * height * width;
+            for (int ki = 0; ki < kernel_h; ki++) {
+                for (int kj = 0; kj < kernel_w; kj++) {
+                    for (int j = 0; j < OCTET_GEMM_NR; j++) {
+                        int ih = base_h[j] + ki * dilation_h, iw = base_w[j] + kj * dilation_w;
+                        target[j] = (valid[j] && ih >= 0 && ih < height && iw >= 0 && iw < width)
+                            ? plane[(long)ih * width + iw] : 0.0f;
+                    }
+                    target += OCTET_GEMM_NR;
+                }
+            }
+        }
+    }
+}
+
+static int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+void octet_depthwise_plane(const float *image, int height, int width, const float *kernel,
+                           int kernel_h, int kernel_w, int stride_h, int stride_w,
+                           int dilation_h, int dilation_w, int pad_top, int pad_left,
+                           float bias, float *out, int out_h, int out_w) {
+    for (int oh = 0; oh < out_h; oh++) {
+        float *row = out + (long)oh * out_w;
+        for (int ow = 0; ow < out_w; ow++) row[ow] = bias;
+        for (int ki = 0; ki < kernel_h; ki++) {
+            int ih = oh * stride_h - pad_top + ki * dilation_h;
+            if (ih < 0 || ih >= height) continue;
+            const float *line = image + (long)ih * width;
+            for (int kj = 0; kj < kernel_w; kj++) {
+                // Output columns whose tap kj lands inside the row: 0 <= ow*s - pad + kj*d < width.
+                int shift = kj * dilation_w - pad_left;
+                int first = ceil_div(-shift, stride_w);
+                int last = floor_div(width - 1 - shift, stride_w);
+                if (first < 0) first = 0;
+                if (last > out_w - 1) last = out_w - 1;
+                float weight = kernel[ki * kernel_w + kj];
+                if (stride_w == 1) {
+                    for (int ow = first; ow <= last; ow++) row[ow] += weight * line[ow + shift];
+                } else {
+                    for (int ow = first; ow <= last; ow++) row[ow] += weight * line[ow * stride_w + shift];
+                }
+            }
+        }
+    }
+}

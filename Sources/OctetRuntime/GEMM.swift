@@ -30,6 +30,14 @@ enum GEMM {
                                  sharedPacked.pointer + panel * k * panelWidth)
             }
         }
+        multiply(m: m, n: n, k: k, a: a, packedB: UnsafePointer(packed), c: c, accumulate: accumulate)
+    }
+
+    /// Computes `c[m×n] (+)= a[m×k] · B` where B is already packed into ⌈n/16⌉ panels of k × 16.
+    static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
+                         c: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        let panels = (n + panelWidth - 1) / panelWidth
+        let sharedPacked = UnsafeSendablePointer(pointer: packedB)
         let sharedA = UnsafeSendablePointer(pointer: a)
         let sharedC = UnsafeSendableMutablePointer(pointer: c)
         let rowBlocks = (m + tileRows - 1) / tileRows

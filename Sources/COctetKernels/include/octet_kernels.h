@@ -19,6 +19,22 @@ void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *pa
 /// Packs columns [column, column + width) of B (row stride ldb, k rows) into a 16-wide panel.
 void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel);
 
+/// im2col for a 2-D convolution written straight into packed panels: panel p holds, for each
+/// row (channel, kernel row, kernel column) in that order, the 16 input values that output
+/// positions 16p … 16p+15 see (0 in the padding and past the last position). Panels
+/// [first, last) are written; the buffer holds all panels, each rows × 16 floats.
+void octet_im2col_panels_2d(const float *image, int channels, int height, int width,
+                            int kernel_h, int kernel_w, int stride_h, int stride_w,
+                            int dilation_h, int dilation_w, int pad_top, int pad_left,
+                            int out_h, int out_w, int first, int last, float *packed);
+
+/// Depthwise 2-D convolution of one plane: out[oh][ow] = bias + Σ w[ki][kj] · in[ih][iw] over
+/// the taps inside the image (padding contributes 0).
+void octet_depthwise_plane(const float *image, int height, int width, const float *kernel,
+                           int kernel_h, int kernel_w, int stride_h, int stride_w,
+                           int dilation_h, int dilation_w, int pad_top, int pad_left,
+                           float bias, float *out, int out_h, int out_w);
+
 /// 1 when the AVX2/FMA kernels are in use.
 int octet_kernels_use_avx2(void);
 

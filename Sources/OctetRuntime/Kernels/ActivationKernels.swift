@@ -19,11 +19,27 @@ enum ActivationKernels {
     private static func map<T: KernelFloat>(_ input: Tensor, _: T.Type, _ function: FloatFunction) -> Tensor {
         input.withElements(as: T.self) { x in
             Tensor.build(T.self, shape: input.shape) { out in
-                let output = UncheckedSendable(out)
-                ThreadPool.parallelFor(out.count, minimumChunk: 16_384) { range in
-                    for i in range { output.value[i] = function(x[i]) }
+                // The common activations get a loop of their own; the rest switch per element.
+                switch function {
+                case .relu: apply(x, out) { $0 < 0 ? 0 : $0 }
+                case .sigmoid: apply(x, out) { $0 >= 0 ? 1 / (1 + T.exp(-$0)) : T.exp($0) / (1 + T.exp($0)) }
+                case .hardSwish: apply(x, out) { $0 * Swift.max(0, Swift.min(1, $0 / 6 + T(0.5))) }
+                case .tanh: apply(x, out) { T.tanh($0) }
+                case .erf: apply(x, out) { T.erf($0) }
+                case .sqrt: apply(x, out) { $0.squareRoot() }
+                default: apply(x, out) { function($0) }
                 }
             }
+        }
+    }
+
+    /// `out[i] = f(x[i])` over chunks in parallel.
+    @inline(__always)
+    private static func apply<T>(_ x: UnsafeBufferPointer<T>, _ out: UnsafeMutableBufferPointer<T>, _ f: (T) -> T) {
+        let output = UncheckedSendable(out)
+        let input = UncheckedSendable(x)
+        ThreadPool.parallelFor(out.count, minimumChunk: 16_384) { range in
+            for i in range { output.value[i] = f(input.value[i]) }
         }
     }
 

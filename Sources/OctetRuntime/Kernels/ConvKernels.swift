@@ -1,3 +1,4 @@
+import COctetKernels
 import Foundation
 import OctetGraph
 
@@ -16,6 +17,13 @@ enum ConvKernels {
         }
         let kernel = context.ints("kernel_shape") ?? Array(w.shape[2...])
         let geometry = try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel)
+        if kernel.count == 2 && group == channels && group > 1 {
+            return try depthwise2d(x: x, w: w, bias: context.optionalInput(2), geometry: geometry).converted(to: xOriginal.dtype)
+        }
+        if kernel.count == 2 {
+            return try conv2d(x: x, w: w, bias: context.optionalInput(2), group: group, geometry: geometry)
+                .converted(to: xOriginal.dtype)
+        }
         let indices = geometry.inputIndices()
         let (kernelVolume, outputVolume, inputVolume) = (geometry.kernelVolume, geometry.outputVolume, geometry.inputVolume)
         let groupChannels = channels / group
@@ -57,6 +65,87 @@ enum ConvKernels {
             }
         }
         return try output.converted(to: xOriginal.dtype)
+    }
+
+    /// 2-D convolution: im2col straight into packed GEMM panels (C kernel), then the tiles.
+    static func conv2d(x: Tensor, w: Tensor, bias biasTensor: Tensor?, group: Int, geometry: ConvGeometry) throws -> Tensor {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let filters = w.shape[0]
+        let groupChannels = channels / group
+        let groupFilters = filters / group
+        let (outH, outW) = (geometry.output[0], geometry.output[1])
+        let positions = outH * outW
+        let rows = groupChannels * geometry.kernelVolume
+        let panels = (positions + GEMM.panelWidth - 1) / GEMM.panelWidth
+        let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self)
+        var output = Tensor(zeros: .float32, shape: [batch, filters, outH, outW])
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(panels * rows * GEMM.panelWidth, 1))
+        defer { packed.deallocate() }
+        let sharedPacked = UnsafeSendableMutablePointer(pointer: packed)
+        x.withElements(as: Float.self) { input in
+            w.withElements(as: Float.self) { weights in
+                output.withMutableElements(as: Float.self) { out in
+                    guard let inBase = input.baseAddress, let wBase = weights.baseAddress, let outBase = out.baseAddress else { return }
+                    let sharedInput = UnsafeSendablePointer(pointer: inBase)
+                    for n in 0..<batch {
+                        for g in 0..<group {
+                            let image = sharedInput.pointer + (n * channels + g * groupChannels) * height * width
+                            ThreadPool.parallelFor(panels, minimumChunk: max(1, 16_384 / max(rows * GEMM.panelWidth, 1))) { range in
+                                octet_im2col_panels_2d(
+                                    image, Int32(groupChannels), Int32(height), Int32(width),
+                                    Int32(geometry.kernel[0]), Int32(geometry.kernel[1]), Int32(geometry.strides[0]), Int32(geometry.strides[1]),
+                                    Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
+                                    Int32(outH), Int32(outW), Int32(range.lowerBound), Int32(range.upperBound), sharedPacked.pointer)
+                            }
+                            GEMM.multiply(m: groupFilters, n: positions, k: rows, a: wBase + g * groupFilters * rows,
+                                          packedB: UnsafePointer(packed), c: outBase + (n * filters + g * groupFilters) * positions)
+                        }
+                        if let bias {
+                            for f in 0..<filters {
+                                let plane = outBase + (n * filters + f) * positions
+                                let value = bias[f]
+                                for o in 0..<positions { plane[o] += value }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// Depthwise 2-D convolution (one input channel per group): one C pass per plane that adds
+    /// each tap to whole output rows, planes in parallel.
+    static func depthwise2d(x: Tensor, w: Tensor, bias biasTensor: Tensor?, geometry g: ConvGeometry) throws -> Tensor {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let filters = w.shape[0]
+        let multiplier = filters / channels
+        let (outH, outW) = (g.output[0], g.output[1])
+        let (kernelH, kernelW) = (g.kernel[0], g.kernel[1])
+        // Plain locals: array reads in the inner loop would cost bounds checks and retains.
+        let (strideH, strideW, padTop, padLeft) = (g.strides[0], g.strides[1], g.padBegin[0], g.padBegin[1])
+        let (dilationH, dilationW) = (g.dilations[0], g.dilations[1])
+        let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
+        return x.withElements(as: Float.self) { input in
+            w.withElements(as: Float.self) { weights in
+                Tensor.build(Float.self, shape: [batch, filters, outH, outW]) { out in
+                    guard let inBase = input.baseAddress, let wBase = weights.baseAddress, let outBase = out.baseAddress else { return }
+                    let (source, kernels, target) = (UnsafeSendablePointer(pointer: inBase), UnsafeSendablePointer(pointer: wBase),
+                                                     UnsafeSendableMutablePointer(pointer: outBase))
+                    ThreadPool.parallelFor(batch * filters, minimumChunk: max(1, 4096 / max(outH * outW * kernelH * kernelW, 1))) { range in
+                        for plane in range {
+                            let (n, f) = (plane / filters, plane % filters)
+                            let image = source.pointer + (n * channels + f / multiplier) * height * width
+                            let kernel = kernels.pointer + f * kernelH * kernelW
+                            let result = target.pointer + plane * outH * outW
+                            octet_depthwise_plane(image, Int32(height), Int32(width), kernel, Int32(kernelH), Int32(kernelW),
+                                                  Int32(strideH), Int32(strideW), Int32(dilationH), Int32(dilationW),
+                                                  Int32(padTop), Int32(padLeft), bias[f], result, Int32(outH), Int32(outW))
+                        }
+                    }
+                }
+            }
+        }
     }
 
     static func convTranspose(_ context: KernelContext) throws -> Tensor {

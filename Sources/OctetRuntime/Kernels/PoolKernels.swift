@@ -11,6 +11,10 @@ enum PoolKernels {
         }
         let geometry = try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel,
                                         ceilMode: context.int("ceil_mode", 0) != 0)
+        if kernel.count == 2, context.node.outputs.count < 2 || context.node.outputs[1].isEmpty {
+            let includePad = context.int("count_include_pad", 0) != 0
+            return [try pool2d(x, geometry: geometry, max: isMax, includePad: includePad).converted(to: original.dtype)]
+        }
         let indices = geometry.inputIndices()
         let (kernelVolume, outputVolume, inputVolume) = (geometry.kernelVolume, geometry.outputVolume, geometry.inputVolume)
         let planes = x.shape[0] * x.shape[1]
@@ -87,6 +91,58 @@ enum PoolKernels {
             return [result, Tensor(shape: output.shape, scalars: argmax)]
         }
         return [result]
+    }
+
+    /// 2-D max or average pooling with direct window loops (no index map).
+    static func pool2d(_ x: Tensor, geometry g: ConvGeometry, max isMax: Bool, includePad: Bool) -> Tensor {
+        let planes = x.shape[0] * x.shape[1]
+        let (height, width) = (g.input[0], g.input[1])
+        let (outH, outW) = (g.output[0], g.output[1])
+        // Plain locals: array reads in the inner loop would cost bounds checks and retains.
+        let (kernelH, kernelW, strideH, strideW) = (g.kernel[0], g.kernel[1], g.strides[0], g.strides[1])
+        let (padTop, padLeft, padBottom, padRight) = (g.padBegin[0], g.padBegin[1], g.padEnd[0], g.padEnd[1])
+        let (dilationH, dilationW) = (g.dilations[0], g.dilations[1])
+        return x.withElements(as: Float.self) { input in
+            Tensor.build(Float.self, shape: Array(x.shape[..<2]) + g.output) { out in
+                guard let inBase = input.baseAddress, let outBase = out.baseAddress else { return }
+                let source = UnsafeSendablePointer(pointer: inBase)
+                let target = UnsafeSendableMutablePointer(pointer: outBase)
+                ThreadPool.parallelFor(planes, minimumChunk: max(1, 4096 / max(outH * outW, 1))) { range in
+                    for plane in range {
+                        let image = source.pointer + plane * height * width
+                        let result = target.pointer + plane * outH * outW
+                        for oh in 0..<outH {
+                            let top = oh * strideH - padTop
+                            for ow in 0..<outW {
+                                let left = ow * strideW - padLeft
+                                var best = -Float.infinity
+                                var total: Float = 0
+                                var count = 0
+                                var padded = 0
+                                for ki in 0..<kernelH {
+                                    let ih = top + ki * dilationH
+                                    let rowInPad = ih >= -padTop && ih < height + padBottom
+                                    for kj in 0..<kernelW {
+                                        let iw = left + kj * dilationW
+                                        if rowInPad && iw >= -padLeft && iw < width + padRight { padded += 1 }
+                                        guard ih >= 0 && ih < height && iw >= 0 && iw < width else { continue }
+                                        let value = image[ih * width + iw]
+                                        if isMax {
+                                            if value > best || count == 0 { best = value }
+                                        } else {
+                                            total += value
+                                        }
+                                        count += 1
+                                    }
+                                }
+                                let divisor = Float(includePad ? padded : count)
+                                result[oh * outW + ow] = isMax ? best : (divisor > 0 ? total / divisor : 0)
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     static func global(_ context: KernelContext, max isMax: Bool) throws -> Tensor {
