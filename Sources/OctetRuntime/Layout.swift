@@ -1,3 +1,4 @@
+import Foundation
 import OctetGraph
 
 /// Shape arithmetic and raw element copies shared by the data-movement kernels.
@@ -11,6 +12,23 @@ enum Layout {
             running *= shape[axis]
         }
         return result
+    }
+
+    /// Throws unless `shape` is a valid output shape: no negative dimension, and a size that fits
+    /// in this machine's memory (a model asking for more fails with a message, not a crash).
+    static func check(_ shape: [Int], _ dtype: DType) throws {
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw KernelError("output shape \(shape) has a negative dimension") }
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow else { throw KernelError("output shape \(shape) is too large") }
+            count = product
+        }
+        let bytes = Double(count) * Double(max(dtype.bitWidth, 8)) / 8
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes <= memory else {
+            throw KernelError(String(format: "output shape %@ needs %.1f GB, more than this machine's %.1f GB", "\(shape)", bytes / 1e9, memory / 1e9))
+        }
     }
 
     /// `axis` made non-negative for a tensor of rank `rank`.
@@ -132,4 +150,3 @@ enum Layout {
     }
 }
 
-import Foundation

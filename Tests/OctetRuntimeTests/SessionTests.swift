@@ -71,6 +71,21 @@ struct SessionTests {
         #expect(throws: RuntimeError.unknownInput(name: "z", expected: ["x"])) { try session.run(["x": Self.input, "z": Self.input]) }
     }
 
+    @Test(arguments: [([100_000, 100_000, 100], "needs 4000.0 GB"), ([2, -3], "has a negative dimension")])
+    func impossibleShapesAreErrorsNotCrashes(shape: [Int], words: String) throws {
+        let graph = Graph(nodes: [Node(opType: "ConstantOfShape", inputs: ["s"], outputs: ["y"], name: "make")],
+                          outputs: [.tensor("y", .float32, nil)],
+                          initializers: [GraphTensor(name: "s", tensor: Tensor(shape: [shape.count], scalars: shape.map { Int64($0) }))])
+        let session = try Session(model: Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 17)]))
+        do {
+            _ = try session.run([:])
+            Issue.record("ran")
+        } catch {
+            #expect(error.localizedDescription.hasPrefix("node 'make' (ConstantOfShape) with inputs int64[\(shape.count)]: output shape"))
+            #expect(error.localizedDescription.contains(words))
+        }
+    }
+
     @Test func resultsDoNotDependOnThreadCount() throws {
         let session = try Session(model: TestModels.linearRelu())
         let big = Tensor(shape: [512, 4], scalars: (0..<2048).map { Float($0 % 97) / 13 - 3 })

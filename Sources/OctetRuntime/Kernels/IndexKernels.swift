@@ -128,6 +128,7 @@ enum IndexKernels {
         let axis = try Layout.axis(context.int("axis", -1), rank: rank)
         var shape = indicesTensor.shape
         shape.insert(depth, at: axis)
+        try Layout.check(shape, values.dtype)
         let indices = try indicesTensor.doubles().map { Int($0) }
         let inner = indicesTensor.shape[axis...].reduce(1, *)
         var result = [Double](repeating: pair[0], count: shape.reduce(1, *))

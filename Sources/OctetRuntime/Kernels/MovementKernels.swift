@@ -84,6 +84,7 @@ enum MovementKernels {
         let repeats = try context.input(1).integers()
         guard repeats.count == data.rank else { throw KernelError("repeats \(repeats) must have one entry per axis of \(data.shape)") }
         let shape = zip(data.shape, repeats).map { $0 * $1 }
+        try Layout.check(shape, data.dtype)
         let strides = Layout.strides(data.shape)
         let outStrides = Layout.strides(shape)
         return try Layout.gather(data, shape: shape) { index in
@@ -122,6 +123,7 @@ enum MovementKernels {
         guard pads.count == 2 * rank else { throw KernelError("pads \(pads) must have 2 × rank = \(2 * rank) entries") }
         let shape = (0..<rank).map { data.shape[$0] + pads[$0] + pads[$0 + rank] }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw KernelError("pads \(pads) shrink \(data.shape) below zero") }
+        try Layout.check(shape, data.dtype)
         let strides = Layout.strides(data.shape)
         let outStrides = Layout.strides(shape)
         // Index -1 marks a constant-filled position; the source is then a one-element tensor.

@@ -57,8 +57,9 @@ enum PoolKernels {
         var argmax = [Int64](repeating: 0, count: isMax ? planes * outputVolume : 0)
         x.withElements(as: Float.self) { input in
             output.withMutableElements(as: Float.self) { out in
+                guard let base = input.baseAddress else { return }
                 for plane in 0..<planes {
-                    let source = input.baseAddress! + plane * inputVolume
+                    let source = base + plane * inputVolume
                     for o in 0..<outputVolume {
                         var best = -Float.infinity
                         var bestIndex = -1

@@ -128,6 +128,7 @@ enum ResizeKernels {
         } else {
             throw KernelError("needs scales or sizes")
         }
+        try Layout.check(sizes, x.dtype)
         var values = try x.doubles()
         var shape = x.shape
         for (position, axis) in axes.enumerated() where sizes[axis] != shape[axis] || scales[axis] != 1 || options.coordinates == "tf_crop_and_resize" {

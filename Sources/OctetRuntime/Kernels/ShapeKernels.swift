@@ -64,6 +64,7 @@ enum ShapeKernels {
         let data = try context.input(0)
         let target = try context.input(1).integers()
         let shape = try Broadcast.shape([data.shape, target])
+        try Layout.check(shape, data.dtype)
         if data.dtype == .string { return Tensor(shape: shape, strings: Broadcast.expandStrings(data, to: shape)) }
         return Broadcast.expand(data, to: shape)
     }
@@ -72,7 +73,10 @@ enum ShapeKernels {
         let start = try context.input(0)
         let (first, limit, delta) = try (start.doubles()[0], context.input(1).doubles()[0], context.input(2).doubles()[0])
         guard delta != 0 else { throw KernelError("delta must not be 0") }
-        let count = max(0, Int(((limit - first) / delta).rounded(.up)))
+        let steps = ((limit - first) / delta).rounded(.up)
+        guard steps.isFinite else { throw KernelError("start, limit and delta must be finite") }
+        let count = max(0, Int(min(steps, 1e15)))
+        try Layout.check([count], start.dtype)
         if start.dtype.isInteger {
             let (a, d) = (Int64(first), Int64(delta))
             return try Tensor(shape: [count], scalars: (0..<count).map { a + Int64($0) * d }).converted(to: start.dtype)
@@ -108,6 +112,7 @@ enum ShapeKernels {
         registry.register("ConstantOfShape") { context in
             let shape = try context.input(0).integers()
             let value = context.tensor("value") ?? Tensor(shape: [1], scalars: [Float(0)])
+            try Layout.check(shape, value.dtype)
             return [Broadcast.expand(value.unsafeReshaped([]), to: shape)]
         }
         registry.register("Range") { [try range($0)] }
