@@ -66,15 +66,39 @@ enum Broadcast {
     static func binary<A, B, R: TensorElement>(_ a: Tensor, _ b: Tensor, as _: A.Type, _: B.Type, into _: R.Type,
                                                _ f: (A, B) -> R) throws -> Tensor {
         let shape = try Self.shape([a.shape, b.shape])
+        let count = shape.reduce(1, *)
+        let (left, right) = (Access(a.shape, in: shape), Access(b.shape, in: shape))
         return a.withElements(as: A.self) { x in
             b.withElements(as: B.self) { y in
                 Tensor.build(R.self, shape: shape) { out in
-                    if a.shape == b.shape {
-                        for i in 0..<out.count { out[i] = f(x[i], y[i]) }
-                    } else if b.elementCount == 1 {
-                        let scalar = y[0]
-                        for i in 0..<out.count { out[i] = f(x[i % x.count], scalar) }
-                    } else {
+                    // Rows of `width` outputs: input i advances by 1 or 0 per element and by
+                    // `rowStep` per row, which covers every pattern but the general one.
+                    func rows(width: Int, leftStep: (element: Int, row: Int), rightStep: (element: Int, row: Int)) {
+                        let rowCount = width == 0 ? 0 : count / width
+                        let (source, other, target) = (UncheckedSendable(x), UncheckedSendable(y), UncheckedSendable(out))
+                        ThreadPool.parallelFor(rowCount, minimumChunk: max(1, 32_768 / max(width, 1))) { range in
+                            for row in range {
+                                var ia = row * leftStep.row
+                                var ib = row * rightStep.row
+                                let start = row * width
+                                for i in start..<start + width {
+                                    target.value[i] = f(source.value[ia], other.value[ib])
+                                    ia += leftStep.element
+                                    ib += rightStep.element
+                                }
+                            }
+                        }
+                    }
+                    let last = Swift.max(shape.last ?? 1, 1)
+                    switch (left, right) {
+                    case (.direct, .direct): rows(width: last, leftStep: (1, last), rightStep: (1, last))
+                    case (.direct, .tiled(1)): rows(width: last, leftStep: (1, last), rightStep: (0, 0))
+                    case (.tiled(1), .direct): rows(width: last, leftStep: (0, 0), rightStep: (1, last))
+                    case (.direct, .tiled(let n)): rows(width: n, leftStep: (1, n), rightStep: (1, 0))
+                    case (.tiled(let n), .direct): rows(width: n, leftStep: (1, 0), rightStep: (1, n))
+                    case (.direct, .repeated(let m)): rows(width: m, leftStep: (1, m), rightStep: (0, 1))
+                    case (.repeated(let m), .direct): rows(width: m, leftStep: (0, 1), rightStep: (1, m))
+                    default:
                         forEachRow(output: shape, inputs: [a.shape, b.shape]) { start, starts, steps, count in
                             var ia = starts[0]
                             var ib = starts[1]
@@ -86,6 +110,34 @@ enum Broadcast {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// How an input of a broadcast operation is indexed by the flat output index i.
+    enum Access {
+        /// Same shape as the output: index i.
+        case direct
+        /// The output's trailing dimensions (e.g. a bias [h] against [b, s, h]): index i % n.
+        case tiled(Int)
+        /// The output's leading dimensions followed by ones (e.g. a row mean [b, s, 1]): i / m.
+        case repeated(Int)
+        /// Anything else (walked row by row).
+        case general
+
+        init(_ shape: [Int], in output: [Int]) {
+            let count = shape.reduce(1, *)
+            let padded = [Int](repeating: 1, count: output.count - shape.count) + shape
+            if padded == output {
+                self = .direct
+            } else if count == 1 {
+                self = .tiled(1)
+            } else if let first = padded.firstIndex(where: { $0 != 1 }), Array(padded[first...]) == Array(output[first...]) {
+                self = .tiled(count)
+            } else if let last = padded.lastIndex(where: { $0 != 1 }), Array(padded[...last]) == Array(output[...last]) {
+                self = .repeated(output[(last + 1)...].reduce(1, *))
+            } else {
+                self = .general
             }
         }
     }

@@ -34,7 +34,7 @@ extension Double: KernelFloat {
 /// A scalar function applied element-wise, with its parameters.
 enum FloatFunction: Sendable {
     case sqrt, exp, log, reciprocal, floor, ceil, round, sin, cos, erf, tanh, sigmoid, softplus, mish
-    case hardSwish, neg, abs, sign, relu, gelu, geluTanh
+    case hardSwish, neg, abs, sign, relu, gelu, geluTanh, square
     case hardSigmoid(alpha: Double, beta: Double)
     case leakyRelu(alpha: Double)
     case elu(alpha: Double)
@@ -45,6 +45,7 @@ enum FloatFunction: Sendable {
     func callAsFunction<T: KernelFloat>(_ x: T) -> T {
         switch self {
         case .sqrt: return x.squareRoot()
+        case .square: return x * x
         case .exp: return T.exp(x)
         case .log: return T.log(x)
         case .reciprocal: return 1 / x

@@ -27,6 +27,7 @@ enum ActivationKernels {
                 case .tanh: apply(x, out) { T.tanh($0) }
                 case .erf: apply(x, out) { T.erf($0) }
                 case .sqrt: apply(x, out) { $0.squareRoot() }
+                case .square: apply(x, out) { $0 * $0 }
                 default: apply(x, out) { function($0) }
                 }
             }

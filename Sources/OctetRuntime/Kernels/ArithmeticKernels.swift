@@ -47,6 +47,15 @@ enum ArithmeticKernels {
 
     /// x ** y for any numeric types (computed in double precision, result in x's type).
     static func pow(_ base: Tensor, _ exponent: Tensor) throws -> Tensor {
+        // x¹ and x² (decomposed LayerNorm's variance) of float32 tensors skip pow; both are exact.
+        if base.dtype == .float32, exponent.elementCount == 1, exponent.rank <= base.rank, let power = try exponent.scalarDouble() {
+            let shape = try Broadcast.shape([base.shape, exponent.shape])
+            switch power {
+            case 1: return base.unsafeReshaped(shape)
+            case 2: return try ActivationKernels.unary(base, .square).unsafeReshaped(shape)
+            default: break
+            }
+        }
         let (wideBase, original) = try Dispatch.widened(base)
         let exponents = try exponent.converted(to: .float64)
         let shape = try Broadcast.shape([base.shape, exponent.shape])
