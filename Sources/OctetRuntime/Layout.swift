@@ -69,30 +69,72 @@ enum Layout {
         }
     }
 
-    /// The tensor transposed by `permutation`.
+    /// The tensor transposed by `permutation`: output elements are visited in order while the
+    /// source offset advances by the permuted strides (no index tables).
     static func transpose(_ tensor: Tensor, _ permutation: [Int]) throws -> Tensor {
         let rank = tensor.rank
         guard permutation.sorted() == Array(0..<rank) else { throw KernelError("perm \(permutation) is not a permutation of 0..<\(rank)") }
-        let shape = permutation.map { tensor.shape[$0] }
         if permutation == Array(0..<rank) { return tensor }
+        let shape = permutation.map { tensor.shape[$0] }
         let inputStrides = strides(tensor.shape)
         let permutedStrides = permutation.map { inputStrides[$0] }
-        var index = [Int](repeating: 0, count: rank)
-        var offset = 0
-        var mapping = [Int](repeating: 0, count: shape.reduce(1, *))
-        for output in 0..<mapping.count {
-            mapping[output] = offset
-            var axis = rank - 1
-            while axis >= 0 {
-                index[axis] += 1
-                offset += permutedStrides[axis]
-                if index[axis] < shape[axis] { break }
-                offset -= permutedStrides[axis] * shape[axis]
-                index[axis] = 0
-                axis -= 1
+        let count = shape.reduce(1, *)
+        if tensor.dtype == .string {
+            var index = [Int](repeating: 0, count: rank)
+            var offset = 0
+            var result: [Data] = []
+            result.reserveCapacity(count)
+            for _ in 0..<count {
+                result.append(tensor.strings[offset])
+                advance(&index, &offset, shape: shape, strides: permutedStrides)
+            }
+            return Tensor(shape: shape, strings: result)
+        }
+        let size = tensor.elementSize
+        guard size > 0 else { throw KernelError("\(tensor.dtype) tensors cannot be rearranged") }
+        // The innermost output axis runs with a fixed source step; the rest advance an odometer.
+        let inner = shape.last ?? 1
+        let innerStep = permutedStrides.last ?? 0
+        let outer = Array(shape.dropLast())
+        let outerStrides = Array(permutedStrides.dropLast())
+        return tensor.withUnsafeBytes { input in
+            Tensor.build(dtype: tensor.dtype, shape: shape) { out in
+                guard let from = input.baseAddress, let to = out.baseAddress, count > 0 else { return }
+                var index = [Int](repeating: 0, count: outer.count)
+                var offset = 0
+                var position = 0
+                for _ in 0..<(count / max(inner, 1)) {
+                    switch size {
+                    case 4:
+                        let source = from.assumingMemoryBound(to: UInt32.self) + offset
+                        let target = to.assumingMemoryBound(to: UInt32.self) + position
+                        for i in 0..<inner { target[i] = source[i * innerStep] }
+                    case 8:
+                        let source = from.assumingMemoryBound(to: UInt64.self) + offset
+                        let target = to.assumingMemoryBound(to: UInt64.self) + position
+                        for i in 0..<inner { target[i] = source[i * innerStep] }
+                    default:
+                        for i in 0..<inner { copy(size, from: from + (offset + i * innerStep) * size, to: to + (position + i) * size) }
+                    }
+                    position += inner
+                    advance(&index, &offset, shape: outer, strides: outerStrides)
+                }
             }
         }
-        return try gather(tensor, shape: shape) { mapping[$0] }
+    }
+
+    /// Steps a row-major index over `shape` by one, keeping `offset` = Σ index·strides.
+    @inline(__always)
+    static func advance(_ index: inout [Int], _ offset: inout Int, shape: [Int], strides: [Int]) {
+        var axis = shape.count - 1
+        while axis >= 0 {
+            index[axis] += 1
+            offset += strides[axis]
+            if index[axis] < shape[axis] { return }
+            offset -= strides[axis] * shape[axis]
+            index[axis] = 0
+            axis -= 1
+        }
     }
 
     /// Joins tensors along `axis`.

@@ -53,6 +53,13 @@ enum NormalizationKernels {
         let axis = try Layout.axis(context.int("axis", -1), rank: x.rank)
         let epsilon = Double(context.float("epsilon", 1e-5))
         let rowSize = x.shape[axis...].reduce(1, *)
+        let normalizedShape = Array(x.shape[axis...])
+        let scale = try context.input(1).converted(to: .float32)
+        let bias = try context.optionalInput(2)?.converted(to: .float32)
+        if x.dtype == .float32, scale.shape == normalizedShape, bias.map({ $0.shape == normalizedShape }) ?? true {
+            return try layerNormRows(x, scale: scale, bias: bias, rowSize: rowSize, epsilon: epsilon, axis: axis,
+                                     stashType: context.int("stash_type", 1) == 1 ? .float32 : x.dtype)
+        }
         var values = try x.doubles()
         let (means, inverse) = normalizeRows(&values, rowSize: rowSize, epsilon: epsilon)
         let normalized = try Tensor(shape: x.shape, scalars: values).converted(to: .float32)
@@ -67,6 +74,50 @@ enum NormalizationKernels {
         return [try result.converted(to: x.dtype),
                 try Tensor(shape: statsShape, scalars: means).converted(to: stashType),
                 try Tensor(shape: statsShape, scalars: inverse).converted(to: stashType)]
+    }
+
+    /// LayerNormalization over contiguous float32 rows with per-element scale and bias
+    /// (statistics in double precision), rows in parallel.
+    static func layerNormRows(_ x: Tensor, scale: Tensor, bias: Tensor?, rowSize: Int, epsilon: Double, axis: Int,
+                              stashType: DType) throws -> [Tensor] {
+        let rows = rowSize == 0 ? 0 : x.elementCount / rowSize
+        var means = [Double](repeating: 0, count: rows)
+        var inverses = [Double](repeating: 0, count: rows)
+        let gamma = scale.scalars(as: Float.self)
+        let beta = bias?.scalars(as: Float.self) ?? [Float](repeating: 0, count: rowSize)
+        let result = x.withElements(as: Float.self) { input in
+            Tensor.build(Float.self, shape: x.shape) { out in
+                let (source, target) = (UncheckedSendable(input), UncheckedSendable(out))
+                means.withUnsafeMutableBufferPointer { meanBuffer in
+                    inverses.withUnsafeMutableBufferPointer { inverseBuffer in
+                        let (meanOut, inverseOut) = (UncheckedSendable(meanBuffer), UncheckedSendable(inverseBuffer))
+                        ThreadPool.parallelFor(rows, minimumChunk: max(1, 16_384 / max(rowSize, 1))) { range in
+                            for row in range {
+                                let start = row * rowSize
+                                var sum = 0.0
+                                for i in start..<start + rowSize { sum += Double(source.value[i]) }
+                                let mean = sum / Double(rowSize)
+                                var squares = 0.0
+                                for i in start..<start + rowSize {
+                                    let d = Double(source.value[i]) - mean
+                                    squares += d * d
+                                }
+                                let inverse = 1 / (squares / Double(rowSize) + epsilon).squareRoot()
+                                let (m, s) = (Float(mean), Float(inverse))
+                                for j in 0..<rowSize {
+                                    target.value[start + j] = (source.value[start + j] - m) * s * gamma[j] + beta[j]
+                                }
+                                meanOut.value[row] = mean
+                                inverseOut.value[row] = inverse
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let statsShape = x.shape.enumerated().map { $0.offset < axis ? $0.element : 1 }
+        return [result, try Tensor(shape: statsShape, scalars: means).converted(to: stashType),
+                try Tensor(shape: statsShape, scalars: inverses).converted(to: stashType)]
     }
 
     /// Instance and group normalization: rows are (batch, group) slices; scale and bias are

@@ -85,6 +85,9 @@ enum ReductionKernels {
         let lastAxes = context.opset >= 13 ? [axis] : Array(axis..<data.rank)
         let inner = lastAxes.map { data.shape[$0] }.reduce(1, *)
         let moved = context.opset >= 13 && axis != data.rank - 1
+        if !moved && wide.dtype == .float32 {
+            return try Dispatch.narrowed(softmaxRows(wide, rowSize: inner, log: log), to: original)
+        }
         let permutation = (0..<data.rank).filter { $0 != axis } + [axis]
         let source = moved ? try Layout.transpose(wide, permutation) : wide
         var values = try source.doubles()
@@ -103,6 +106,36 @@ enum ReductionKernels {
             result = try Layout.transpose(result, inverse)
         }
         return try Dispatch.narrowed(result, to: original)
+    }
+
+    /// Softmax or LogSoftmax over contiguous float32 rows of `rowSize` (sums in double).
+    static func softmaxRows(_ x: Tensor, rowSize: Int, log: Bool) -> Tensor {
+        let rows = rowSize == 0 ? 0 : x.elementCount / rowSize
+        return x.withElements(as: Float.self) { input in
+            Tensor.build(Float.self, shape: x.shape) { out in
+                let (source, target) = (UncheckedSendable(input), UncheckedSendable(out))
+                ThreadPool.parallelFor(rows, minimumChunk: max(1, 16_384 / max(rowSize, 1))) { range in
+                    for row in range {
+                        let start = row * rowSize
+                        var peak = -Float.infinity
+                        for i in start..<start + rowSize { peak = max(peak, source.value[i]) }
+                        var total = 0.0
+                        for i in start..<start + rowSize {
+                            let e = Foundation.exp(source.value[i] - peak)
+                            target.value[i] = e
+                            total += Double(e)
+                        }
+                        if log {
+                            let shift = peak + Float(Foundation.log(total))
+                            for i in start..<start + rowSize { target.value[i] = source.value[i] - shift }
+                        } else {
+                            let scale = Float(1 / total)
+                            for i in start..<start + rowSize { target.value[i] *= scale }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     static func cumsum(_ context: KernelContext) throws -> Tensor {
