@@ -41,15 +41,25 @@ enum GEMM {
         let sharedA = UnsafeSendablePointer(pointer: a)
         let sharedC = UnsafeSendableMutablePointer(pointer: c)
         let rowBlocks = (m + tileRows - 1) / tileRows
-        let work = max(1, n * k)
-        ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 262_144 / work)) { blocks in
-            for block in blocks {
-                let row = block * tileRows
-                let rows = Int32(min(tileRows, m - row))
-                for panel in 0..<panels {
-                    let column = panel * panelWidth
-                    octet_sgemm_tile(rows, Int32(k), sharedA.pointer + row * k, k, sharedPacked.pointer + panel * k * panelWidth,
-                                     sharedC.pointer + row * n + column, n, Int32(min(panelWidth, n - column)), accumulate ? 1 : 0)
+        let tileWork = max(1, k * panelWidth * tileRows)
+        // Split whichever dimension has more tiles; every tile is still computed by one thread.
+        func tile(_ block: Int, _ panel: Int) {
+            let row = block * tileRows
+            let column = panel * panelWidth
+            octet_sgemm_tile(Int32(min(tileRows, m - row)), Int32(k), sharedA.pointer + row * k, k,
+                             sharedPacked.pointer + panel * k * panelWidth, sharedC.pointer + row * n + column, n,
+                             Int32(min(panelWidth, n - column)), accumulate ? 1 : 0)
+        }
+        if panels >= rowBlocks {
+            ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / (tileWork * rowBlocks))) { range in
+                for panel in range {
+                    for block in 0..<rowBlocks { tile(block, panel) }
+                }
+            }
+        } else {
+            ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / (tileWork * panels))) { range in
+                for block in range {
+                    for panel in 0..<panels { tile(block, panel) }
                 }
             }
         }

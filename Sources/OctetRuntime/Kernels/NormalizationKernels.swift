@@ -22,9 +22,12 @@ enum NormalizationKernels {
         let offset = (0..<channels).map { bias[$0] - mean[$0] * multiplier[$0] }
         let result = x.withElements(as: Float.self) { input in
             Tensor.build(Float.self, shape: x.shape) { out in
-                for plane in 0..<(x.shape[0] * channels) {
-                    let c = plane % channels
-                    for i in plane * size..<(plane + 1) * size { out[i] = input[i] * multiplier[c] + offset[c] }
+                let (source, target) = (UncheckedSendable(input), UncheckedSendable(out))
+                ThreadPool.parallelFor(x.shape[0] * channels, minimumChunk: max(1, 32_768 / max(size, 1))) { planes in
+                    for plane in planes {
+                        let (scale, shift) = (multiplier[plane % channels], offset[plane % channels])
+                        for i in plane * size..<(plane + 1) * size { target.value[i] = source.value[i] * scale + shift }
+                    }
                 }
             }
         }
