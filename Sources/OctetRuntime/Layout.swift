@@ -69,6 +69,21 @@ enum Layout {
         }
     }
 
+    /// Elements of `tensor` gathered into a tensor of `shape`, where the source offset of an
+    /// output element is the sum over axes of `axisOffset(axis, coordinate)`.
+    static func gather(_ tensor: Tensor, shape: [Int], axisOffset: (_ axis: Int, _ coordinate: Int) -> Int) throws -> Tensor {
+        let outStrides = strides(shape)
+        return try gather(tensor, shape: shape) { index in
+            var remainder = index
+            var offset = 0
+            for axis in 0..<shape.count {
+                offset += axisOffset(axis, remainder / outStrides[axis])
+                remainder %= outStrides[axis]
+            }
+            return offset
+        }
+    }
+
     /// The tensor transposed by `permutation`: output elements are visited in order while the
     /// source offset advances by the permuted strides (no index tables).
     static func transpose(_ tensor: Tensor, _ permutation: [Int]) throws -> Tensor {

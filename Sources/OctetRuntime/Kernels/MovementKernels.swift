@@ -66,17 +66,7 @@ enum MovementKernels {
             step[axis] = stride
         }
         let strides = Layout.strides(data.shape)
-        let outStrides = Layout.strides(shape)
-        return try Layout.gather(data, shape: shape) { index in
-            var remainder = index
-            var offset = 0
-            for axis in 0..<shape.count {
-                let coordinate = remainder / outStrides[axis]
-                remainder %= outStrides[axis]
-                offset += (begin[axis] + coordinate * step[axis]) * strides[axis]
-            }
-            return offset
-        }
+        return try Layout.gather(data, shape: shape) { axis, coordinate in (begin[axis] + coordinate * step[axis]) * strides[axis] }
     }
 
     static func tile(_ context: KernelContext) throws -> Tensor {
@@ -86,16 +76,7 @@ enum MovementKernels {
         let shape = zip(data.shape, repeats).map { $0 * $1 }
         try Layout.check(shape, data.dtype)
         let strides = Layout.strides(data.shape)
-        let outStrides = Layout.strides(shape)
-        return try Layout.gather(data, shape: shape) { index in
-            var remainder = index
-            var offset = 0
-            for axis in 0..<shape.count {
-                offset += (remainder / outStrides[axis] % data.shape[axis]) * strides[axis]
-                remainder %= outStrides[axis]
-            }
-            return offset
-        }
+        return try Layout.gather(data, shape: shape) { axis, coordinate in coordinate % data.shape[axis] * strides[axis] }
     }
 
     static func pad(_ context: KernelContext) throws -> Tensor {
