@@ -409,6 +409,9 @@ def engine_models():
             result[f"yolo_head_{suffix}"] = (yolo_head(opset, constants), [images(1, 32, 32), images(2, 64, 48)])
             result[f"unet_{suffix}"] = (unet(opset, constants), [images(1, 32, 32), images(2, 16, 24)])
             result[f"encoder_{suffix}"] = (mini_encoder(opset, constants), [encoder_feeds(1, 5), encoder_feeds(3, 11, seed=4)])
+    for opset in (11, 12, 17):
+        result[f"crnn_opset{opset}_constants"] = (crnn(opset), [{"image": rng.standard_normal((1, 1, 32, 40)).astype(np.float32)},
+                                                              {"image": rng.standard_normal((3, 1, 32, 64)).astype(np.float32)}])
     result["encoder_opset17_decomposed_layernorm"] = (mini_encoder(17, decomposed_layernorm=True), [encoder_feeds(2, 9)])
     result["einsum_attention"] = (einsum_attention(), [{"x": rng.standard_normal((2, 5, 8)).astype(np.float32)},
                                                        {"x": rng.standard_normal((1, 9, 8)).astype(np.float32)}])
@@ -429,3 +432,30 @@ def einsum_attention(opset=17, seed=15):
     b.op("Einsum", [context, b.weight(2, 4, 8)], outputs=["y"], equation="bqhe,hed->bqd")
     return b.model([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", 8])],
                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", 8])], "einsum_attention")
+
+
+def crnn(opset=11, constants_as_nodes=True, seed=16, classes=12):
+    """A CRNN text recognizer as exported at opset 11/12: Conv/BN/ReLU/MaxPool columns, Squeeze
+    of the height axis, a bidirectional LSTM over the width, the exporter's dynamic Reshape
+    (Shape/Gather/Unsqueeze/Concat) and LogSoftmax over classes."""
+    b = _Builder(opset, constants_as_nodes, seed=seed)
+    x = b.op("MaxPool", [b.op("Relu", [_conv(b, "image", 1, 16)])], kernel_shape=[2, 2], strides=[2, 2])
+    x = b.op("MaxPool", [b.op("Relu", [_conv(b, x, 16, 32)])], kernel_shape=[2, 1], strides=[2, 1])
+    x = b.op("MaxPool", [b.op("Relu", [_bn(b, _conv(b, x, 32, 32), 32)])], kernel_shape=[2, 1], strides=[2, 1])
+    x = b.op("Relu", [b.op("Conv", [x, b.weight(48, 32, 4, 1, scale=0.1), b.weight(48, scale=0.05)], kernel_shape=[4, 1])])
+    x = b.op("Squeeze", [x, b.const(np.array([2], np.int64), "axes")]) if opset >= 13 else b.op("Squeeze", [x], axes=[2])
+    sequence = b.op("Transpose", [x], perm=[2, 0, 1])  # [W, N, C]
+    hidden = 24
+    w = b.const((b.rng.standard_normal((2, 4 * hidden, 48)) * 0.2).astype(np.float32), "W")
+    r = b.const((b.rng.standard_normal((2, 4 * hidden, hidden)) * 0.2).astype(np.float32), "R")
+    bias = b.const((b.rng.standard_normal((2, 8 * hidden)) * 0.1).astype(np.float32), "B")
+    y = b.op("LSTM", [sequence, w, r, bias], outputs=3, hidden_size=hidden, direction="bidirectional")[0]
+    y = b.op("Transpose", [y], perm=[0, 2, 1, 3])  # [W, N, 2, hidden]
+    shape = b.op("Shape", [y])
+    dims = [b.unsqueeze(b.op("Gather", [shape, b.const(np.array(i, np.int64))], axis=0), [0]) for i in (0, 1)]
+    target = b.op("Concat", dims + [b.const(np.array([2 * hidden], np.int64))], axis=0)
+    flat = b.op("Reshape", [y, target])
+    logits = b.op("Add", [b.op("MatMul", [flat, b.weight(2 * hidden, classes)]), b.weight(classes, scale=0.05)])
+    b.op("LogSoftmax", [logits], outputs=["log_probs"], axis=2)
+    return b.model([helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 32, "W"])],
+                   [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT, ["T", "N", classes])], "crnn")
