@@ -6,8 +6,11 @@ import OctetGraph
 public struct FeedValidator {
     /// A model input as declared.
     public struct InputSpec: Sendable {
+        /// Input name.
         public var name: String
+        /// Declared element type, when the model gives one Octet knows.
         public var dtype: DType?
+        /// Declared shape, when the rank is known.
         public var shape: [Dim]?
     }
 
