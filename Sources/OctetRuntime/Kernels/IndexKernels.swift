@@ -102,6 +102,40 @@ enum IndexKernels {
         return try Tensor(shape: data.shape, scalars: values).converted(to: data.dtype)
     }
 
+    /// ScatterElements (and its older name Scatter): `updates` written at `indices` along `axis`.
+    static func scatterElements(_ context: KernelContext) throws -> Tensor {
+        let data = try context.input(0)
+        let indicesTensor = try context.input(1)
+        let updates = try context.input(2).doubles()
+        let axis = try Layout.axis(context.int("axis", 0), rank: data.rank)
+        let reduction = context.string("reduction", "none")
+        let indices = try indicesTensor.integers()
+        guard indicesTensor.shape.count == data.rank, updates.count == indices.count else {
+            throw KernelError("indices \(indicesTensor.shape) and updates must have the rank of data \(data.shape) and one another's size")
+        }
+        var values = try data.doubles()
+        let strides = Layout.strides(data.shape)
+        let indexStrides = Layout.strides(indicesTensor.shape)
+        for (position, rawIndex) in indices.enumerated() {
+            var offset = 0
+            var remainder = position
+            for dimension in 0..<data.rank {
+                let coordinate = remainder / indexStrides[dimension]
+                remainder %= indexStrides[dimension]
+                offset += (dimension == axis ? try resolve(rawIndex, data.shape[axis]) : coordinate) * strides[dimension]
+            }
+            let update = updates[position]
+            switch reduction {
+            case "add": values[offset] += update
+            case "mul": values[offset] *= update
+            case "max": values[offset] = max(values[offset], update)
+            case "min": values[offset] = min(values[offset], update)
+            default: values[offset] = update
+            }
+        }
+        return try Tensor(shape: data.shape, scalars: values).converted(to: data.dtype)
+    }
+
     static func nonZero(_ context: KernelContext) throws -> Tensor {
         let data = try context.input(0)
         let values = try data.doubles()
@@ -147,6 +181,8 @@ enum IndexKernels {
         registry.register("GatherElements") { [try gatherElements($0)] }
         registry.register("GatherND") { [try gatherND($0)] }
         registry.register("ScatterND") { [try scatterND($0)] }
+        registry.register("ScatterElements") { [try scatterElements($0)] }
+        registry.register("Scatter") { [try scatterElements($0)] }
         registry.register("NonZero") { [try nonZero($0)] }
         registry.register("OneHot") { [try oneHot($0)] }
     }

@@ -18,5 +18,6 @@ enum StandardKernels {
         ResizeKernels.register(in: &registry)
         RecurrentKernels.register(in: &registry)
         EinsumKernel.register(in: &registry)
+        DetectionKernels.register(in: &registry)
     }
 }
