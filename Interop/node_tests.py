@@ -35,7 +35,7 @@ LayerNormalization InstanceNormalization GroupNormalization Softmax LogSoftmax R
 ReduceMin ReduceProd ReduceL2 ReduceSumSquare ArgMax ArgMin TopK CumSum Reshape Flatten Transpose Squeeze
 Unsqueeze Concat Split Slice Gather GatherElements GatherND ScatterND Expand Tile Pad Shape Size
 ConstantOfShape Range Constant Resize Upsample DepthToSpace SpaceToDepth NonZero OneHot Trilu QuantizeLinear
-DequantizeLinear If LSTM GRU NonMaxSuppression ScatterElements Scatter""".split()
+DequantizeLinear If LSTM GRU NonMaxSuppression ScatterElements Scatter Loop""".split()
 
 
 def generate():

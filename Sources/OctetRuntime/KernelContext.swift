@@ -10,8 +10,9 @@ public struct KernelContext {
     public let opset: Int64
     /// Input values in order; `nil` for omitted optional inputs.
     public let inputs: [Tensor?]
-    /// Runs the subgraph held in the named attribute with the enclosing values in scope.
-    let runSubgraph: (String) throws -> [Tensor]
+    /// Runs the subgraph held in the named attribute, its inputs bound by position, with the
+    /// enclosing values in scope.
+    let runSubgraph: (String, [Tensor]) throws -> [Tensor]
 
     /// The required input at `index`.
     /// - Throws: ``KernelError`` when it is missing.
@@ -73,9 +74,12 @@ public struct KernelContext {
         return nil
     }
 
-    /// Runs the subgraph in attribute `name` (e.g. `then_branch`) and returns its outputs.
-    /// - Throws: ``KernelError`` when the attribute is not a graph.
-    public func runSubgraph(attribute name: String) throws -> [Tensor] { try runSubgraph(name) }
+    /// Runs the subgraph in attribute `name` (e.g. `then_branch`, `body`) and returns its outputs.
+    /// - Parameters:
+    ///   - name: the attribute holding the graph.
+    ///   - inputs: values for the subgraph's declared inputs, in order.
+    /// - Throws: ``KernelError`` when the attribute is not a graph or the inputs do not match.
+    public func runSubgraph(attribute name: String, inputs: [Tensor] = []) throws -> [Tensor] { try runSubgraph(name, inputs) }
 }
 
 /// A kernel: computes a node's outputs from its context.

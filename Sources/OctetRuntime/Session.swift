@@ -103,11 +103,11 @@ public final class Session {
                 }
                 inputs.append(value)
             }
-            let context = KernelContext(node: node, opset: step.opset, inputs: inputs) { [unowned self] attribute in
+            let context = KernelContext(node: node, opset: step.opset, inputs: inputs) { [unowned self] attribute, values in
                 guard let subplan = step.subgraphs[attribute] else {
                     throw KernelError("attribute '\(attribute)' is not a graph")
                 }
-                return try self.runSubgraph(subplan, parent: scope, observer: observer)
+                return try self.runSubgraph(subplan, inputs: values, parent: scope, observer: observer)
             }
             let produced: [Tensor]
             do {
@@ -136,9 +136,13 @@ public final class Session {
         }
     }
 
-    private func runSubgraph(_ plan: GraphPlan, parent: Scope, observer: TensorObserver?) throws -> [Tensor] {
+    private func runSubgraph(_ plan: GraphPlan, inputs: [Tensor], parent: Scope, observer: TensorObserver?) throws -> [Tensor] {
         let scope = Scope(parent: parent)
         for (name, tensor) in plan.constants { scope.values[name] = tensor }
+        guard inputs.count == plan.graph.inputs.count else {
+            throw KernelError("subgraph '\(plan.graph.name)' takes \(plan.graph.inputs.count) inputs, was given \(inputs.count)")
+        }
+        for (info, tensor) in zip(plan.graph.inputs, inputs) where !info.name.isEmpty { scope.values[info.name] = tensor }
         try execute(plan, scope: scope, observer: observer)
         return try plan.graph.outputs.map { output in
             guard let value = scope.lookup(output.name) else { throw KernelError("subgraph output '\(output.name)' was not produced") }
