@@ -25,6 +25,10 @@ struct ConvGeometry {
         }
         let pads = context.ints("pads") ?? [Int](repeating: 0, count: 2 * rank)
         guard pads.count == 2 * rank else { throw KernelError("pads must have \(2 * rank) entries") }
+        guard kernel.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }),
+              pads.allSatisfy({ $0 >= 0 }) else {
+            throw KernelError("kernel \(kernel), strides \(strides) and dilations \(dilations) must be ≥ 1 and pads \(pads) ≥ 0")
+        }
         padBegin = Array(pads[..<rank])
         padEnd = Array(pads[rank...])
         output = []

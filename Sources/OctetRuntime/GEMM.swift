@@ -36,6 +36,7 @@ enum GEMM {
     /// Computes `c[m×n] (+)= a[m×k] · B` where B is already packed into ⌈n/16⌉ panels of k × 16.
     static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
                          c: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        guard m > 0, n > 0 else { return }
         let panels = (n + panelWidth - 1) / panelWidth
         let sharedPacked = UnsafeSendablePointer(pointer: packedB)
         let sharedA = UnsafeSendablePointer(pointer: a)

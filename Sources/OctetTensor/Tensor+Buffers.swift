@@ -39,12 +39,19 @@ extension Tensor {
         return result
     }
 
-    /// The elements as `Int` (integer tensors), for shape and index arguments.
+    /// The elements as `Int`, for shape and index arguments; float elements must be finite and
+    /// are truncated.
+    /// - Throws: ``TensorError/unsupportedConversion`` for NaN, infinite or out-of-range values.
     public func integers() throws -> [Int] {
         switch dtype {
         case .int64: return withElements(as: Int64.self) { $0.map { Int($0) } }
         case .int32: return withElements(as: Int32.self) { $0.map { Int($0) } }
-        default: return try doubles().map { Int($0) }
+        default:
+            let values = try doubles()
+            guard values.allSatisfy({ $0.isFinite && abs($0) < 9e18 }) else {
+                throw TensorError.unsupportedConversion(from: dtype, to: .int64)
+            }
+            return values.map { Int($0) }
         }
     }
 

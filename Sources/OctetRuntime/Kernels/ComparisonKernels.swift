@@ -41,7 +41,9 @@ enum ComparisonKernels {
     }
 
     static func logical(_ context: KernelContext, _ f: (Bool, Bool) -> Bool) throws -> [Tensor] {
-        [try Broadcast.binary(context.input(0), context.input(1), as: Bool.self, Bool.self, into: Bool.self, f)]
+        let (a, b) = (try context.input(0), try context.input(1))
+        guard a.dtype == .bool, b.dtype == .bool else { throw KernelError("inputs must be bool, got \(a.dtype) and \(b.dtype)") }
+        return [try Broadcast.binary(a, b, as: Bool.self, Bool.self, into: Bool.self, f)]
     }
 
     /// Where(condition, x, y) for any fixed-size element type.
@@ -50,6 +52,7 @@ enum ComparisonKernels {
         let x = try context.input(1)
         let y = try context.input(2)
         guard x.dtype == y.dtype else { throw KernelError("X and Y types differ: \(x.dtype) and \(y.dtype)") }
+        guard condition.dtype == .bool else { throw KernelError("the condition must be bool, got \(condition.dtype)") }
         let shape = try Broadcast.shape([condition.shape, x.shape, y.shape])
         let size = x.elementSize
         guard size > 0 else { throw KernelError("\(x.dtype) tensors are not supported by Where") }
@@ -90,6 +93,7 @@ enum ComparisonKernels {
         registry.register("Xor") { try logical($0) { $0 != $1 } }
         registry.register("Not") { context in
             let input = try context.input(0)
+            guard input.dtype == .bool else { throw KernelError("the input must be bool, got \(input.dtype)") }
             return [input.withElements(as: Bool.self) { x in Tensor.build(Bool.self, shape: input.shape) { out in
                 for i in 0..<out.count { out[i] = !x[i] }
             } }]

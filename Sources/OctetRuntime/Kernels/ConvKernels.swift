@@ -16,6 +16,10 @@ enum ConvKernels {
             throw KernelError("W \(w.shape) does not match \(channels) input channels in \(group) group(s)")
         }
         let kernel = context.ints("kernel_shape") ?? Array(w.shape[2...])
+        guard kernel == Array(w.shape[2...]) else { throw KernelError("kernel_shape \(kernel) does not match W \(w.shape)") }
+        if let bias = context.optionalInput(2), bias.elementCount != filters {
+            throw KernelError("B holds \(bias.elementCount) values but W has \(filters) filters")
+        }
         let geometry = try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel)
         if kernel.count == 2 && group == channels && group > 1 {
             return try depthwise2d(x: x, w: w, bias: context.optionalInput(2), geometry: geometry).converted(to: xOriginal.dtype)
@@ -165,6 +169,13 @@ enum ConvKernels {
         let strides = context.ints("strides") ?? [Int](repeating: 1, count: rank)
         let dilations = context.ints("dilations") ?? [Int](repeating: 1, count: rank)
         let outputPadding = context.ints("output_padding") ?? [Int](repeating: 0, count: rank)
+        guard kernel == Array(w.shape[2...]), strides.count == rank, dilations.count == rank, outputPadding.count == rank,
+              strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }), outputPadding.allSatisfy({ $0 >= 0 }) else {
+            throw KernelError("kernel_shape, strides, dilations and output_padding do not fit W \(w.shape) (rank \(rank))")
+        }
+        if let bias = context.optionalInput(2), bias.elementCount != filters {
+            throw KernelError("B holds \(bias.elementCount) values but the output has \(filters) channels")
+        }
         let input = Array(x.shape[2...])
         var pads = context.ints("pads") ?? [Int](repeating: 0, count: 2 * rank)
         let autoPad = context.string("auto_pad", "NOTSET")
@@ -187,6 +198,10 @@ enum ConvKernels {
                 strides[axis] * (input[axis] - 1) + outputPadding[axis] + (kernel[axis] - 1) * dilations[axis] + 1 - pads[axis] - pads[axis + rank]
             }
         }
+        guard pads.count == 2 * rank, outputShape.allSatisfy({ $0 >= 0 }) else {
+            throw KernelError("pads \(pads) give an invalid output shape \(outputShape)")
+        }
+        try Layout.check([batch, filters] + outputShape, .float32)
         let kernelVolume = kernel.reduce(1, *)
         let inputVolume = input.reduce(1, *)
         let outputVolume = outputShape.reduce(1, *)

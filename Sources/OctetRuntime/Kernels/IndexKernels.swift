@@ -154,7 +154,8 @@ enum IndexKernels {
 
     static func oneHot(_ context: KernelContext) throws -> Tensor {
         let indicesTensor = try context.input(0)
-        let depth = Int(try context.input(1).doubles().first ?? 0)
+        let depth = try context.input(1).integers().first ?? 0
+        guard depth >= 0 else { throw KernelError("depth must not be negative, got \(depth)") }
         let values = try context.input(2)
         let pair = try values.doubles()
         guard pair.count == 2 else { throw KernelError("values must hold [off, on]") }
@@ -163,7 +164,7 @@ enum IndexKernels {
         var shape = indicesTensor.shape
         shape.insert(depth, at: axis)
         try Layout.check(shape, values.dtype)
-        let indices = try indicesTensor.doubles().map { Int($0) }
+        let indices = try indicesTensor.integers()
         let inner = indicesTensor.shape[axis...].reduce(1, *)
         var result = [Double](repeating: pair[0], count: shape.reduce(1, *))
         for (flat, rawIndex) in indices.enumerated() {

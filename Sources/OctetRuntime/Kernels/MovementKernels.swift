@@ -73,7 +73,8 @@ enum MovementKernels {
         let data = try context.input(0)
         let repeats = try context.input(1).integers()
         guard repeats.count == data.rank else { throw KernelError("repeats \(repeats) must have one entry per axis of \(data.shape)") }
-        let shape = zip(data.shape, repeats).map { $0 * $1 }
+        guard repeats.allSatisfy({ $0 >= 0 }) else { throw KernelError("repeats \(repeats) must not be negative") }
+        let shape = zip(data.shape, repeats).map { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
         try Layout.check(shape, data.dtype)
         let strides = Layout.strides(data.shape)
         return try Layout.gather(data, shape: shape) { axis, coordinate in coordinate % data.shape[axis] * strides[axis] }

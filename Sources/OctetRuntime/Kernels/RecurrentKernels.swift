@@ -91,6 +91,11 @@ enum RecurrentKernels {
             } else {
                 initialH = nil
             }
+            let state = directions * batch * hidden
+            guard bias.map({ $0.count == directions * 2 * rows }) ?? true, lengths.count == batch,
+                  lengths.allSatisfy({ $0 >= 0 && $0 <= sequence }), initialH.map({ $0.count == state }) ?? true else {
+                throw KernelError("B, sequence_lens or initial_h do not fit X \(input.shape), hidden_size \(hidden) and \(directions) direction(s)")
+            }
         }
 
         /// X · Wᵀ for every time step: [sequence·batch, gates·hidden].
@@ -138,6 +143,11 @@ enum RecurrentKernels {
             initialC = try (s.layout == 1 ? Layout.transpose(c, [1, 0, 2]) : c).converted(to: .float32).scalars(as: Float.self)
         }
         let peepholes = try context.optionalInput(7)?.converted(to: .float32).scalars(as: Float.self)
+        guard initialC.map({ $0.count == s.directions * batch * hidden }) ?? true,
+              peepholes.map({ $0.count == s.directions * 3 * hidden }) ?? true else {
+            throw KernelError("initial_c or P do not fit hidden_size \(hidden) and \(s.directions) direction(s)")
+        }
+        guard f.count >= 3 * s.directions else { throw KernelError("activations must name 3 functions per direction") }
         var y = [Float](repeating: 0, count: s.sequence * s.directions * batch * hidden)
         var finalH = [Float](repeating: 0, count: s.directions * batch * hidden)
         var finalC = finalH
@@ -185,6 +195,7 @@ enum RecurrentKernels {
         let s = try Setup(context, gates: 3)
         let (hidden, batch) = (s.hidden, s.batch)
         let f = activations(context, defaults: ["Sigmoid", "Tanh"], directions: s.directions)
+        guard f.count >= 2 * s.directions else { throw KernelError("activations must name 2 functions per direction") }
         let linearBeforeReset = context.int("linear_before_reset", 0) != 0
         let clip = context.has("clip") ? Double(context.float("clip", 0)) : nil
         var y = [Float](repeating: 0, count: s.sequence * s.directions * batch * hidden)

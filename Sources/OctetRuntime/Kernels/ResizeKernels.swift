@@ -40,7 +40,9 @@ enum ResizeKernels {
     static func contributions(input: Int, output: Int, scale: Double, options: Options, roi: (Double, Double)) -> [[(Int, Double)]] {
         (0..<output).map { o -> [(Int, Double)] in
             let x = sourceCoordinate(o, input: input, output: output, scale: scale, options: options, roi: roi)
+            guard x.isFinite else { return [] }
             if options.coordinates == "tf_crop_and_resize" && (x < 0 || x > Double(input - 1)) { return [] }
+            if abs(x) > 1e12 { return [(x < 0 ? 0 : input - 1, 1)] }
             func clamp(_ i: Int) -> Int { min(max(i, 0), input - 1) }
             switch options.mode {
             case "linear":
@@ -110,10 +112,15 @@ enum ResizeKernels {
         if let requestedSizes, !requestedSizes.isEmpty {
             guard requestedSizes.count == axes.count else { throw KernelError("sizes needs one entry per resized axis") }
             var chosen = zip(axes, requestedSizes).map { ($0, Double($1) / Double(x.shape[$0])) }
+            guard requestedSizes.allSatisfy({ $0 >= 0 }) else { throw KernelError("sizes \(requestedSizes) must not be negative") }
             if policy != "stretch" {
                 let pick = policy == "not_larger" ? chosen.map(\.1).min() ?? 1 : chosen.map(\.1).max() ?? 1
                 chosen = chosen.map { ($0.0, pick) }
-                for (axis, scale) in chosen { sizes[axis] = Int((Double(x.shape[axis]) * scale).rounded()) }
+                for (axis, scale) in chosen {
+                    let size = (Double(x.shape[axis]) * scale).rounded()
+                    guard size.isFinite, size >= 0, size < 1e12 else { throw KernelError("sizes \(requestedSizes) give an invalid output size") }
+                    sizes[axis] = Int(size)
+                }
             } else {
                 for (axis, size) in zip(axes, requestedSizes) { sizes[axis] = size }
             }
@@ -121,14 +128,18 @@ enum ResizeKernels {
         } else if let requestedScales {
             guard requestedScales.count == axes.count else { throw KernelError("scales needs one entry per resized axis") }
             for (axis, scale) in zip(axes, requestedScales) {
-                guard scale > 0 else { throw KernelError("scales must be positive, got \(requestedScales)") }
+                let size = (Double(x.shape[axis]) * scale).rounded(.down)
+                guard scale > 0, size.isFinite, size < 1e12 else { throw KernelError("scales must be positive and finite, got \(requestedScales)") }
                 scales[axis] = scale
-                sizes[axis] = Int((Double(x.shape[axis]) * scale).rounded(.down))
+                sizes[axis] = Int(size)
             }
         } else {
             throw KernelError("needs scales or sizes")
         }
         try Layout.check(sizes, x.dtype)
+        for axis in axes where x.shape[axis] == 0 && sizes[axis] > 0 {
+            throw KernelError("cannot resize an empty axis \(axis) to \(sizes[axis])")
+        }
         var values = try x.doubles()
         var shape = x.shape
         for (position, axis) in axes.enumerated() where sizes[axis] != shape[axis] || scales[axis] != 1 || options.coordinates == "tf_crop_and_resize" {

@@ -18,14 +18,17 @@ enum ShapeKernels {
         let requested = try context.opset >= 5 ? context.input(1).integers() : (context.ints("shape") ?? [])
         let allowZero = context.int("allowzero", 0) != 0
         var shape = requested.enumerated().map { axis, dim in dim == 0 && !allowZero && axis < data.rank ? data.shape[axis] : dim }
-        let known = shape.filter { $0 != -1 }.reduce(1, *)
+        guard shape.filter({ $0 == -1 }).count <= 1, shape.allSatisfy({ $0 >= -1 }),
+              let known = Layout.product(shape.filter { $0 != -1 }) else {
+            throw KernelError("cannot reshape \(data.shape) to \(requested)")
+        }
         if let inferred = shape.firstIndex(of: -1) {
             guard known > 0, data.elementCount % known == 0 else {
                 throw KernelError("cannot reshape \(data.shape) to \(requested)")
             }
             shape[inferred] = data.elementCount / known
         }
-        guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == data.elementCount else {
+        guard shape.allSatisfy({ $0 >= 0 }), Layout.product(shape) == data.elementCount else {
             throw KernelError("cannot reshape \(data.shape) (\(data.elementCount) elements) to \(requested)")
         }
         return data.unsafeReshaped(shape)
@@ -75,7 +78,7 @@ enum ShapeKernels {
         guard delta != 0 else { throw KernelError("delta must not be 0") }
         let steps = ((limit - first) / delta).rounded(.up)
         guard steps.isFinite else { throw KernelError("start, limit and delta must be finite") }
-        let count = max(0, Int(min(steps, 1e15)))
+        let count = Int(max(0, min(steps, 1e15)))
         try Layout.check([count], start.dtype)
         if start.dtype.isInteger {
             let (a, d) = (Int64(first), Int64(delta))

@@ -1,0 +1,59 @@
+"""Models mutated the way broken exports are (odd attribute values, wrong-sized or corrupted
+weights, rewired inputs) must make `octet run` fail with an `Error:` line and exit 1, or run;
+never crash. Fixed seeds keep the cases the same from run to run."""
+import random
+import subprocess
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+import models
+
+MODELS = models.engine_models()
+
+
+def mutate(model, rng):
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for _ in range(rng.randint(1, 3)):
+        node = rng.choice(list(m.graph.node))
+        roll = rng.random()
+        if node.attribute and roll < 0.4:
+            a = rng.choice(list(node.attribute))
+            if a.type == onnx.AttributeProto.INT:
+                a.i = rng.choice([-5, -1, 0, 1, 2, 3, 7, 100, 2**40])
+            elif a.type == onnx.AttributeProto.INTS and a.ints:
+                a.ints[rng.randrange(len(a.ints))] = rng.choice([-3, -1, 0, 1, 5, 1000])
+            elif a.type == onnx.AttributeProto.FLOAT:
+                a.f = rng.choice([0.0, -1.0, float("nan"), 1e30])
+        elif roll < 0.7 and m.graph.initializer:
+            t = rng.choice(list(m.graph.initializer))
+            array = numpy_helper.to_array(t)
+            if array.dtype.kind == "i" and array.size:
+                flat = array.flatten()
+                flat[rng.randrange(flat.size)] = rng.choice([-7, -1, 0, 2, 99, 10**9])
+                array = flat.reshape(array.shape)
+            elif array.ndim:
+                array = array.reshape(-1)[: max(0, array.size - rng.randint(0, 3))]
+            t.CopyFrom(numpy_helper.from_array(array, t.name))
+        elif node.input:
+            node.input[rng.randrange(len(node.input))] = rng.choice([x for n in m.graph.node for x in n.output] + [""])
+    return m
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mutated_models_never_crash(tmp_path, octet, seed):
+    rng = random.Random(seed)
+    names = sorted(MODELS)
+    for trial in range(20):
+        name = rng.choice(names)
+        model, feeds = MODELS[name]
+        path = tmp_path / f"m{trial}.onnx"
+        onnx.save(mutate(model, rng), str(path))
+        np.savez(tmp_path / "in.npz", **feeds[0])
+        result = octet("run", path, "--load-inputs", tmp_path / "in.npz", check=False)
+        assert result.returncode in (0, 1), f"{name} trial {trial}: exit {result.returncode}\n{result.stderr[-2000:]}"
+        if result.returncode == 1:
+            assert result.stderr.startswith("Error: ") and "Fatal error" not in result.stderr
