@@ -68,24 +68,33 @@ struct DataCheckCommand: ParsableCommand {
         do { batchSize = try RunBatcher.batchSize(for: loaded, requested: data.batchSize) } catch let error as DataError {
             if case .invalid(let list) = error { problems += list }
         }
+        // Every valid sample goes through the batcher, so shape clashes inside any run are found;
+        // the first complete run is kept for the dry run.
         var batcher = RunBatcher(batchSize: batchSize)
         var firstRun: [String: Tensor]?
-        var firstRunSamples = 0
+        var batchingProblems: [String] = []
+        var batchedSamples = 0
+        func collect(_ run: [String: Tensor]?) {
+            if firstRun == nil, let run { firstRun = run }
+        }
         try calibration.forEach { sample in
-            if let feeds = validator.check(sample), firstRun == nil {
-                firstRunSamples += 1
-                do { firstRun = try batcher.add(feeds, index: sample.index) } catch let error as DataError {
-                    if case .invalid(let list) = error { problems += list }
-                    firstRun = [:]
-                }
+            guard let feeds = validator.check(sample) else { return true }
+            batchedSamples += 1
+            do { collect(try batcher.add(feeds, index: sample.index)) } catch DataError.invalid(let list) {
+                if batchingProblems.count < 3 { batchingProblems += list }
             }
             return true
         }
-        if firstRun == nil { firstRun = try? batcher.flush() }
+        do { collect(try batcher.flush()) } catch DataError.invalid(let list) { batchingProblems += list }
+        if batchSize > 1, batchedSamples % batchSize != 0 {
+            Console.warning("\(batchedSamples) samples do not fill runs of \(batchSize): the last run holds \(batchedSamples % batchSize)")
+        }
+        problems += batchingProblems
+        let firstRunSamples = firstRun?.values.first.map { $0.shape.first ?? 1 } ?? 0
         if validator.sampleCount == 0 { validator.noSamples(in: calibration) }
         problems = validator.problems + problems
         var dryRun = Report.DryRun(ran: false, samples: 0, error: nil)
-        if problems.isEmpty, let feeds = firstRun, !feeds.isEmpty {
+        if problems.isEmpty, let feeds = firstRun {
             do {
                 let session = try Session(model: loaded)
                 _ = try session.run(feeds)
