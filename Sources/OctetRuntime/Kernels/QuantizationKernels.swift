@@ -1,13 +1,37 @@
 import Foundation
 import OctetGraph
 
-/// QuantizeLinear and DequantizeLinear: per tensor or per axis, integer and float8 targets.
+/// QuantizeLinear and DequantizeLinear: per tensor, per axis or per block; integer and float8
+/// targets.
 enum QuantizationKernels {
-    /// Index into a per-axis parameter for each element of `shape` (0 for per-tensor).
-    static func parameterIndex(shape: [Int], axis: Int, parameterCount: Int) -> (Int) -> Int {
-        guard parameterCount > 1 else { return { _ in 0 } }
-        let inner = shape[(axis + 1)...].reduce(1, *)
-        let dim = shape[axis]
+    /// For each element of `x`, the index of its scale and zero point: one for the tensor, one
+    /// per slice along `axis`, or (with `block_size`) one per block of that many elements along
+    /// `axis`, the scale then having x's shape with that axis divided into blocks.
+    /// - Throws: ``KernelError`` when the scale's shape fits none of these.
+    static func parameterIndex(_ context: KernelContext, x: Tensor, scale: Tensor, name: String) throws -> (Int) -> Int {
+        guard scale.elementCount > 0 else { throw KernelError("\(name) is empty") }
+        guard scale.elementCount > 1 else { return { _ in 0 } }
+        let axis = try Layout.axis(context.int("axis", 1), rank: x.rank)
+        let block = context.int("block_size", 0)
+        if block > 0 {
+            var expected = x.shape
+            expected[axis] = (x.shape[axis] + block - 1) / block
+            guard scale.shape == expected else {
+                throw KernelError("\(name) has shape \(scale.shape) but blocks of \(block) along axis \(axis) of \(x.shape) need \(expected)")
+            }
+            let inner = x.shape[(axis + 1)...].reduce(1, *)
+            let (dim, blocks) = (x.shape[axis], expected[axis])
+            return { index in
+                let outer = index / (inner * dim)
+                let coordinate = index / inner % dim
+                return (outer * blocks + coordinate / block) * inner + index % inner
+            }
+        }
+        guard scale.rank <= 1, x.rank > 0, x.shape[axis] == scale.elementCount else {
+            throw KernelError("\(name) has \(scale.elementCount) values but axis \(axis) of x has \(x.rank > 0 ? x.shape[axis] : 0)")
+        }
+        let inner = x.shape[(axis + 1)...].reduce(1, *)
+        let dim = x.shape[axis]
         return { index in index / inner % dim }
     }
 
@@ -37,12 +61,10 @@ enum QuantizationKernels {
         let values = try x.doubles()
         let scales = try scale.doubles()
         let zeros = try zeroPoint?.doubles() ?? [0]
-        guard scales.count == 1 || x.rank > 0 else { throw KernelError("per-axis scale needs a tensor input") }
-        let axis = scales.count > 1 ? try Layout.axis(context.int("axis", 1), rank: x.rank) : 0
-        if scales.count > 1, x.shape[axis] != scales.count {
-            throw KernelError("y_scale has \(scales.count) values but axis \(axis) of x has \(x.shape[axis])")
+        let slot = try parameterIndex(context, x: x, scale: scale, name: "y_scale")
+        guard zeros.count == 1 || zeros.count == scales.count else {
+            throw KernelError("y_zero_point holds \(zeros.count) values but y_scale \(scales.count)")
         }
-        let slot = parameterIndex(shape: x.shape, axis: axis, parameterCount: scales.count)
         let saturate = context.int("saturate", 1) != 0
         var result = [Double](repeating: 0, count: values.count)
         if let (low, high) = range(of: target) {
@@ -70,11 +92,10 @@ enum QuantizationKernels {
         let values = try x.doubles()
         let scales = try scale.doubles()
         let zeros = try context.optionalInput(2)?.doubles() ?? [0]
-        let axis = scales.count > 1 ? try Layout.axis(context.int("axis", 1), rank: x.rank) : 0
-        if scales.count > 1, x.shape[axis] != scales.count {
-            throw KernelError("x_scale has \(scales.count) values but axis \(axis) of x has \(x.shape[axis])")
+        let slot = try parameterIndex(context, x: x, scale: scale, name: "x_scale")
+        guard zeros.count == 1 || zeros.count == scales.count else {
+            throw KernelError("x_zero_point holds \(zeros.count) values but x_scale \(scales.count)")
         }
-        let slot = parameterIndex(shape: x.shape, axis: axis, parameterCount: scales.count)
         var outputType = scale.dtype
         if context.has("output_dtype"), let chosen = DType(onnxCode: Int32(context.int("output_dtype", 1))) { outputType = chosen }
         if outputType == .float32 || outputType == .float16 || outputType == .bfloat16 {
