@@ -45,7 +45,7 @@ public struct RunBatcher {
         }
         if pending.count == 1 { return first }
         var run: [String: Tensor] = [:]
-        for name in first.keys {
+        for name in first.keys.sorted() {
             let parts = pending.compactMap { $0[name] }
             let shapes = parts.map { Array($0.shape.dropFirst()) }
             guard Set(shapes.map { "\($0)" }).count == 1, parts.allSatisfy({ $0.dtype == parts[0].dtype && $0.rank >= 1 }) else {

@@ -34,7 +34,7 @@ struct DataCheckCommandTests {
         let result = try OctetProcess.run(["data", "check", Self.example, "--calibration-data", try Self.samples(in: folder).path,
                                            "--batch-size", "2"])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("input 'input_ids': samples 0, 1 differ in shape outside the batch axis ([[1, 4], [1, 5]]); use --batch-size 1"))
+        #expect(result.stderr.contains("input 'attention_mask': samples 0, 1 differ in shape outside the batch axis ([[1, 4], [1, 5]]); use --batch-size 1"))
         #expect(result.stderr.contains("warning: 3 samples do not fill runs of 2: the last run holds 1"))
         #expect(result.stdout.hasSuffix("Dry run: not run (the data does not fit the model)\n"))
     }
