@@ -31,6 +31,7 @@ enum IndexKernels {
         let axis = try Layout.axis(context.int("axis", 0), rank: data.rank)
         let indices = try indicesTensor.integers()
         let shape = indicesTensor.shape
+        guard shape.count == data.rank else { throw KernelError("indices \(shape) must have the rank of data \(data.shape)") }
         let outStrides = Layout.strides(shape)
         let strides = Layout.strides(data.shape)
         let resolved = try indices.map { try resolve($0, data.shape[axis]) }
@@ -51,7 +52,8 @@ enum IndexKernels {
         let indicesTensor = try context.input(1)
         let batchDims = context.int("batch_dims", 0)
         let indices = try indicesTensor.integers()
-        guard let depth = indicesTensor.shape.last, depth <= data.rank - batchDims else {
+        guard batchDims >= 0, batchDims < min(data.rank, indicesTensor.rank), let depth = indicesTensor.shape.last,
+              depth >= 1, depth <= data.rank - batchDims else {
             throw KernelError("indices of shape \(indicesTensor.shape) do not fit data of shape \(data.shape)")
         }
         let batch = data.shape[..<batchDims].reduce(1, *)
@@ -79,27 +81,35 @@ enum IndexKernels {
         let updates = try context.input(2)
         let reduction = context.string("reduction", "none")
         let indices = try indicesTensor.integers()
-        guard let depth = indicesTensor.shape.last else { throw KernelError("indices must have at least one dimension") }
+        guard let depth = indicesTensor.shape.last, depth >= 1, depth <= data.rank else {
+            throw KernelError("indices \(indicesTensor.shape) must end in a dimension of 1 to \(data.rank) for data \(data.shape)")
+        }
         let strides = Layout.strides(data.shape)
         let sliceSize = data.shape[depth...].reduce(1, *)
         var values = try data.doubles()
         let updateValues = try updates.doubles()
+        guard updateValues.count == indices.count / depth * sliceSize else {
+            throw KernelError("updates \(updates.shape) do not match indices \(indicesTensor.shape) and data \(data.shape)")
+        }
         for tuple in 0..<indices.count / max(depth, 1) {
             var offset = 0
             for position in 0..<depth { offset += try resolve(indices[tuple * depth + position], data.shape[position]) * strides[position] }
             for element in 0..<sliceSize {
-                let update = updateValues[tuple * sliceSize + element]
-                let target = offset + element
-                switch reduction {
-                case "add": values[target] += update
-                case "mul": values[target] *= update
-                case "max": values[target] = max(values[target], update)
-                case "min": values[target] = min(values[target], update)
-                default: values[target] = update
-                }
+                values[offset + element] = combine(reduction, values[offset + element], updateValues[tuple * sliceSize + element])
             }
         }
         return try Tensor(shape: data.shape, scalars: values).converted(to: data.dtype)
+    }
+
+    /// A scatter's new value for an element: the update, or the update combined by `reduction`.
+    static func combine(_ reduction: String, _ current: Double, _ update: Double) -> Double {
+        switch reduction {
+        case "add": current + update
+        case "mul": current * update
+        case "max": max(current, update)
+        case "min": min(current, update)
+        default: update
+        }
     }
 
     /// ScatterElements (and its older name Scatter): `updates` written at `indices` along `axis`.
@@ -124,14 +134,7 @@ enum IndexKernels {
                 remainder %= indexStrides[dimension]
                 offset += (dimension == axis ? try resolve(rawIndex, data.shape[axis]) : coordinate) * strides[dimension]
             }
-            let update = updates[position]
-            switch reduction {
-            case "add": values[offset] += update
-            case "mul": values[offset] *= update
-            case "max": values[offset] = max(values[offset], update)
-            case "min": values[offset] = min(values[offset], update)
-            default: values[offset] = update
-            }
+            values[offset] = combine(reduction, values[offset], updates[position])
         }
         return try Tensor(shape: data.shape, scalars: values).converted(to: data.dtype)
     }

@@ -14,10 +14,11 @@ enum MovementKernels {
             sizes = given
         } else {
             let parts = context.opset >= 18 && context.has("num_outputs") ? context.int("num_outputs", outputs) : outputs
+            guard parts >= 1 else { throw KernelError("num_outputs must be at least 1, got \(parts)") }
             let chunk = (data.shape[axis] + parts - 1) / max(parts, 1)
             sizes = (0..<parts).map { min(chunk, max(0, data.shape[axis] - $0 * chunk)) }
         }
-        guard sizes.reduce(0, +) == data.shape[axis] else {
+        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == data.shape[axis] else {
             throw KernelError("split sizes \(sizes) do not add up to \(data.shape[axis]) along axis \(axis)")
         }
         var start = 0
@@ -141,6 +142,7 @@ enum MovementKernels {
         let data = try context.input(0)
         guard data.rank == 4 else { throw KernelError("expects a 4-D tensor, got \(data.shape)") }
         let block = context.int("blocksize", 1)
+        guard block >= 1 else { throw KernelError("blocksize must be at least 1, got \(block)") }
         let (n, c, h, w) = (data.shape[0], data.shape[1], data.shape[2], data.shape[3])
         if inverse {
             guard h % block == 0, w % block == 0 else { throw KernelError("height and width must divide by blocksize \(block)") }
