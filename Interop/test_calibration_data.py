@@ -263,3 +263,17 @@ def test_memory_does_not_grow_with_samples(tmp_path, octet, layout):
     data_kib = 2000 * 3 * 64 * 64 * 4 // 1024  # 96,000 KiB of samples
     assert peaks[2000] < peaks[100] + 16 * 1024, peaks
     assert peaks[2000] < data_kib // 2, peaks
+
+
+def test_run_takes_polygraphy_inputs(tmp_path, octet, encoder):
+    """`octet run --load-inputs inputs.json` runs every feed dict, like `polygraphy run`."""
+    import onnxruntime as ort
+    from polygraphy.json import save_json
+    feeds = samples(count=3)
+    save_json(feeds, str(tmp_path / "inputs.json"))
+    octet("run", encoder, "--load-inputs", tmp_path / "inputs.json", "--save-outputs", tmp_path / "out.npz")
+    session = ort.InferenceSession(str(encoder), providers=["CPUExecutionProvider"])
+    with np.load(tmp_path / "out.npz") as saved:
+        for index, feed in enumerate(feeds):
+            for output, expected in zip(session.get_outputs(), session.run(None, feed)):
+                np.testing.assert_allclose(saved[f"run{index}/{output.name}"], expected, rtol=1e-4, atol=1e-5)

@@ -11,16 +11,17 @@ struct RunCommand: ParsableCommand {
         abstract: "Run an ONNX model on Octet's CPU engine and print or save its outputs.",
         discussion: """
             Inputs are matched to the model's inputs by name: the keys of an .npz, the file name \
-            of a .npy (<input>.npy), or the name stored in each input_N.pb of an ONNX \
-            test_data_set folder. With --outputs all every intermediate value is returned, like \
-            Polygraphy's --onnx-outputs mark all.
+            of a .npy (<input>.npy), the name stored in each input_N.pb of an ONNX \
+            test_data_set folder, or the keys of each feed dict in Polygraphy JSON files (one run \
+            per feed dict; saved outputs are then named run<i>/<output>). With --outputs all \
+            every intermediate value is returned, like Polygraphy's --onnx-outputs mark all.
             """
     )
 
     @Argument(help: "The ONNX model to run.")
     var model: String
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Input data: .npz, <input>.npy files, or an ONNX test_data_set folder.")
+    @Option(name: .long, parsing: .upToNextOption, help: "Input data: .npz, <input>.npy files, an ONNX test_data_set folder, or Polygraphy JSON files.")
     var loadInputs: [String] = []
 
     @Option(help: "Save the outputs to this .npz file.")
@@ -52,21 +53,7 @@ struct RunCommand: ParsableCommand {
         let url = URL(fileURLWithPath: model)
         let loaded = try Model.load(contentsOf: url)
         let session = try Session(model: loaded)
-        var given: [String: Tensor] = [:]
-        var files: [String: String] = [:]
-        for path in loadInputs {
-            for (name, tensor) in try InputFiles.read(URL(fileURLWithPath: path)) {
-                if given[name] != nil { throw CLIError.message("\(path): input '\(name)' is given twice") }
-                given[name] = tensor
-                files[name] = path
-            }
-        }
-        // The same checks as calibration data: names, types (lossless widening), ranks and
-        // fixed dimensions, with a batch axis added where the data omits it.
-        var validator = FeedValidator(model: loaded, allowNonfinite: true)
-        let checked = validator.check(RawSample(values: given, files: files, index: 0))
-        validator.warnings.forEach(Console.warning)
-        guard let feeds = checked else { throw DataError.invalid(problems: validator.problems) }
+        let feedSets = try Self.feedSets(loadInputs, model: loaded)
         var wanted: [String]?
         if outputs == "all" {
             wanted = loaded.graph.outputs.map(\.name) + session.allValueNames.filter { name in !loaded.graph.outputs.contains { $0.name == name } }
@@ -77,38 +64,89 @@ struct RunCommand: ParsableCommand {
             try OutputPath.check(destination, notAnyOf: [url] + loadInputs.map { URL(fileURLWithPath: $0) })
         }
         let order = wanted ?? loaded.graph.outputs.map(\.name)
-        for _ in 0..<warmUp { _ = try session.run(feeds, outputs: order) }
         var times: [Double] = []
-        var results: [String: Tensor] = [:]
-        for _ in 0..<iterations {
-            let start = DispatchTime.now().uptimeNanoseconds
-            results = try session.run(feeds, outputs: order)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        var runs: [[String: Tensor]] = []
+        for feeds in feedSets {
+            for _ in 0..<warmUp { _ = try session.run(feeds, outputs: order) }
+            var results: [String: Tensor] = [:]
+            for _ in 0..<iterations {
+                let start = DispatchTime.now().uptimeNanoseconds
+                results = try session.run(feeds, outputs: order)
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            runs.append(results)
         }
         if iterations > 1 {
             let mean = times.reduce(0, +) / Double(times.count)
-            FileHandle.standardError.write(Data(String(format: "%d runs: mean %.3f ms, fastest %.3f ms\n", iterations, mean, times.min() ?? 0).utf8))
+            FileHandle.standardError.write(Data(String(format: "%d runs: mean %.3f ms, fastest %.3f ms\n", times.count, mean, times.min() ?? 0).utf8))
         }
-        for name in order {
-            guard let tensor = results[name] else { continue }
-            print(Self.describe(name: name, tensor))
+        for (index, results) in runs.enumerated() {
+            if runs.count > 1 { print("run \(index):") }
+            for name in order {
+                guard let tensor = results[name] else { continue }
+                print((runs.count > 1 ? "  " : "") + Self.describe(name: name, tensor))
+            }
         }
         if verbose {
             FileHandle.standardError.write(Data("peak intermediate tensor memory: \(formatBytes(session.peakBytes))\n".utf8))
         }
         if let saveOutputs {
-            let arrays = try order.compactMap { name -> (key: String, tensor: Tensor)? in
-                guard let tensor = results[name] else { return nil }
-                switch tensor.dtype {
-                case .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1:
-                    return (name, try tensor.converted(to: .float32))
-                case .int4, .int2: return (name, try tensor.converted(to: .int8))
-                case .uint4, .uint2: return (name, try tensor.converted(to: .uint8))
-                default: return (name, tensor)
+            var arrays: [(key: String, tensor: Tensor)] = []
+            for (index, results) in runs.enumerated() {
+                for name in order {
+                    guard let tensor = results[name] else { continue }
+                    arrays.append((runs.count > 1 ? "run\(index)/\(name)" : name, try Self.savable(tensor)))
                 }
             }
             try NPZArchive.write(arrays, to: URL(fileURLWithPath: saveOutputs))
         }
+    }
+
+    /// The tensor in a type NumPy can store (bfloat16, float8 and float4 as float32; 4- and 2-bit
+    /// integers as int8/uint8).
+    static func savable(_ tensor: Tensor) throws -> Tensor {
+        switch tensor.dtype {
+        case .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1: try tensor.converted(to: .float32)
+        case .int4, .int2: try tensor.converted(to: .int8)
+        case .uint4, .uint2: try tensor.converted(to: .uint8)
+        default: tensor
+        }
+    }
+
+    /// The feeds to run: one per feed dict of Polygraphy JSON files, or one combining the arrays
+    /// of .npz / .npy / .pb files and test_data_set folders; all checked against the model like
+    /// calibration data (names, lossless widening, ranks and fixed dimensions, batch axis).
+    static func feedSets(_ paths: [String], model: Model) throws -> [[String: Tensor]] {
+        var validator = FeedValidator(model: model, allowNonfinite: true)
+        var samples: [RawSample] = []
+        let json = paths.filter { $0.lowercased().hasSuffix(".json") }
+        if !json.isEmpty {
+            guard json.count == paths.count else {
+                throw CLIError.message("give either Polygraphy JSON files or array files (.npz, .npy, .pb, test_data_set folders), not both")
+            }
+            try CalibrationData(paths: json).forEach { sample in
+                samples.append(sample)
+                return true
+            }
+        } else {
+            var given: [String: Tensor] = [:]
+            var files: [String: String] = [:]
+            for path in paths {
+                for (name, tensor) in try InputFiles.read(URL(fileURLWithPath: path)) {
+                    if given[name] != nil { throw CLIError.message("\(path): input '\(name)' is given twice") }
+                    given[name] = tensor
+                    files[name] = path
+                }
+            }
+            samples = [RawSample(values: given, files: files, index: 0)]
+        }
+        let checked = samples.map { validator.check($0) }
+        validator.warnings.forEach(Console.warning)
+        let feeds = checked.compactMap { $0 }
+        guard feeds.count == checked.count, !feeds.isEmpty else {
+            throw DataError.invalid(problems: feeds.isEmpty && validator.problems.isEmpty ? ["the input files hold no feeds"] : validator.problems)
+        }
+        return feeds
     }
 
     /// One line per output: name, dtype, shape and value range.
