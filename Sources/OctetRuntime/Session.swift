@@ -4,6 +4,8 @@ import OctetGraph
 /// Receives every tensor a run produces, with its ONNX value name: graph inputs first, then
 /// each node output as it is computed (subgraph values included). The tensor is freed after
 /// its last consumer, so an observer that keeps statistics sees each value exactly once.
+/// Initializers and `Constant` node values are weights, read from the graph at planning time,
+/// and are not reported.
 public typealias TensorObserver = (_ name: String, _ tensor: Tensor) -> Void
 
 /// A model prepared to run on the CPU.

@@ -59,21 +59,19 @@ enum NormalizationKernels {
         let normalizedShape = Array(x.shape[axis...])
         let scale = try context.input(1).converted(to: .float32)
         let bias = try context.optionalInput(2)?.converted(to: .float32)
+        let stashType: DType = context.int("stash_type", 1) == 1 ? .float32 : x.dtype
         if x.dtype == .float32, scale.shape == normalizedShape, bias.map({ $0.shape == normalizedShape }) ?? true {
-            return try layerNormRows(x, scale: scale, bias: bias, rowSize: rowSize, epsilon: epsilon, axis: axis,
-                                     stashType: context.int("stash_type", 1) == 1 ? .float32 : x.dtype)
+            return try layerNormRows(x, scale: scale, bias: bias, rowSize: rowSize, epsilon: epsilon, axis: axis, stashType: stashType)
         }
+        // Other types, or scale/bias that broadcast: normalize in double, then scale and shift.
         var values = try x.doubles()
         let (means, inverse) = normalizeRows(&values, rowSize: rowSize, epsilon: epsilon)
         let normalized = try Tensor(shape: x.shape, scalars: values).converted(to: .float32)
-        let scaleShape = Array(x.shape[axis...])
-        var result = try Broadcast.binary(normalized, try context.input(1).converted(to: .float32), as: Float.self, Float.self, into: Float.self, *)
-        if let bias = context.optionalInput(2) {
-            result = try Broadcast.binary(result, try bias.converted(to: .float32), as: Float.self, Float.self, into: Float.self, +)
+        var result = try Broadcast.binary(normalized, scale, as: Float.self, Float.self, into: Float.self, *)
+        if let bias {
+            result = try Broadcast.binary(result, bias, as: Float.self, Float.self, into: Float.self, +)
         }
-        _ = scaleShape
         let statsShape = x.shape.enumerated().map { $0.offset < axis ? $0.element : 1 }
-        let stashType: DType = context.int("stash_type", 1) == 1 ? .float32 : x.dtype
         return [try result.converted(to: x.dtype),
                 try Tensor(shape: statsShape, scalars: means).converted(to: stashType),
                 try Tensor(shape: statsShape, scalars: inverse).converted(to: stashType)]
