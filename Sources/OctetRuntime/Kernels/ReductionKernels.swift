@@ -24,13 +24,20 @@ enum ReductionKernels {
             axes = Array(0..<data.rank)
         }
         axes = Array(Set(try axes.map { try Layout.axis($0, rank: data.rank) })).sorted()
+        let shape = keep ? data.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+            : data.shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
+        let trailing = axes == Array((data.rank - axes.count)..<data.rank)
+        if data.dtype == .float32, trailing, [.mean, .sum, .sumSquare, .l2].contains(kind) {
+            let rows = data.shape[..<(data.rank - axes.count)].reduce(1, *)
+            return sumRows(data, rows: rows, rowSize: axes.map { data.shape[$0] }.reduce(1, *), kind: kind).unsafeReshaped(shape)
+        }
         let (values, outer, inner) = try rows(data, axes: axes)
         var result = [Double](repeating: 0, count: outer)
         for row in 0..<outer {
             let slice = values[row * inner..<(row + 1) * inner]
             switch kind {
             case .sum: result[row] = slice.reduce(0, +)
-            case .mean: result[row] = slice.reduce(0, +) / Double(inner)
+            case .mean: result[row] = inner == 0 ? 0 : slice.reduce(0, +) / Double(inner)  // 0 over nothing, as ONNX Runtime
             case .max: result[row] = slice.reduce(-.infinity) { $1.isNaN || $0.isNaN ? .nan : Swift.max($0, $1) }
             case .min: result[row] = slice.reduce(.infinity) { $1.isNaN || $0.isNaN ? .nan : Swift.min($0, $1) }
             case .prod: result[row] = slice.reduce(1, *)
@@ -43,8 +50,6 @@ enum ReductionKernels {
                 result[row] = peak.isFinite ? peak + Foundation.log(slice.reduce(0) { $0 + Foundation.exp($1 - peak) }) : peak
             }
         }
-        let shape = keep ? data.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
-            : data.shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
         if data.dtype == .bool, kind == .max || kind == .min, inner == 0 {
             return Tensor(shape: shape, scalars: result.map { _ in kind == .min })
         }
@@ -53,6 +58,29 @@ enum ReductionKernels {
             return try Tensor(shape: shape, scalars: result.map { _ in extreme }).converted(to: data.dtype)
         }
         return try Tensor(shape: shape, scalars: result).converted(to: data.dtype)
+    }
+
+    /// Sum-like reductions over contiguous float32 rows (double accumulators), rows in parallel.
+    static func sumRows(_ x: Tensor, rows: Int, rowSize: Int, kind: Reduction) -> Tensor {
+        x.withElements(as: Float.self) { input in
+            Tensor.build(Float.self, shape: [rows]) { out in
+                let (source, target) = (UncheckedSendable(input), UncheckedSendable(out))
+                ThreadPool.parallelFor(rows, minimumChunk: max(1, 16_384 / max(rowSize, 1))) { range in
+                    for row in range {
+                        var total = 0.0
+                        for i in row * rowSize..<(row + 1) * rowSize {
+                            let value = Double(source.value[i])
+                            total += kind == .sumSquare || kind == .l2 ? value * value : value
+                        }
+                        switch kind {
+                        case .mean: target.value[row] = Float(rowSize == 0 ? 0 : total / Double(rowSize))
+                        case .l2: target.value[row] = Float(total.squareRoot())
+                        default: target.value[row] = Float(total)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     static func argExtreme(_ context: KernelContext, largest: Bool) throws -> Tensor {
