@@ -26,6 +26,9 @@ struct DataCheckCommand: ParsableCommand {
     @Flag(help: "Print a JSON document instead of text.")
     var json = false
 
+    @Flag(help: "Show progress on stderr even when it is not a terminal.")
+    var progress = false
+
     /// The report, also printed as JSON.
     struct Report: Codable {
         struct Source: Codable {
@@ -77,7 +80,10 @@ struct DataCheckCommand: ParsableCommand {
         func collect(_ run: [String: Tensor]?) {
             if firstRun == nil, let run { firstRun = run }
         }
+        let display = Progress(forced: progress)
+        let total = calibration.sampleCount.map { " of \($0)" } ?? ""
         try calibration.forEach { sample in
+            display.update("checking sample \(sample.index + 1)\(total)")
             guard let feeds = validator.check(sample) else { return true }
             batchedSamples += 1
             do { collect(try batcher.add(feeds, index: sample.index)) } catch DataError.invalid(let list) {
@@ -85,6 +91,7 @@ struct DataCheckCommand: ParsableCommand {
             }
             return true
         }
+        display.finish()
         do { collect(try batcher.flush()) } catch DataError.invalid(let list) { batchingProblems += list }
         if batchSize > 1, batchedSamples % batchSize != 0 {
             Console.warning("\(batchedSamples) samples do not fill runs of \(batchSize): the last run holds \(batchedSamples % batchSize)")

@@ -102,6 +102,33 @@ enum OutputPath {
     }
 }
 
+/// A one-line progress display on stderr, shown only when stderr is a terminal or `--progress`
+/// is given; redrawn at most ten times a second and erased when done.
+final class Progress {
+    private let enabled: Bool
+    private var lastDraw: UInt64 = 0
+    private var drawn = false
+
+    /// - Parameter forced: show progress even when stderr is not a terminal.
+    init(forced: Bool) { enabled = forced || isatty(STDERR_FILENO) != 0 }
+
+    /// Shows `text` (rate-limited).
+    func update(_ text: @autoclosure () -> String) {
+        guard enabled else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - lastDraw > 100_000_000 else { return }
+        lastDraw = now
+        drawn = true
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(text())".utf8))
+    }
+
+    /// Erases the line.
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        drawn = false
+    }
+}
+
 /// Human-readable byte counts (binary units).
 func formatBytes(_ count: Int) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]
