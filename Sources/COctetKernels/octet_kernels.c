@@ -1,5 +1,6 @@
 #include "octet_kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -120,24 +121,48 @@ void octet_im2col_panels_2d(const float *image, int channels, int height, int wi
     const long rows = (long)channels * kernel_h * kernel_w;
     const int positions = out_h * out_w;
     for (int panel = first; panel < last; panel++) {
-        int base_h[OCTET_GEMM_NR], base_w[OCTET_GEMM_NR], valid[OCTET_GEMM_NR];
+        // The panel's 16 positions split into runs that stay on one output row.
+        int run_start[OCTET_GEMM_NR], run_length[OCTET_GEMM_NR], run_top[OCTET_GEMM_NR], run_left[OCTET_GEMM_NR];
+        int runs = 0, valid = 0;
         for (int j = 0; j < OCTET_GEMM_NR; j++) {
             int o = panel * OCTET_GEMM_NR + j;
-            valid[j] = o < positions;
-            int oh = valid[j] ? o / out_w : 0, ow = valid[j] ? o % out_w : 0;
-            base_h[j] = oh * stride_h - pad_top;
-            base_w[j] = ow * stride_w - pad_left;
+            if (o >= positions) break;
+            valid = j + 1;
+            int oh = o / out_w, ow = o % out_w;
+            if (runs > 0 && ow != 0 && j != 0) {
+                run_length[runs - 1]++;
+            } else {
+                run_start[runs] = j;
+                run_length[runs] = 1;
+                run_top[runs] = oh * stride_h - pad_top;
+                run_left[runs] = ow * stride_w - pad_left;
+                runs++;
+            }
         }
         float *target = packed + (long)panel * rows * OCTET_GEMM_NR;
         for (int c = 0; c < channels; c++) {
             const float *plane = image + (long)c * height * width;
             for (int ki = 0; ki < kernel_h; ki++) {
                 for (int kj = 0; kj < kernel_w; kj++) {
-                    for (int j = 0; j < OCTET_GEMM_NR; j++) {
-                        int ih = base_h[j] + ki * dilation_h, iw = base_w[j] + kj * dilation_w;
-                        target[j] = (valid[j] && ih >= 0 && ih < height && iw >= 0 && iw < width)
-                            ? plane[(long)ih * width + iw] : 0.0f;
+                    for (int r = 0; r < runs; r++) {
+                        float *out = target + run_start[r];
+                        int ih = run_top[r] + ki * dilation_h;
+                        int length = run_length[r];
+                        if (ih < 0 || ih >= height) {
+                            for (int t = 0; t < length; t++) out[t] = 0.0f;
+                            continue;
+                        }
+                        const float *line = plane + (long)ih * width;
+                        int iw = run_left[r] + kj * dilation_w;
+                        if (stride_w == 1 && iw >= 0 && iw + length <= width) {
+                            memcpy(out, line + iw, sizeof(float) * (size_t)length);
+                        } else {
+                            for (int t = 0; t < length; t++, iw += stride_w) {
+                                out[t] = (iw >= 0 && iw < width) ? line[iw] : 0.0f;
+                            }
+                        }
                     }
+                    for (int j = valid; j < OCTET_GEMM_NR; j++) target[j] = 0.0f;
                     target += OCTET_GEMM_NR;
                 }
             }
@@ -171,6 +196,32 @@ void octet_depthwise_plane(const float *image, int height, int width, const floa
                     for (int ow = first; ow <= last; ow++) row[ow] += weight * line[ow + shift];
                 } else {
                     for (int ow = first; ow <= last; ow++) row[ow] += weight * line[ow * stride_w + shift];
+                }
+            }
+        }
+    }
+}
+
+void octet_maxpool_plane(const float *image, int height, int width,
+                         int kernel_h, int kernel_w, int stride_h, int stride_w,
+                         int dilation_h, int dilation_w, int pad_top, int pad_left,
+                         float *out, int out_h, int out_w) {
+    for (int oh = 0; oh < out_h; oh++) {
+        float *row = out + (long)oh * out_w;
+        for (int ow = 0; ow < out_w; ow++) row[ow] = -INFINITY;
+        for (int ki = 0; ki < kernel_h; ki++) {
+            int ih = oh * stride_h - pad_top + ki * dilation_h;
+            if (ih < 0 || ih >= height) continue;
+            const float *line = image + (long)ih * width;
+            for (int kj = 0; kj < kernel_w; kj++) {
+                int shift = kj * dilation_w - pad_left;
+                int first = ceil_div(-shift, stride_w);
+                int last = floor_div(width - 1 - shift, stride_w);
+                if (first < 0) first = 0;
+                if (last > out_w - 1) last = out_w - 1;
+                for (int ow = first; ow <= last; ow++) {
+                    float value = line[ow * stride_w + shift];
+                    if (value > row[ow]) row[ow] = value;
                 }
             }
         }

@@ -35,6 +35,13 @@ void octet_depthwise_plane(const float *image, int height, int width, const floa
                            int dilation_h, int dilation_w, int pad_top, int pad_left,
                            float bias, float *out, int out_h, int out_w);
 
+/// 2-D max pooling of one plane: each output is the largest input in its window (NaN inputs
+/// are skipped; a window entirely in the padding gives -inf).
+void octet_maxpool_plane(const float *image, int height, int width,
+                         int kernel_h, int kernel_w, int stride_h, int stride_w,
+                         int dilation_h, int dilation_w, int pad_top, int pad_left,
+                         float *out, int out_h, int out_w);
+
 /// 1 when the AVX2/FMA kernels are in use.
 int octet_kernels_use_avx2(void);
 

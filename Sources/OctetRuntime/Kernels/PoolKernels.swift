@@ -1,3 +1,4 @@
+import COctetKernels
 import Foundation
 import OctetGraph
 
@@ -112,6 +113,12 @@ enum PoolKernels {
                     for plane in range {
                         let image = source.pointer + plane * height * width
                         let result = target.pointer + plane * outH * outW
+                        if isMax {
+                            octet_maxpool_plane(image, Int32(height), Int32(width), Int32(kernelH), Int32(kernelW), Int32(strideH),
+                                                Int32(strideW), Int32(dilationH), Int32(dilationW), Int32(padTop), Int32(padLeft),
+                                                result, Int32(outH), Int32(outW))
+                            continue
+                        }
                         for oh in 0..<outH {
                             let top = oh * strideH - padTop
                             for ow in 0..<outW {
