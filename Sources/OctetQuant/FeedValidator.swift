@@ -132,8 +132,8 @@ public struct FeedValidator {
                 }
                 if value.rank == shape.count {
                     for (axis, dim) in shape.enumerated() {
-                        // The batch axis is checked on whole runs, after batching.
-                        if axis == 0 && shape.count > 1 { continue }
+                        // A batch axis larger than 1 is checked on whole runs, after batching.
+                        if axis == 0 && shape.count > 1 && dim.fixedSize != 1 { continue }
                         if let size = dim.fixedSize, value.shape[axis] != size {
                             problem("dim:\(spec.name):\(axis)", "\(place): shape \(value.shape) does not match the model's \(Self.text(shape)) at axis \(axis) (expected \(size), got \(value.shape[axis]))", input: spec.name)
                             fits = false

@@ -160,3 +160,17 @@ struct CalibrationDataTests {
         #expect(throws: DataError.self) { try RunBatcher.batchSize(for: fixed, requested: 2) }
     }
 }
+
+extension CalibrationDataTests {
+    @Test func fixedBatchOfOneIsChecked() throws {
+        let folder = try TemporaryFolder()
+        let file = folder.file("two.npz")
+        try NPZArchive.write([("x", Tensor(shape: [2, 4], scalars: [Float](repeating: 1, count: 8)))], to: file)
+        var model = Self.model
+        model.graph.inputs[0] = .tensor("x", .float32, [.value(1), .value(4)])
+        var validator = FeedValidator(model: model)
+        // One per-sample file holding two rows where the model takes exactly one.
+        _ = validator.check(RawSample(values: ["x": try NPZArchive(url: file).tensor("x")], files: ["x": file.path], index: 0))
+        #expect(validator.problems == ["input 'x' (\(file.path), sample 0): shape [2, 4] does not match the model's [1, 4] at axis 0 (expected 1, got 2)"])
+    }
+}
