@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OctetGraph
+import OctetRuntime
 
 /// `octet inspect`: what a model contains.
 struct InspectCommand: ParsableCommand {
@@ -20,11 +21,39 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print a JSON document instead of text.")
     var json = false
 
+    /// The summary plus what Octet's engine cannot run; in JSON, the summary's keys and
+    /// `unsupportedOperators`.
+    struct Report: Encodable {
+        let summary: ModelSummary
+        let unsupported: [UnsupportedOperator]
+
+        enum Keys: String, CodingKey { case unsupportedOperators }
+
+        func encode(to encoder: any Encoder) throws {
+            try summary.encode(to: encoder)
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(unsupported, forKey: .unsupportedOperators)
+        }
+    }
+
     func run() throws {
         let url = URL(fileURLWithPath: model)
         let loaded = try Model.load(contentsOf: url)
-        let summary = ModelSummary(model: loaded, file: model)
-        try Console.printResult(summary, json: json) { Self.text(summary) }
+        let report = Report(summary: ModelSummary(model: loaded, file: model), unsupported: Session.unsupportedOperators(in: loaded))
+        try Console.printResult(report, json: json) { Self.text(report.summary) + Self.engineText(report) }
+    }
+
+    /// Whether the engine can run the model, and if not which operators stop it.
+    static func engineText(_ report: Report) -> String {
+        let types = report.summary.nodes.byOpType.count
+        guard !report.unsupported.isEmpty else { return "Engine: all \(types) operator types are supported\n" }
+        var lines = ["Engine: cannot run \(report.unsupported.count) of \(types) operator types:"]
+        for entry in report.unsupported {
+            let domain = entry.domain.isEmpty ? "ai.onnx" : entry.domain
+            let more = entry.nodes.count > 3 ? " and \(entry.nodes.count - 3) more" : ""
+            lines.append("  \(entry.opType) (\(domain), opset \(entry.opset)): \(entry.nodes.prefix(3).joined(separator: ", "))\(more)")
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 
     /// The text report.

@@ -2,7 +2,7 @@ import Foundation
 import OctetGraph
 
 /// An operator Octet cannot run, with every node that uses it.
-public struct UnsupportedOperator: Sendable, Equatable {
+public struct UnsupportedOperator: Sendable, Equatable, Codable {
     /// Operator type.
     public var opType: String
     /// Operator set domain (`""` is ONNX's default domain).

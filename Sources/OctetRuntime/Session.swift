@@ -30,9 +30,14 @@ public final class Session {
     public init(model: Model, registry: OpRegistry = .standard) throws {
         self.model = model
         self.registry = registry
-        let missing = GraphPlan.unsupported(in: model.graph, model: model, registry: registry)
+        let missing = Self.unsupportedOperators(in: model, registry: registry)
         if !missing.isEmpty { throw RuntimeError.unsupportedOperators(missing) }
         _ = try plan(keep: [])
+    }
+
+    /// Operators of `model` (subgraphs included) that `registry` has no kernel for.
+    public static func unsupportedOperators(in model: Model, registry: OpRegistry = .standard) -> [UnsupportedOperator] {
+        GraphPlan.unsupported(in: model.graph, model: model, registry: registry)
     }
 
     private func plan(keep: Set<String>) throws -> GraphPlan {

@@ -36,6 +36,23 @@ struct InspectCommandTests {
         #expect(result.stdout.contains("\"byOpType\""), "stable key names")
     }
 
+    @Test func reportsWhatTheEngineCannotRun() throws {
+        let folder = try TemporaryFolder()
+        var model = TestModels.linearRelu()
+        model.graph.nodes[2] = Node(opType: "FastGelu", inputs: ["pre"], outputs: ["y"], name: "gelu", domain: "com.microsoft")
+        model.opsetImports.append(OpsetImport(domain: "com.microsoft", version: 1))
+        let url = folder.file("custom.onnx")
+        try model.save(to: url)
+        let text = try OctetProcess.run(["inspect", url.path])
+        #expect(text.status == 0)
+        #expect(text.stdout.hasSuffix("Engine: cannot run 1 of 3 operator types:\n  FastGelu (com.microsoft, opset 1): 'gelu' (FastGelu)\n"))
+        let json = try OctetProcess.run(["inspect", url.path, "--json"])
+        let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let unsupported = document?["unsupportedOperators"] as? [[String: Any]]
+        #expect(unsupported?.first?["opType"] as? String == "FastGelu")
+        #expect(unsupported?.first?["nodes"] as? [String] == ["'gelu' (FastGelu)"])
+    }
+
     @Test func helpAndVersion() throws {
         let help = try OctetProcess.run(["inspect", "--help"])
         #expect(help.status == 0 && help.stdout.contains("--json"))
