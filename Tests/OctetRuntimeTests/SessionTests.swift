@@ -114,5 +114,9 @@ struct SessionTests {
         let values = try #require(xw).scalars(as: Float.self)
         #expect(yes["branch"]?.scalars(as: Float.self) == values.map { -$0 })
         #expect(no["branch"]?.scalars(as: Float.self) == values.map { abs($0) })
+        // The observer also sees values made inside the branch that runs.
+        var seen: [String] = []
+        _ = try session.run(["x": Self.input, "flag": Tensor(shape: [], scalars: [true])]) { name, _ in seen.append(name) }
+        #expect(seen == ["x", "flag", "xw", "pre", "y", "t", "branch"])
     }
 }
