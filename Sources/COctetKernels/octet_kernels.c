@@ -173,6 +173,14 @@ void octet_im2col_panels_2d(const float *image, int channels, int height, int wi
 static int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
+// Output columns [first, last] whose tap lands inside a row of `width`: 0 <= ow·stride + shift < width.
+static void column_range(int shift, int stride, int width, int out_w, int *first, int *last) {
+    *first = ceil_div(-shift, stride);
+    *last = floor_div(width - 1 - shift, stride);
+    if (*first < 0) *first = 0;
+    if (*last > out_w - 1) *last = out_w - 1;
+}
+
 void octet_depthwise_plane(const float *image, int height, int width, const float *kernel,
                            int kernel_h, int kernel_w, int stride_h, int stride_w,
                            int dilation_h, int dilation_w, int pad_top, int pad_left,
@@ -185,12 +193,8 @@ void octet_depthwise_plane(const float *image, int height, int width, const floa
             if (ih < 0 || ih >= height) continue;
             const float *line = image + (long)ih * width;
             for (int kj = 0; kj < kernel_w; kj++) {
-                // Output columns whose tap kj lands inside the row: 0 <= ow*s - pad + kj*d < width.
-                int shift = kj * dilation_w - pad_left;
-                int first = ceil_div(-shift, stride_w);
-                int last = floor_div(width - 1 - shift, stride_w);
-                if (first < 0) first = 0;
-                if (last > out_w - 1) last = out_w - 1;
+                int shift = kj * dilation_w - pad_left, first, last;
+                column_range(shift, stride_w, width, out_w, &first, &last);
                 float weight = kernel[ki * kernel_w + kj];
                 if (stride_w == 1) {
                     for (int ow = first; ow <= last; ow++) row[ow] += weight * line[ow + shift];
@@ -214,11 +218,8 @@ void octet_maxpool_plane(const float *image, int height, int width,
             if (ih < 0 || ih >= height) continue;
             const float *line = image + (long)ih * width;
             for (int kj = 0; kj < kernel_w; kj++) {
-                int shift = kj * dilation_w - pad_left;
-                int first = ceil_div(-shift, stride_w);
-                int last = floor_div(width - 1 - shift, stride_w);
-                if (first < 0) first = 0;
-                if (last > out_w - 1) last = out_w - 1;
+                int shift = kj * dilation_w - pad_left, first, last;
+                column_range(shift, stride_w, width, out_w, &first, &last);
                 for (int ow = first; ow <= last; ow++) {
                     float value = line[ow * stride_w + shift];
                     if (value > row[ow]) row[ow] = value;
