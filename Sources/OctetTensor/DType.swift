@@ -111,6 +111,26 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
+    /// Smallest and largest value of an integer type (as `Double`, so the 64-bit bounds are the
+    /// nearest representable values inside the range); `nil` for other types.
+    public var integerRange: (min: Double, max: Double)? {
+        switch self {
+        case .int8: (-128, 127)
+        case .uint8: (0, 255)
+        case .int16: (-32768, 32767)
+        case .uint16: (0, 65535)
+        case .int32: (-2_147_483_648, 2_147_483_647)
+        case .uint32: (0, 4_294_967_295)
+        case .int64: (-9.223372036854775808e18, 9.223372036854774784e18)
+        case .uint64: (0, 1.8446744073709550e19)
+        case .int4: (-8, 7)
+        case .uint4: (0, 15)
+        case .int2: (-2, 1)
+        case .uint2: (0, 3)
+        default: nil
+        }
+    }
+
     /// True for the complex types.
     public var isComplex: Bool { self == .complex64 || self == .complex128 }
 }

@@ -179,18 +179,9 @@ extension Tensor {
 
     /// Stores real values into an integer tensor: truncation toward zero, saturation, NaN → 0.
     private mutating func storeSaturating(_ values: [Double], as target: DType) {
-        let (low, high): (Double, Double) =
-            switch target {
-            case .int8: (-128, 127)
-            case .uint8: (0, 255)
-            case .int16: (-32768, 32767)
-            case .uint16: (0, 65535)
-            case .int32: (-2_147_483_648, 2_147_483_647)
-            case .uint32: (0, 4_294_967_295)
-            // 4- and 2-bit types wrap like ONNX Cast: saturate to int64 first, keep the low bits.
-            case .int64, .int4, .uint4, .int2, .uint2: (-9.223372036854775808e18, 9.223372036854774784e18)
-            default: (0, 1.8446744073709550e19)
-            }
+        // 4- and 2-bit types wrap like ONNX Cast: saturate to int64 first, keep the low bits.
+        let wraps = target.bitWidth < 8
+        guard let (low, high) = (wraps ? DType.int64 : target).integerRange else { preconditionFailure("\(target) is not an integer type") }
         if target == .uint64 {
             withUnsafeMutableBytes { raw in
                 for (index, value) in values.enumerated() {

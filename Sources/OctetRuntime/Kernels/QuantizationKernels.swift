@@ -35,19 +35,10 @@ enum QuantizationKernels {
         return { index in index / inner % dim }
     }
 
+    /// The clamping range for integer quantization targets (8-, 16-, 4-, 2-bit and int32).
     static func range(of dtype: DType) -> (Double, Double)? {
-        switch dtype {
-        case .int8: (-128, 127)
-        case .uint8: (0, 255)
-        case .int16: (-32768, 32767)
-        case .uint16: (0, 65535)
-        case .int4: (-8, 7)
-        case .uint4: (0, 15)
-        case .int2: (-2, 1)
-        case .uint2: (0, 3)
-        case .int32: (-2_147_483_648, 2_147_483_647)
-        default: nil
-        }
+        guard dtype.bitWidth <= 32, dtype != .uint32, let range = dtype.integerRange else { return nil }
+        return range
     }
 
     static func quantize(_ context: KernelContext) throws -> Tensor {
