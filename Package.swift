@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "octet", targets: ["octet"]),
-        .library(name: "Octet", targets: ["OctetTensor", "OctetGraph", "OctetRuntime", "OctetQuant"]),
+        .library(name: "Octet", targets: ["OctetTensor", "OctetGraph", "OctetRuntime", "OctetData", "OctetQuant"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -26,18 +26,21 @@ let package = Package(
         // C micro-kernels with run-time AVX2/FMA dispatch (no unsafeFlags).
         .target(name: "COctetKernels"),
         .target(name: "OctetRuntime", dependencies: ["OctetGraph", "COctetKernels"]),
-        .target(name: "OctetQuant", dependencies: ["OctetGraph", "OctetRuntime"]),
+        // Calibration and evaluation data: sources in every layout, validation, batching.
+        .target(name: "OctetData", dependencies: ["OctetGraph", "OctetTensor", "COctetKernels"]),
+        .target(name: "OctetQuant", dependencies: ["OctetGraph", "OctetRuntime", "OctetData", "COctetKernels"]),
         .target(
             name: "OctetCLI",
             dependencies: [
-                "OctetGraph", "OctetTensor", "OctetRuntime", "OctetQuant",
+                "OctetGraph", "OctetTensor", "OctetRuntime", "OctetData", "OctetQuant",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "octet", dependencies: ["OctetCLI"]),
         .target(name: "_OctetTestSupport", dependencies: ["OctetGraph", "OctetTensor"]),
         .testTarget(name: "OctetTensorTests", dependencies: ["OctetTensor", "_OctetTestSupport"]),
-        .testTarget(name: "OctetQuantTests", dependencies: ["OctetQuant", "OctetRuntime", "_OctetTestSupport"]),
+        .testTarget(name: "OctetDataTests", dependencies: ["OctetData", "OctetRuntime", "_OctetTestSupport"]),
+        .testTarget(name: "OctetQuantTests", dependencies: ["OctetQuant", "OctetData", "OctetRuntime", "_OctetTestSupport"]),
         .testTarget(name: "OctetRuntimeTests", dependencies: ["OctetRuntime", "_OctetTestSupport"]),
         .testTarget(name: "OctetGraphTests", dependencies: ["OctetGraph", "ONNXProto", "_OctetTestSupport"]),
         // Depends on the executable so `swift test` builds the binary its end-to-end tests run.

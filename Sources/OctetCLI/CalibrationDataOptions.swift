@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OctetGraph
+import OctetData
 import OctetQuant
 
 /// Options that select and shape calibration data, shared by the commands that read it.
@@ -18,10 +19,15 @@ struct CalibrationDataOptions: ParsableArguments {
     @Flag(help: "Accept NaN and infinite values in float inputs.")
     var allowNonfinite = false
 
+    /// Whether any data was named.
+    var isEmpty: Bool { calibrationData.isEmpty && dataLoaderScript.isEmpty }
+
+    /// Throws unless data was named (for commands that cannot work without it).
+    func requireData() throws {
+        if isEmpty { throw ValidationError("Give the data with --calibration-data PATH... or --data-loader-script SCRIPT.") }
+    }
+
     func validate() throws {
-        if calibrationData.isEmpty && dataLoaderScript.isEmpty {
-            throw ValidationError("Give the data with --calibration-data PATH... or --data-loader-script SCRIPT.")
-        }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
     }
 

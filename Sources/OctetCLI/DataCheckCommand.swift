@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OctetGraph
+import OctetData
 import OctetQuant
 import OctetRuntime
 
@@ -60,6 +61,8 @@ struct DataCheckCommand: ParsableCommand {
         var problems: [String]
         var dryRun: DryRun
     }
+
+    func validate() throws { try data.requireData() }
 
     func run() throws {
         let loaded = try Model.load(contentsOf: URL(fileURLWithPath: model))

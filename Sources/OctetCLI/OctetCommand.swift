@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OctetGraph
+import OctetQuant
 import OctetRuntime
 
 /// The `octet` command: INT8 post-training quantization for ONNX models.
@@ -8,8 +9,8 @@ public struct OctetCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "octet",
         abstract: "Post-training INT8 quantization for ONNX models with any number of inputs.",
-        version: "0.1.0",
-        subcommands: [InspectCommand.self, RunCommand.self, ConvertCommand.self, DataCommand.self]
+        version: OctetVersion.current,
+        subcommands: [InspectCommand.self, RunCommand.self, CalibrateCommand.self, ConvertCommand.self, DataCommand.self]
     )
 
     public init() {}
@@ -20,6 +21,7 @@ public struct OctetCommand: ParsableCommand {
     public static func runMain(_ arguments: [String]? = nil) -> Never {
         let command: ParsableCommand
         do { command = try parseAsRoot(arguments) } catch { exit(withError: error) }
+        Interruption.install()
         do {
             var runnable = command
             try runnable.run()
@@ -40,6 +42,9 @@ extension NumpyError: UserFacingError {}
 extension TensorError: UserFacingError {}
 extension CLIError: UserFacingError {}
 extension RuntimeError: UserFacingError {}
+extension StatsFileError: UserFacingError {}
+extension CacheError: UserFacingError {}
+extension StatisticsError: UserFacingError {}
 
 /// Failures of the command-line layer itself (paths, option combinations found at run time).
 enum CLIError: LocalizedError {
@@ -75,6 +80,9 @@ enum Console {
             print(text(), terminator: "")
         }
     }
+
+    /// Prints a `note: …` line to stderr.
+    static func note(_ message: String) { FileHandle.standardError.write(Data("note: \(message)\n".utf8)) }
 
     /// Prints a `warning: …` line to stderr.
     static func warning(_ message: String) { FileHandle.standardError.write(Data("warning: \(message)\n".utf8)) }
@@ -139,4 +147,24 @@ func formatBytes(_ count: Int) -> String {
         unit += 1
     }
     return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+/// Ctrl-C and termination: temporary files (half-written outputs, spooled samples) are removed
+/// before the process exits with 130 (SIGINT) or 143 (SIGTERM).
+enum Interruption {
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    static func install() {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                TemporaryPaths.removeAll()
+                FileHandle.standardError.write(Data("\ninterrupted: no output was written\n".utf8))
+                Foundation.exit(128 + signalNumber)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OctetGraph
+import OctetData
 import OctetQuant
 import OctetRuntime
 

@@ -19,6 +19,8 @@ public enum AtomicFile {
     public static func write(to url: URL, _ produce: (URL) throws -> Void) throws {
         let folder = url.deletingLastPathComponent()
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString.prefix(8)).tmp")
+        TemporaryPaths.register(temporary)
+        defer { TemporaryPaths.unregister(temporary) }
         do {
             try produce(temporary)
             if rename(temporary.path, url.path) != 0 {

@@ -6,17 +6,21 @@ import Testing
 /// of SPEC §2, §4 and §5 (pytorch-quantization's algorithms reproduced in NumPy).
 struct RangeAlgorithmTests {
     /// Vector C: edges k/512 over [0, 4]; counts floor(1e6·exp(−k/60)) plus 3 at bin 2000.
-    static let vectorC: AbsHistogram = {
-        var counts = (0..<2048).map { (1e6 * Foundation.exp(-Double($0) / 60)).rounded(.down) }
+    static let vectorCCounts: [Int64] = {
+        var counts = (0..<2048).map { Int64((1e6 * Foundation.exp(-Double($0) / 60)).rounded(.down)) }
         counts[2000] += 3
-        return AbsHistogram(binWidth: 1.0 / 512, counts: counts)
+        return counts
     }()
 
     /// Vector A: counts floor(1e5·exp(−½((k + 0.5)/512)²)).
-    static let vectorA = AbsHistogram(binWidth: 1.0 / 512, counts: (0..<2048).map { k in
+    static let vectorACounts: [Int64] = (0..<2048).map { k in
         let x = (Double(k) + 0.5) / 512
-        return (1e5 * Foundation.exp(-0.5 * x * x)).rounded(.down)
-    })
+        return Int64((1e5 * Foundation.exp(-0.5 * x * x)).rounded(.down))
+    }
+
+    // Bins of width 1/512 = 2^-9.
+    static let vectorC = try! AbsHistogram(exponent: -9, counts: vectorCCounts)
+    static let vectorA = try! AbsHistogram(exponent: -9, counts: vectorACounts)
 
     @Test func vectorC() throws {
         #expect(try RangeAlgorithm.entropy.amax(Self.vectorC) == 1.25)
@@ -39,23 +43,44 @@ struct RangeAlgorithmTests {
         #expect(inputs.map { Int8Quantization.quantize($0, scale: 1) } == [0, 2, 2, 0, -2, 127, -128, -128])
     }
 
-    @Test func histogramGrowsWithFixedWidthAndMerges() throws {
+    @Test func histogramWidthIsAPowerOfTwoCoveringTheMaximum() throws {
         var first = AbsHistogram()
         [Float](arrayLiteral: 0, 0).withUnsafeBufferPointer { first.add($0) }
-        #expect(first.binWidth == nil && first.pendingZeros == 2)
+        #expect(first.binWidth == nil && first.counts.first == 2 && first.total == 2)
         [Float](arrayLiteral: -2, 1, .nan, .infinity).withUnsafeBufferPointer { first.add($0) }
-        #expect(first.binWidth == 2.0 / 2048 && first.counts.count == 2048 && first.nonFinite == 2)
-        #expect(first.counts[0] == 2 && first.counts[1024] == 1 && first.counts[2047] == 1, "max |x| falls in the last bin")
-        [Float](arrayLiteral: 3).withUnsafeBufferPointer { first.add($0) }
-        #expect(first.counts.count == 3072 && first.counts[3071] == 1 && first.maxAbs == 3)
-        var shard = AbsHistogram(binWidth: 2.0 / 2048, counts: [1, 1])
-        try shard.merge(first)
-        #expect(shard.counts.count == 3072 && shard.counts[0] == 3 && shard.total == 7)
-        #expect(throws: StatisticsError.widthMismatch(2.0 / 2048, 0.5)) {
-            var other = first
-            try other.merge(AbsHistogram(binWidth: 0.5, counts: [1]))
-        }
-        #expect(try RangeAlgorithm.minmax.amax(first) == 3)
+        // max 2 < 2048 · 2^-9 = 4: bins of width 2^-9.
+        #expect(first.exponent == -9 && first.counts.count == 2048 && first.nonFinite == 2)
+        #expect(first.counts[0] == 2 && first.counts[512] == 1 && first.counts[1024] == 1)
+        [Float](arrayLiteral: 3, 5).withUnsafeBufferPointer { first.add($0) }
+        // max 5 needs width 2^-8: pairs of bins are added.
+        #expect(first.exponent == -8 && first.counts[0] == 2 && first.counts[256] == 1 && first.counts[512] == 1)
+        #expect(first.counts[768] == 1 && first.counts[1280] == 1 && first.maxAbs == 5 && first.total == 6)
+        var direct = AbsHistogram()
+        [Float](arrayLiteral: 5, 3, 0, 1, -2, .infinity, 0, .nan).withUnsafeBufferPointer { direct.add($0) }
+        #expect(direct == first, "the counts depend on the values only, not on their order or grouping")
+        var merged = AbsHistogram()
+        var other = AbsHistogram()
+        [Float](arrayLiteral: 0.001, 0.5).withUnsafeBufferPointer { other.add($0) }
+        merged.merge(other)
+        merged.merge(first)
+        var all = AbsHistogram()
+        [Float](arrayLiteral: 5, 3, 0, 1, -2, .infinity, 0, .nan, 0.001, 0.5).withUnsafeBufferPointer { all.add($0) }
+        #expect(merged == all, "a fine histogram merges exactly onto a coarse one")
+        #expect(try RangeAlgorithm.minmax.amax(first) == 5)
+    }
+
+    @Test func exponentCoversTheMaximum() {
+        #expect(AbsHistogram.exponent(covering: 4) == -8)
+        #expect(AbsHistogram.exponent(covering: 4.001) == -8)
+        #expect(AbsHistogram.exponent(covering: 3.99) == -9)
+        #expect(AbsHistogram.exponent(covering: .leastNonzeroMagnitude) == -159)
+        #expect(AbsHistogram.exponent(covering: .greatestFiniteMagnitude) == 117)
+        var extremes = AbsHistogram()
+        [Float](arrayLiteral: .leastNonzeroMagnitude, .greatestFiniteMagnitude).withUnsafeBufferPointer { extremes.add($0) }
+        #expect(extremes.counts[0] == 1 && extremes.counts[2047] == 1)
+        var tiny = AbsHistogram()
+        [Float](arrayLiteral: .leastNonzeroMagnitude, 0).withUnsafeBufferPointer { tiny.add($0) }
+        #expect(tiny.exponent == -159 && tiny.counts[0] == 1 && tiny.counts[1024] == 1)
     }
 
     @Test(arguments: [(1.0, "3c010204"), (2.0, "3c810204"), (6.0, "3d418306"), (128.0, "3f810204")])

@@ -42,6 +42,35 @@ void octet_maxpool_plane(const float *image, int height, int width,
                          int dilation_h, int dilation_w, int pad_top, int pad_left,
                          float *out, int out_h, int out_w);
 
+/// What one pass over float32 values found: the smallest and largest finite value, the largest
+/// finite |x|, and how many values were NaN or infinite.
+typedef struct {
+    float min, max, absmax;
+    long long nonfinite;
+} octet_scan_result;
+
+/// Scans `n` floats (min and max are +inf / -inf when no value is finite).
+void octet_scan(const float *x, long n, octet_scan_result *out);
+
+/// Most bins `octet_abs_histogram` takes.
+enum { OCTET_HISTOGRAM_MAX_BINS = 4096 };
+
+/// Adds every finite x to counts[min(floor(|x| · s1 · s2), bins − 1)]. With s1 and s2 powers
+/// of two the bin index is exact (two factors let the scale exceed float's range).
+void octet_abs_histogram(const float *x, long n, float s1, float s2, int bins, long long *counts);
+
+/// Running SHA-256 state.
+typedef struct {
+    unsigned int h[8];
+    unsigned char buffer[64];
+    unsigned long long length;
+    int used;
+} octet_sha256;
+
+void octet_sha256_init(octet_sha256 *s);
+void octet_sha256_update(octet_sha256 *s, const void *data, long n);
+void octet_sha256_final(octet_sha256 *s, unsigned char digest[32]);
+
 /// 1 when the AVX2/FMA kernels are in use.
 int octet_kernels_use_avx2(void);
 

@@ -31,10 +31,15 @@ public struct FeedValidator {
     /// Up to this many messages per kind of problem and input are kept.
     static let examplesPerProblem = 3
 
+    /// Whether value ranges are recorded in ``statistics`` (a pass over every value).
+    public let recordStatistics: Bool
+
     /// - Parameters:
     ///   - model: the model whose runtime inputs the data must feed.
     ///   - allowNonfinite: accept NaN and ±inf in float inputs.
-    public init(model: Model, allowNonfinite: Bool = false) {
+    ///   - recordStatistics: record value ranges per input (`data check`'s table).
+    public init(model: Model, allowNonfinite: Bool = false, recordStatistics: Bool = true) {
+        self.recordStatistics = recordStatistics
         inputs = model.graph.runtimeInputs.map { InputSpec(name: $0.name, dtype: $0.type.dtype, shape: $0.type.shape) }
         self.allowNonfinite = allowNonfinite
         statistics = inputs.map {
@@ -100,7 +105,8 @@ public struct FeedValidator {
         for name in sample.values.keys.sorted() where !modelNames.contains(name) {
             if unknownNames.insert(name).inserted {
                 let file = sample.files[name] ?? "?"
-                problem("unknown:\(name)", "\(file): '\(name)' is not an input of the model (its inputs are: \(inputs.map(\.name).joined(separator: ", ")))")
+                let suggestion = NameSuggestion.closest(to: name, among: inputs.map(\.name)).map { "did you mean '\($0)'? " } ?? ""
+                problem("unknown:\(name)", "\(file): '\(name)' is not an input of the model (\(suggestion)its inputs are: \(inputs.map(\.name).joined(separator: ", ")))")
             }
             fits = false
         }
@@ -141,10 +147,10 @@ public struct FeedValidator {
                     }
                 }
             }
-            let values = stored.isFloatingPoint || stored.isInteger || stored == .bool ? try? value.doubles() : nil
+            let values = recordStatistics && (stored.isFloatingPoint || stored.isInteger || stored == .bool) ? try? value.doubles() : nil
             statistics[position].record(dtype: stored, shape: value.shape, values: values)
-            if stored.isFloatingPoint, let values {
-                let bad = values.filter { !$0.isFinite }.count
+            if stored.isFloatingPoint {
+                let bad = values.map { $0.filter { !$0.isFinite }.count } ?? Self.nonFiniteCount(value)
                 if bad > 0 && !allowNonfinite {
                     problem("nonfinite:\(spec.name)", "\(place): \(bad) NaN or infinite value\(bad == 1 ? "" : "s"); pass --allow-nonfinite if that is intended", input: spec.name)
                     fits = false
@@ -159,6 +165,12 @@ public struct FeedValidator {
     public mutating func noSamples(in data: CalibrationData) {
         problem("empty", "no samples in \(data.sources.flatMap(\.paths).joined(separator: ", "))")
         for index in statistics.indices { statistics[index].matches = false }
+    }
+
+    /// NaN and infinite values of a floating-point tensor.
+    static func nonFiniteCount(_ tensor: Tensor) -> Int {
+        guard let floats = try? (tensor.dtype == .float32 ? tensor : tensor.converted(to: .float32)) else { return 0 }
+        return floats.withElements(as: Float.self) { buffer in buffer.reduce(0) { $0 + ($1.isFinite ? 0 : 1) } }
     }
 
     static func text(_ shape: [Dim]) -> String { "[" + shape.map(\.description).joined(separator: ", ") + "]" }

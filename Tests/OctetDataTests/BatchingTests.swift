@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import _OctetTestSupport
 import OctetGraph
-import OctetQuant
+import OctetData
 import OctetRuntime
 
 /// Batching samples into one run is only an optimization: every tensor the engine produces for

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import _OctetTestSupport
 @testable import OctetGraph
-@testable import OctetQuant
+@testable import OctetData
 
 /// Calibration data layouts and validation against `TestModels.linearRelu` (input `x`,
 /// float32 [batch, 4]). NumPy-, Polygraphy- and onnx-written files are covered by the interop

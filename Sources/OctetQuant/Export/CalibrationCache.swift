@@ -55,6 +55,10 @@ public struct CalibrationCache: Sendable, Equatable {
     ///   - file: name used in errors.
     /// - Throws: ``CacheError`` naming the file and line.
     public static func parse(_ text: String, file: String) throws -> CalibrationCache {
+        // A header past this length is not a cache header (keeps messages short for binary files).
+        if let first = text.prefix(200).split(whereSeparator: \.isNewline).first, !first.hasPrefix("TRT-") || first.count > 120 {
+            throw CacheError.malformed(file: file, line: 1, reason: "expected a header such as TRT-100300-EntropyCalibration2")
+        }
         let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
             .map(String.init)
         guard let header = lines.first, header.hasPrefix("TRT-") else {
@@ -69,7 +73,9 @@ public struct CalibrationCache: Sendable, Equatable {
             guard (1...8).contains(digits.count), let bits = UInt32(digits, radix: 16) else {
                 throw CacheError.malformed(file: file, line: offset + 1, reason: "'\(digits)' is not 1–8 hex digits")
             }
-            entries.append(Entry(name: String(line[..<separator.lowerBound]), scale: Float(bitPattern: bits)))
+            let name = String(line[..<separator.lowerBound])
+            guard !name.isEmpty else { throw CacheError.malformed(file: file, line: offset + 1, reason: "the tensor name is empty") }
+            entries.append(Entry(name: name, scale: Float(bitPattern: bits)))
         }
         return CalibrationCache(header: header, entries: entries)
     }
@@ -79,10 +85,16 @@ public struct CalibrationCache: Sendable, Equatable {
 public enum CacheError: LocalizedError, Equatable {
     /// A line that does not follow the format.
     case malformed(file: String, line: Int, reason: String)
+    /// A TensorRT version that is not `major.minor[.patch]`.
+    case badVersion(String)
+    /// A cache file that cannot be read.
+    case unreadable(file: String, reason: String)
 
     public var errorDescription: String? {
         switch self {
         case let .malformed(file, line, reason): "\(file):\(line): not a TensorRT calibration cache line: \(reason)"
+        case let .badVersion(version): "TensorRT version '\(version)' is not major.minor.patch (for example 10.13.3 or 8.6.1)"
+        case let .unreadable(file, reason): "\(file): \(reason)"
         }
     }
 }

@@ -15,15 +15,29 @@ public enum RangeAlgorithm: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .entropy: "entropy"
         case .minmax: "minmax"
-        case .percentile(let p): "percentile \(p)"
+        case .percentile(let p): "percentile \(Self.number(p))"
         case .mse: "mse"
         }
     }
 
-    /// The amax this algorithm picks from `histogram`.
+    /// The method's name as the command line spells it (`entropy`, `minmax`, `percentile`, `mse`).
+    public var name: String {
+        switch self {
+        case .entropy: "entropy"
+        case .minmax: "minmax"
+        case .percentile: "percentile"
+        case .mse: "mse"
+        }
+    }
+
+    static func number(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : "\(value)"
+    }
+
+    /// The amax this algorithm picks from `histogram` (0 when it holds no non-zero value).
     public func amax(_ histogram: AbsHistogram) throws -> Double {
         switch self {
-        case .minmax: return histogram.maxAbs
+        case .minmax: return Double(histogram.maxAbs)
         case .entropy: return try RangeSearch.entropy(histogram)
         case .percentile(let percent): return RangeSearch.percentile(histogram, percent)
         case .mse: return try RangeSearch.mse(histogram)
@@ -39,41 +53,48 @@ enum RangeSearch {
     /// with the outlier mass folded into its last bin, Q the same bins quantized to 128 levels
     /// (each level spread evenly over its non-zero bins). The last minimum wins; amax = i·w
     /// (pytorch-quantization's choice; TensorRT's slides describe (i + 0.5)·w).
+    ///
+    /// P's normalizer is the whole histogram for every i, so Σ p·log p over the bins before
+    /// i − 1 is a prefix sum, and Q is constant over the bins of a level, which are a contiguous
+    /// run (`j ∈ [⌈l·i/128⌉, ⌈(l+1)·i/128⌉)`): each candidate costs 128 steps, not i.
     static func entropy(_ histogram: AbsHistogram) throws -> Double {
         guard let width = histogram.binWidth else { return 0 }
-        var bins = histogram.counts
+        var bins = histogram.counts.map(Double.init)
         guard bins.count >= levels else { throw StatisticsError.tooFewBins(needed: levels, have: bins.count) }
         bins[0] = bins[1]  // damp the spike at zero after ReLU
-        var suffix = [Double](repeating: 0, count: bins.count + 1)
-        for index in stride(from: bins.count - 1, through: 0, by: -1) { suffix[index] = suffix[index + 1] + bins[index] }
+        let n = bins.count
+        var prefix = [Double](repeating: 0, count: n + 1)
+        var nonZero = [Int](repeating: 0, count: n + 1)
+        var plogp = [Double](repeating: 0, count: n + 1)
+        let total = bins.reduce(0, +)
+        guard total > 0 else { return 0 }
+        for j in 0..<n {
+            prefix[j + 1] = prefix[j] + bins[j]
+            nonZero[j + 1] = nonZero[j] + (bins[j] != 0 ? 1 : 0)
+            let p = bins[j] / total
+            plogp[j + 1] = plogp[j] + (p > 0 ? p * Foundation.log(p) : 0)
+        }
         var best = Double.infinity
         var bestIndex = levels
-        var levelSums = [Double](repeating: 0, count: levels)
-        var levelNonZero = [Int](repeating: 0, count: levels)
-        for i in levels...bins.count {
-            for level in 0..<levels {
-                levelSums[level] = 0
-                levelNonZero[level] = 0
-            }
-            for j in 0..<i where bins[j] != 0 {
-                let level = levels * j / i
-                levelSums[level] += bins[j]
-                levelNonZero[level] += 1
-            }
-            let pTotal = suffix[0]
-            var qTotal = 0.0
-            for level in 0..<levels where levelNonZero[level] > 0 { qTotal += levelSums[level] }
-            var divergence = 0.0
-            for j in 0..<i {
-                let p = (j == i - 1 ? bins[j] + suffix[i] : bins[j]) / pTotal
-                guard p > 0 else { continue }
-                let level = levels * j / i
-                let q = bins[j] == 0 ? 0 : levelSums[level] / Double(levelNonZero[level]) / qTotal
-                if q == 0 {
-                    divergence = .infinity
-                    break
+        for i in levels...n {
+            let outliers = total - prefix[i]
+            let qTotal = prefix[i]
+            var divergence: Double
+            if bins[i - 1] == 0 && outliers > 0 || qTotal == 0 {
+                divergence = .infinity  // P > 0 where Q = 0
+            } else {
+                let last = (bins[i - 1] + outliers) / total
+                divergence = plogp[i - 1] + last * Foundation.log(last)
+                for level in 0..<levels {
+                    let low = (level * i + levels - 1) / levels
+                    let high = ((level + 1) * i + levels - 1) / levels
+                    let count = nonZero[high] - nonZero[low]
+                    guard count > 0 else { continue }
+                    let sum = prefix[high] - prefix[low]
+                    let q = sum / Double(count) / qTotal
+                    let mass = (sum + (high == i ? outliers : 0)) / total
+                    divergence -= mass * Foundation.log(q)
                 }
-                divergence += p * Foundation.log(p / q)
             }
             if divergence <= best {
                 best = divergence
@@ -86,11 +107,11 @@ enum RangeSearch {
     /// The left edge of the first bin where the cumulative share reaches `percent` %.
     static func percentile(_ histogram: AbsHistogram, _ percent: Double) -> Double {
         guard let width = histogram.binWidth else { return 0 }
-        let total = histogram.counts.reduce(0, +)
+        let total = Double(histogram.total)
         guard total > 0 else { return 0 }
         var running = 0.0
         for (index, count) in histogram.counts.enumerated() {
-            running += count
+            running += Double(count)
             if running / total >= percent / 100 { return Double(index) * width }
         }
         return Double(histogram.counts.count) * width
@@ -104,13 +125,15 @@ enum RangeSearch {
         guard counts.count > levels else { throw StatisticsError.tooFewBins(needed: levels + 1, have: counts.count) }
         let edges = (0...counts.count).map { Float(Double($0) * width) }
         let centers = (0..<counts.count).map { (edges[$0] + edges[$0 + 1]) / 2 }
+        // Empty bins add nothing to any score.
+        let occupied = counts.indices.filter { counts[$0] != 0 }
         var best = Float.infinity
         var bestIndex = levels
         for i in levels..<centers.count {
             let amax = centers[i]
             let scale = 127 / amax
             var total: Float = 0
-            for k in 0..<centers.count {
+            for k in occupied {
                 let quantized = min(max((centers[k] * scale).rounded(.toNearestOrEven), -127), 127) / scale
                 let error = quantized - centers[k]
                 total += error * error * counts[k]

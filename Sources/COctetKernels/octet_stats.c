@@ -1,0 +1,185 @@
+// Statistics kernels for calibration (vectorized scan and |x| binning) and SHA-256 for model
+// and data fingerprints. AVX2 paths are chosen at run time; the portable paths give identical
+// results (every operation here is exact: comparisons, power-of-two scaling, integer counts).
+#include "octet_kernels.h"
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define OCTET_X86 1
+#endif
+
+static void scan_portable(const float *x, long n, octet_scan_result *out) {
+    float lo = INFINITY, hi = -INFINITY, absmax = 0;
+    long long bad = 0;
+    for (long i = 0; i < n; i++) {
+        float v = x[i];
+        float a = fabsf(v);
+        if (!(a < INFINITY)) { bad++; continue; }
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+        if (a > absmax) absmax = a;
+    }
+    out->min = lo; out->max = hi; out->absmax = absmax; out->nonfinite = bad;
+}
+
+#ifdef OCTET_X86
+__attribute__((target("avx2")))
+static void scan_avx2(const float *x, long n, octet_scan_result *out) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
+    __m256 lo = inf, hi = ninf, amax = _mm256_setzero_ps();
+    long long bad = 0;
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 a = _mm256_andnot_ps(sign, v);
+        __m256 finite = _mm256_cmp_ps(a, inf, _CMP_LT_OQ);
+        bad += 8 - __builtin_popcount(_mm256_movemask_ps(finite));
+        amax = _mm256_max_ps(amax, _mm256_and_ps(a, finite));
+        lo = _mm256_min_ps(lo, _mm256_blendv_ps(inf, v, finite));
+        hi = _mm256_max_ps(hi, _mm256_blendv_ps(ninf, v, finite));
+    }
+    float l[8], h[8], m[8];
+    _mm256_storeu_ps(l, lo); _mm256_storeu_ps(h, hi); _mm256_storeu_ps(m, amax);
+    octet_scan_result tail;
+    scan_portable(x + i, n - i, &tail);
+    for (int k = 0; k < 8; k++) {
+        if (l[k] < tail.min) tail.min = l[k];
+        if (h[k] > tail.max) tail.max = h[k];
+        if (m[k] > tail.absmax) tail.absmax = m[k];
+    }
+    tail.nonfinite += bad;
+    *out = tail;
+}
+#endif
+
+void octet_scan(const float *x, long n, octet_scan_result *out) {
+#ifdef OCTET_X86
+    if (octet_kernels_use_avx2()) { scan_avx2(x, n, out); return; }
+#endif
+    scan_portable(x, n, out);
+}
+
+// Four interleaved sub-histograms keep repeated bins (the zeros after ReLU) from serializing
+// on one counter.
+static void histogram_portable(const float *x, long n, float s1, float s2, int bins, long long *counts) {
+    unsigned int sub[4][OCTET_HISTOGRAM_MAX_BINS];
+    memset(sub, 0, sizeof(sub));
+    const float last = (float)(bins - 1);
+    for (long i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        if (!(a < INFINITY)) continue;
+        float t = a * s1 * s2;
+        if (t > last) t = last;
+        sub[i & 3][(int)t]++;
+    }
+    for (int b = 0; b < bins; b++) counts[b] += (long long)sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
+}
+
+#ifdef OCTET_X86
+__attribute__((target("avx2")))
+static void histogram_avx2(const float *x, long n, float s1, float s2, int bins, long long *counts) {
+    unsigned int sub[4][OCTET_HISTOGRAM_MAX_BINS + 1];  // the extra bin takes non-finite values
+    memset(sub, 0, sizeof(sub));
+    const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
+    const __m256 vs1 = _mm256_set1_ps(s1), vs2 = _mm256_set1_ps(s2), last = _mm256_set1_ps((float)(bins - 1));
+    const __m256i skip = _mm256_set1_epi32(bins);
+    long i = 0;
+    int index[8];
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i));
+        __m256 finite = _mm256_cmp_ps(a, inf, _CMP_LT_OQ);
+        __m256 t = _mm256_min_ps(_mm256_mul_ps(_mm256_mul_ps(a, vs1), vs2), last);
+        __m256i k = _mm256_cvttps_epi32(_mm256_and_ps(t, finite));
+        k = _mm256_blendv_epi8(skip, k, _mm256_castps_si256(finite));
+        _mm256_storeu_si256((__m256i *)index, k);
+        sub[0][index[0]]++; sub[1][index[1]]++; sub[2][index[2]]++; sub[3][index[3]]++;
+        sub[0][index[4]]++; sub[1][index[5]]++; sub[2][index[6]]++; sub[3][index[7]]++;
+    }
+    for (int b = 0; b < bins; b++) counts[b] += (long long)sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
+    if (i < n) histogram_portable(x + i, n - i, s1, s2, bins, counts);
+}
+#endif
+
+void octet_abs_histogram(const float *x, long n, float s1, float s2, int bins, long long *counts) {
+    if (bins < 1 || bins > OCTET_HISTOGRAM_MAX_BINS) return;
+    // Sub-counters are 32-bit: split longer arrays.
+    const long step = 1L << 30;
+    for (long start = 0; start < n; start += step) {
+        long count = n - start < step ? n - start : step;
+#ifdef OCTET_X86
+        if (octet_kernels_use_avx2()) { histogram_avx2(x + start, count, s1, s2, bins, counts); continue; }
+#endif
+        histogram_portable(x + start, count, s1, s2, bins, counts);
+    }
+}
+
+// SHA-256 (FIPS 180-4).
+static const unsigned int sha_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(unsigned int *h, const unsigned char *p) {
+    unsigned int w[64];
+    for (int t = 0; t < 16; t++)
+        w[t] = (unsigned int)p[4 * t] << 24 | (unsigned int)p[4 * t + 1] << 16 | (unsigned int)p[4 * t + 2] << 8 | p[4 * t + 3];
+    for (int t = 16; t < 64; t++) {
+        unsigned int s0 = ROTR(w[t - 15], 7) ^ ROTR(w[t - 15], 18) ^ (w[t - 15] >> 3);
+        unsigned int s1 = ROTR(w[t - 2], 17) ^ ROTR(w[t - 2], 19) ^ (w[t - 2] >> 10);
+        w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+    }
+    unsigned int a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int t = 0; t < 64; t++) {
+        unsigned int t1 = k + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25)) + ((e & f) ^ (~e & g)) + sha_k[t] + w[t];
+        unsigned int t2 = (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+}
+
+void octet_sha256_init(octet_sha256 *s) {
+    static const unsigned int start[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                          0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(s->h, start, sizeof(start));
+    s->length = 0;
+    s->used = 0;
+}
+
+void octet_sha256_update(octet_sha256 *s, const void *data, long n) {
+    const unsigned char *p = (const unsigned char *)data;
+    s->length += (unsigned long long)n;
+    if (s->used > 0) {
+        long take = 64 - s->used < n ? 64 - s->used : n;
+        memcpy(s->buffer + s->used, p, (size_t)take);
+        s->used += (int)take; p += take; n -= take;
+        if (s->used < 64) return;
+        sha256_block(s->h, s->buffer);
+        s->used = 0;
+    }
+    for (; n >= 64; n -= 64, p += 64) sha256_block(s->h, p);
+    memcpy(s->buffer, p, (size_t)n);
+    s->used = (int)n;
+}
+
+void octet_sha256_final(octet_sha256 *s, unsigned char digest[32]) {
+    unsigned long long bits = s->length * 8;
+    unsigned char pad[72] = {0x80};
+    long padding = (s->used < 56 ? 56 : 120) - s->used;
+    for (int i = 0; i < 8; i++) pad[padding + i] = (unsigned char)(bits >> (56 - 8 * i));
+    unsigned long long length = s->length;
+    octet_sha256_update(s, pad, padding + 8);
+    s->length = length;
+    for (int i = 0; i < 8; i++) {
+        digest[4 * i] = (unsigned char)(s->h[i] >> 24); digest[4 * i + 1] = (unsigned char)(s->h[i] >> 16);
+        digest[4 * i + 2] = (unsigned char)(s->h[i] >> 8); digest[4 * i + 3] = (unsigned char)s->h[i];
+    }
+}

@@ -1,0 +1,91 @@
+import Dispatch
+import Foundation
+
+/// The INT8 range chosen for one tensor, with the statistics it came from.
+public struct TensorRange: Codable, Sendable, Equatable {
+    /// ONNX value name.
+    public var name: String
+    /// The chosen range: values in [-amax, amax] are represented.
+    public var amax: Double
+    /// amax / 127 in float32 (the scale TensorRT and Q/DQ nodes use).
+    public var scale: Float
+    /// The method that chose amax (`entropy`, `minmax`, `percentile 99.99`, `mse`, or `cache`).
+    public var method: String
+    /// Smallest finite value seen (`nil` when none was, or for ranges read from a cache).
+    public var min: Float?
+    /// Largest finite value seen.
+    public var max: Float?
+    /// Largest finite |x| seen.
+    public var absmax: Float?
+    /// NaN and infinite values seen.
+    public var nonFinite: Int64
+    /// Finite values seen.
+    public var count: Int64
+
+    enum CodingKeys: String, CodingKey { case name, amax, scale, method, min, max, absmax, nonFinite, count }
+
+    /// Writes absent values as null, so the document's keys are stable.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(amax, forKey: .amax)
+        try container.encode(scale, forKey: .scale)
+        try container.encode(method, forKey: .method)
+        try container.encode(min, forKey: .min)
+        try container.encode(max, forKey: .max)
+        try container.encode(absmax, forKey: .absmax)
+        try container.encode(nonFinite, forKey: .nonFinite)
+        try container.encode(count, forKey: .count)
+    }
+
+    /// A range read from a TensorRT cache (only the scale is known).
+    public init(cacheEntry entry: CalibrationCache.Entry) {
+        name = entry.name
+        scale = entry.scale
+        amax = Double(entry.scale) * 127
+        method = "cache"
+        nonFinite = 0
+        count = 0
+    }
+
+    init(name: String, amax: Double, method: String, statistics: TensorStatistics) {
+        self.name = name
+        self.amax = amax
+        scale = Int8Quantization.scale(amax: amax)
+        self.method = method
+        min = statistics.minimum
+        max = statistics.maximum
+        absmax = statistics.count > 0 ? statistics.absmax : nil
+        nonFinite = statistics.nonFinite
+        count = statistics.count
+    }
+
+    /// absmax / amax: how far the largest value lies past the chosen range (1 for minmax).
+    public var clippingRatio: Double? {
+        guard let absmax, amax > 0 else { return nil }
+        return Double(absmax) / amax
+    }
+}
+
+extension CalibrationStatistics {
+    /// The range of every tensor, in the statistics' order, computed in parallel (each tensor's
+    /// search is independent, so the result does not depend on the thread count).
+    /// - Parameter algorithm: how amax is chosen.
+    public func ranges(_ algorithm: RangeAlgorithm) throws -> [TensorRange] {
+        let items = tensors
+        var results = [Result<TensorRange, Error>?](repeating: nil, count: items.count)
+        results.withUnsafeMutableBufferPointer { buffer in
+            let shared = UnsafeSendable(buffer)
+            DispatchQueue.concurrentPerform(iterations: items.count) { index in
+                let (name, statistics) = items[index]
+                shared.value[index] = Result {
+                    TensorRange(name: name, amax: try algorithm.amax(statistics.histogram), method: algorithm.description, statistics: statistics)
+                }
+            }
+        }
+        return try results.map { result in
+            guard let result else { throw StatisticsError.malformed("a range was not computed") }
+            return try result.get()
+        }
+    }
+}

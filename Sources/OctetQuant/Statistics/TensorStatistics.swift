@@ -1,0 +1,123 @@
+import COctetKernels
+import Dispatch
+import Foundation
+import OctetGraph
+import OctetRuntime
+
+/// What calibration learns about one floating-point tensor: counts, extremes and the |x|
+/// histogram. Every field is an integer or an exact extreme, so merging is exact and the result
+/// does not depend on order, batch size, threads or sharding.
+public struct TensorStatistics: Sendable, Equatable {
+    /// Finite values seen.
+    public private(set) var count: Int64 = 0
+    /// Smallest finite value (`nil` until one is seen).
+    public private(set) var minimum: Float?
+    /// Largest finite value.
+    public private(set) var maximum: Float?
+    /// The |x| histogram (also holds max |x| and the non-finite count).
+    public private(set) var histogram = AbsHistogram()
+
+    /// NaN and infinite values seen.
+    public var nonFinite: Int64 { histogram.nonFinite }
+    /// Largest finite |x|.
+    public var absmax: Float { histogram.maxAbs }
+
+    /// Empty statistics.
+    public init() {}
+
+    /// Statistics as saved (see ``StatsFile``).
+    public init(count: Int64, minimum: Float?, maximum: Float?, histogram: AbsHistogram) throws {
+        guard count >= 0, count == histogram.total else {
+            throw StatisticsError.malformed("the value count \(count) differs from the histogram's total \(histogram.total)")
+        }
+        guard (minimum == nil) == (maximum == nil), (minimum ?? 0).isFinite, (maximum ?? 0).isFinite else {
+            throw StatisticsError.malformed("min and max must both be finite numbers or both be absent")
+        }
+        self.count = count
+        self.minimum = minimum
+        self.maximum = maximum
+        self.histogram = histogram
+    }
+
+    /// Values per chunk when a tensor is split over threads.
+    static let chunk = 1 << 17
+
+    /// Adds float32 values: one vectorized scan for the extremes, then one binning pass, both
+    /// split over threads for large tensors.
+    public mutating func add(_ values: UnsafeBufferPointer<Float>) {
+        guard let base = values.baseAddress, !values.isEmpty else { return }
+        let n = values.count
+        let pieces = min(ThreadPool.threads, max(1, n / Self.chunk))
+        let size = (n + pieces - 1) / pieces
+        let ranges = (0..<pieces).map { ($0 * size)..<min(n, ($0 + 1) * size) }
+        var scans = [octet_scan_result](repeating: octet_scan_result(), count: pieces)
+        scans.withUnsafeMutableBufferPointer { results in
+            let shared = UnsafeSendable(results)
+            ThreadPool.parallelFor(pieces) { chunk in
+                for piece in chunk {
+                    let range = ranges[piece]
+                    octet_scan(base + range.lowerBound, range.count, &shared.value[piece])
+                }
+            }
+        }
+        var scan = scans[0]
+        for other in scans.dropFirst() {
+            scan.min = Swift.min(scan.min, other.min)
+            scan.max = Swift.max(scan.max, other.max)
+            scan.absmax = Swift.max(scan.absmax, other.absmax)
+            scan.nonfinite += other.nonfinite
+        }
+        let finite = Int64(n) - scan.nonfinite
+        count += finite
+        if finite > 0 {
+            minimum = Swift.min(minimum ?? scan.min, scan.min)
+            maximum = Swift.max(maximum ?? scan.max, scan.max)
+        }
+        let bins = AbsHistogram.binCount
+        histogram.add(scan: scan, count: n) { counts, s1, s2 in
+            if pieces == 1 {
+                octet_abs_histogram(base, n, s1, s2, Int32(bins), counts)
+                return
+            }
+            var partial = [Int64](repeating: 0, count: pieces * bins)
+            partial.withUnsafeMutableBufferPointer { buffer in
+                let shared = UnsafeSendable(buffer)
+                guard let partialBase = shared.value.baseAddress else { return }
+                ThreadPool.parallelFor(pieces) { chunk in
+                    for piece in chunk {
+                        let range = ranges[piece]
+                        octet_abs_histogram(base + range.lowerBound, range.count, s1, s2, Int32(bins), partialBase + piece * bins)
+                    }
+                }
+            }
+            for piece in 0..<pieces {
+                for bin in 0..<bins { counts[bin] += partial[piece * bins + bin] }
+            }
+        }
+    }
+
+    /// Adds a floating-point tensor's values (float16, bfloat16 and float64 are converted to
+    /// float32 first); other types are ignored.
+    public mutating func add(_ tensor: Tensor) {
+        guard tensor.dtype.isFloatingPoint else { return }
+        if tensor.dtype == .float32 {
+            tensor.withElements(as: Float.self) { add($0) }
+        } else if let converted = try? tensor.converted(to: .float32) {
+            converted.withElements(as: Float.self) { add($0) }
+        }
+    }
+
+    /// Adds another run's or shard's statistics (exact).
+    public mutating func merge(_ other: TensorStatistics) {
+        count += other.count
+        if let low = other.minimum { minimum = Swift.min(minimum ?? low, low) }
+        if let high = other.maximum { maximum = Swift.max(maximum ?? high, high) }
+        histogram.merge(other.histogram)
+    }
+}
+
+/// A pointer shared by threads that write disjoint elements.
+struct UnsafeSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

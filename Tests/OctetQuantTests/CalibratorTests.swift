@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+import _OctetTestSupport
+import OctetData
+import OctetGraph
+import OctetRuntime
+@testable import OctetQuant
+
+/// Calibration runs are exact: the statistics, their stats file and the ranges are identical
+/// whatever the thread count, batch size or sharding.
+@Suite(.serialized) struct CalibratorTests {
+    static let model = TestModels.maskedCNN()
+
+    /// A folder holding `count` samples of `x` stacked in one `.npz`.
+    static func data(_ count: Int, in folder: TemporaryFolder) throws -> CalibrationData {
+        let values = TestModels.randomFloats(count * 72, seed: 7, scale: 3)
+        try NPZArchive.write([("x", Tensor(shape: [count, 2, 6, 6], scalars: values))], to: folder.file("calib.npz"))
+        return try CalibrationData(paths: [folder.file("calib.npz").path])
+    }
+
+    static func calibrate(_ data: CalibrationData, batchSize: Int? = nil, shard: Shard? = nil, threads: Int? = nil) throws
+        -> CalibrationStatistics
+    {
+        let saved = ThreadPool.threads
+        defer { ThreadPool.threads = saved }
+        if let threads { ThreadPool.threads = threads }
+        let calibrator = Calibrator(model: model, modelHash: "test", options: .init(batchSize: batchSize, shard: shard))
+        return try calibrator.collect(try calibrator.validate(data))
+    }
+
+    @Test func sameStatisticsWhateverThreadsAndBatchSize() throws {
+        let folder = try TemporaryFolder()
+        let data = try Self.data(10, in: folder)
+        let reference = try Self.calibrate(data, threads: 1)
+        #expect(reference.data.samples == 10)
+        #expect(reference.tensors.map(\.name) == ["x", "conv", "relu", "skip", "sum", "pooled", "flat", "logits", "mask", "masked", "scores"])
+        let bytes = try StatsFile.encode(reference)
+        for (batch, threads) in [(4, 2), (3, 1), (10, 2)] {
+            let other = try Self.calibrate(data, batchSize: batch, threads: threads)
+            #expect(other == reference, "batch \(batch), threads \(threads)")
+            #expect(try StatsFile.encode(other) == bytes)
+        }
+        for algorithm in [RangeAlgorithm.entropy, .minmax, .percentile(99.9), .mse] {
+            #expect(try reference.ranges(algorithm).map(\.amax).allSatisfy(\.isFinite))
+        }
+    }
+
+    @Test func mergedShardsEqualOneFullRun() throws {
+        let folder = try TemporaryFolder()
+        let data = try Self.data(11, in: folder)
+        let full = try Self.calibrate(data)
+        // Round-trip every shard through its stats file, then merge in a shuffled order.
+        var parts: [(file: String, statistics: CalibrationStatistics)] = []
+        for index in [2, 0, 1] {
+            let shard = try Self.calibrate(data, batchSize: 2, shard: Shard("\(index)/3"))
+            let url = folder.file("shard\(index).json")
+            try StatsFile.encode(shard).write(to: url)
+            parts.append((url.path, try StatsFile.read(url)))
+        }
+        let merged = try CalibrationStatistics.merge(parts, order: Self.model.graph.productionOrder)
+        #expect(merged.shards == ["0/3", "1/3", "2/3"] && merged.coversAllShards)
+        #expect(merged.data == full.data && merged.data.samples == 11)
+        #expect(merged.tensors.map(\.name) == full.tensors.map(\.name))
+        #expect(merged.tensors.map(\.statistics) == full.tensors.map(\.statistics))
+        for algorithm in [RangeAlgorithm.entropy, .minmax, .percentile(99.99), .mse] {
+            let cache = CalibrationCache(ranges: try merged.ranges(algorithm), header: "TRT-101303-EntropyCalibration2")
+            #expect(cache.text == CalibrationCache(ranges: try full.ranges(algorithm), header: "TRT-101303-EntropyCalibration2").text)
+        }
+        #expect(throws: StatsFileError.repeatedShard(file: "again", shard: "0/3")) {
+            try CalibrationStatistics.merge(parts + [("again", parts[1].statistics)], order: [])
+        }
+        var other = parts[0].statistics
+        other.modelHash = "elsewhere"
+        #expect(throws: StatsFileError.otherModel(file: "other", fileHash: "elsewhere", modelHash: "test", model: parts[0].file)) {
+            try CalibrationStatistics.merge([parts[0], ("other", other)], order: [])
+        }
+    }
+
+    @Test func statsFileRoundTripAndRefusals() throws {
+        let folder = try TemporaryFolder()
+        let statistics = try Self.calibrate(try Self.data(3, in: folder))
+        let bytes = try StatsFile.encode(statistics)
+        #expect(try StatsFile.decode(bytes, file: "s.json") == statistics)
+        let text = String(decoding: bytes, as: UTF8.self)
+        let cases: [(String, String)] = [
+            ("{}", "missing key"),
+            (text.replacingOccurrences(of: "\"version\":1", with: "\"version\":9"), "version 9"),
+            (text.replacingOccurrences(of: "\"format\":\"octet-stats\"", with: "\"format\":\"other\""), "not an Octet stats file"),
+            (text.replacingOccurrences(of: "\"binExponent\":-", with: "\"binExponent\":-9"), "tensor 'x'"),
+            (String(text.prefix(text.count / 2)), "not an Octet stats file"),
+        ]
+        for (bad, expected) in cases {
+            do {
+                _ = try StatsFile.decode(Data(bad.utf8), file: "bad.json")
+                Issue.record("accepted a malformed stats file (\(expected))")
+            } catch let error as StatsFileError {
+                #expect(error.localizedDescription.hasPrefix("bad.json: "))
+                #expect(error.localizedDescription.contains(expected), "\(error.localizedDescription)")
+            }
+        }
+    }
+
+    @Test func fingerprintsAddUpOverShards() {
+        var whole = DataFingerprint()
+        var even = DataFingerprint()
+        var odd = DataFingerprint()
+        for index in 0..<5 {
+            let feeds = ["x": Tensor(shape: [1, 2], scalars: [Float(index), 1])]
+            whole.add(index: index, feeds: feeds)
+            if index % 2 == 0 { even.add(index: index, feeds: feeds) } else { odd.add(index: index, feeds: feeds) }
+        }
+        odd.merge(even)
+        #expect(odd == whole && whole.hex.count == 64)
+    }
+
+    @Test func sha256KnownAnswers() {
+        func digest(_ text: String) -> String {
+            var hash = SHA256()
+            hash.update(Data(text.utf8))
+            return SHA256.hex(hash.finalize())
+        }
+        // FIPS 180-4 examples.
+        #expect(digest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(digest(String(repeating: "a", count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+import _OctetTestSupport
+import OctetData
+import OctetGraph
+import OctetRuntime
+@testable import OctetQuant
+
+/// Statistics through the full path (engine observer → histogram → range) against SPEC §4's
+/// closed-form vectors, and the exactness that sharding and merging rely on.
+struct StatisticsTests {
+    /// A tensor holding `counts[k]` values at the centre of bin k (width 1/512), signs alternating.
+    static func binCentres(_ counts: [Int64]) -> Tensor {
+        let total = Int(counts.reduce(0, +))
+        return Tensor.build(Float.self, shape: [total]) { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            for (bin, count) in counts.enumerated() where count > 0 {
+                let value = (Float(bin) + 0.5) / 512
+                (base + offset).update(repeating: bin % 2 == 0 ? value : -value, count: Int(count))
+                offset += Int(count)
+            }
+        }
+    }
+
+    static func observe(_ model: Model, feeds: [[String: Tensor]]) throws -> StatisticsCollector {
+        let session = try Session(model: model)
+        let collector = StatisticsCollector()
+        for feed in feeds { _ = try session.run(feed, observer: collector.observer) }
+        return collector
+    }
+
+    @Test(arguments: [
+        ("C", RangeAlgorithmTests.vectorCCounts, 1.25, 1.07421875, 1.326171875, 1.1162109),
+        ("A", RangeAlgorithmTests.vectorACounts, 4.0, 3.767578125, 3.962890625, 3.6982422),
+    ])
+    func specVectorsThroughTheEngine(name: String, counts: [Int64], entropy: Double, p9999: Double, p99999: Double, mse: Double) throws {
+        let collector = try Self.observe(TestModels.identity(), feeds: [["x": Self.binCentres(counts)]])
+        for tensor in ["x", "y"] {
+            let statistics = try #require(collector.tensors[tensor])
+            #expect(statistics.histogram.exponent == -9, "vector \(name): bins of width 1/512")
+            #expect(statistics.histogram.counts == counts)
+            #expect(try RangeAlgorithm.entropy.amax(statistics.histogram) == entropy)
+            #expect(try RangeAlgorithm.percentile(99.99).amax(statistics.histogram) == p9999)
+            #expect(try RangeAlgorithm.percentile(99.999).amax(statistics.histogram) == p99999)
+            #expect(abs(try RangeAlgorithm.mse.amax(statistics.histogram) - mse) < 1e-6)
+            let last = Float(try #require(counts.lastIndex { $0 > 0 })) + 0.5
+            #expect(try RangeAlgorithm.minmax.amax(statistics.histogram) == Double(last / 512))
+        }
+    }
+
+    @Test func nonFiniteValuesAreCountedAndLeftOut() throws {
+        let feeds = [["x": Tensor(shape: [2, 2, 6, 6], scalars: TestModels.randomFloats(144, seed: 1))]]
+        let collector = try Self.observe(TestModels.maskedCNN(), feeds: feeds)
+        let mask = try #require(collector.tensors["mask"])
+        let masked = try #require(collector.tensors["masked"])
+        #expect(mask.nonFinite > 0 && mask.nonFinite == masked.nonFinite)
+        #expect(mask.count + mask.nonFinite == 6 && mask.absmax == 0)
+        #expect(masked.maximum.map { $0.isFinite } == true && masked.absmax.isFinite)
+        #expect(collector.tensors["keep"] == nil, "boolean tensors are not observed")
+        #expect(try RangeAlgorithm.entropy.amax(masked.histogram).isFinite)
+    }
+
+    @Test func weightsPerChannel() {
+        let weights = WeightStatistics.collect(from: TestModels.maskedCNN().graph)
+        #expect(weights.map(\.name) == ["conv.w", "skip.w", "fc.w"])
+        #expect(weights.map(\.axis) == [0, 0, 0])
+        let conv = TestModels.maskedCNN().graph.initializers[0].tensor.scalars(as: Float.self)
+        let expected = (0..<4).map { channel in conv[(channel * 18)..<(channel * 18 + 18)].map(abs).max() ?? 0 }
+        #expect(weights[0].channelAbsmax == expected)
+        #expect(weights[0].absmax == expected.max())
+        let matmul = WeightStatistics.collect(from: TestModels.linearRelu().graph)
+        #expect(matmul.first?.axis == 1 && matmul.first?.channelAbsmax.count == 3)
+    }
+}
