@@ -27,9 +27,11 @@ public struct OctetCommand: ParsableCommand {
             try runnable.run()
             Foundation.exit(0)
         } catch let error as any UserFacingError {
+            Interruption.waitIfInterrupted()
             Console.error(error.localizedDescription)
             Foundation.exit(1)
         } catch {
+            Interruption.waitIfInterrupted()
             exit(withError: error)
         }
     }
@@ -153,12 +155,26 @@ func formatBytes(_ count: Int) -> String {
 /// before the process exits with 130 (SIGINT) or 143 (SIGTERM).
 enum Interruption {
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    nonisolated(unsafe) private static var interrupted = false
+    private static let lock = NSLock()
+
+    /// Called by a failing command: when the failure comes from an interruption (its files were
+    /// removed under it), the signal handler is about to exit, so wait for it.
+    static func waitIfInterrupted() {
+        lock.lock()
+        let waiting = interrupted
+        lock.unlock()
+        while waiting { sleep(1) }
+    }
 
     static func install() {
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
+                lock.lock()
+                interrupted = true
+                lock.unlock()
                 TemporaryPaths.removeAll()
                 FileHandle.standardError.write(Data("\ninterrupted: no output was written\n".utf8))
                 Foundation.exit(128 + signalNumber)

@@ -1,7 +1,7 @@
 /// "Did you mean" suggestions for names that match nothing (a data key that is not an input).
 public enum NameSuggestion {
     /// The candidate closest to `name` by edit distance (case-insensitive), when it is close
-    /// enough to be a likely typo: at most a third of the longer name's characters differ.
+    /// enough to be a likely typo: at most a third of the longer name's characters differ (and not all of them).
     public static func closest(to name: String, among candidates: [String]) -> String? {
         let target = Array(name.lowercased())
         var best: (name: String, distance: Int)?
@@ -9,7 +9,9 @@ public enum NameSuggestion {
             let distance = editDistance(target, Array(candidate.lowercased()))
             if distance < (best?.distance ?? .max) { best = (candidate, distance) }
         }
-        guard let best, best.distance <= max(1, max(target.count, best.name.count) / 3) else { return nil }
+        guard let best else { return nil }
+        let longer = max(target.count, best.name.count)
+        guard best.distance <= max(1, longer / 3), best.distance < longer else { return nil }
         return best.name
     }
 

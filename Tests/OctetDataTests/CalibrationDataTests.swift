@@ -174,3 +174,16 @@ extension CalibrationDataTests {
         #expect(validator.problems == ["input 'x' (\(file.path), sample 0): shape [2, 4] does not match the model's [1, 4] at axis 0 (expected 1, got 2)"])
     }
 }
+
+/// "Did you mean" suggestions for data names that are not inputs.
+struct NameSuggestionTests {
+    @Test func suggestsOnlyLikelyTypos() {
+        let inputs = ["input_ids", "attention_mask", "token_type_ids"]
+        #expect(NameSuggestion.closest(to: "input_idz", among: inputs) == "input_ids")
+        #expect(NameSuggestion.closest(to: "Attention_Mask", among: inputs) == "attention_mask")
+        #expect(NameSuggestion.closest(to: "token_types", among: inputs) == "token_type_ids")
+        #expect(NameSuggestion.closest(to: "pixels", among: inputs) == nil)
+        #expect(NameSuggestion.closest(to: "y", among: ["x"]) == nil)
+        #expect(NameSuggestion.editDistance(Array("kitten"), Array("sitting")) == 3)
+    }
+}

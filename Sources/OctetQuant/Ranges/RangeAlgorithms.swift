@@ -52,7 +52,8 @@ enum RangeSearch {
     /// KL(P‖Q) threshold search: for each candidate bin count i ≥ 128, P is the histogram cut at i
     /// with the outlier mass folded into its last bin, Q the same bins quantized to 128 levels
     /// (each level spread evenly over its non-zero bins). The last minimum wins; amax = i·w
-    /// (pytorch-quantization's choice; TensorRT's slides describe (i + 0.5)·w).
+    /// (pytorch-quantization's choice; TensorRT's slides describe (i + 0.5)·w); divergences within
+    /// a relative 1e-9 of the minimum are ties.
     ///
     /// P's normalizer is the whole histogram for every i, so Σ p·log p over the bins before
     /// i − 1 is a prefix sum, and Q is constant over the bins of a level, which are a contiguous
@@ -74,8 +75,7 @@ enum RangeSearch {
             let p = bins[j] / total
             plogp[j + 1] = plogp[j] + (p > 0 ? p * Foundation.log(p) : 0)
         }
-        var best = Double.infinity
-        var bestIndex = levels
+        var divergences = [Double](repeating: .infinity, count: n + 1)
         for i in levels...n {
             let outliers = total - prefix[i]
             let qTotal = prefix[i]
@@ -84,7 +84,7 @@ enum RangeSearch {
                 divergence = .infinity  // P > 0 where Q = 0
             } else {
                 let last = (bins[i - 1] + outliers) / total
-                divergence = plogp[i - 1] + last * Foundation.log(last)
+                divergence = plogp[i - 1] + (last > 0 ? last * Foundation.log(last) : 0)
                 for level in 0..<levels {
                     let low = (level * i + levels - 1) / levels
                     let high = ((level + 1) * i + levels - 1) / levels
@@ -96,11 +96,14 @@ enum RangeSearch {
                     divergence -= mass * Foundation.log(q)
                 }
             }
-            if divergence <= best {
-                best = divergence
-                bestIndex = i
-            }
+            divergences[i] = divergence
         }
+        // Candidates whose P and Q are the same (sparse histograms) tie exactly in theory; sums
+        // taken in another order differ in the last bits, so values within 1e-9 of the minimum
+        // count as ties, and the last one wins.
+        let best = divergences[levels...].min() ?? .infinity
+        let limit = best.isFinite ? best + 1e-9 * Swift.max(abs(best), 1e-12) : .infinity
+        let bestIndex = (levels...n).last { divergences[$0] <= limit } ?? n
         return Double(bestIndex) * width
     }
 
