@@ -18,13 +18,13 @@ let package = Package(
             name: "ONNXProto",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
-        .target(
-            name: "OctetTensor",
-            dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")]
-        ),
-        .target(name: "OctetGraph", dependencies: ["OctetTensor", "ONNXProto"]),
         // C micro-kernels with run-time AVX2/FMA dispatch (no unsafeFlags).
         .target(name: "COctetKernels"),
+        .target(
+            name: "OctetTensor",
+            dependencies: ["COctetKernels", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
+        .target(name: "OctetGraph", dependencies: ["OctetTensor", "ONNXProto"]),
         .target(name: "OctetRuntime", dependencies: ["OctetGraph", "COctetKernels"]),
         // Calibration and evaluation data: sources in every layout, validation, batching.
         .target(name: "OctetData", dependencies: ["OctetGraph", "OctetTensor", "COctetKernels"]),
@@ -38,7 +38,7 @@ let package = Package(
         ),
         .executableTarget(name: "octet", dependencies: ["OctetCLI"]),
         .target(name: "_OctetTestSupport", dependencies: ["OctetGraph", "OctetTensor"]),
-        .testTarget(name: "OctetTensorTests", dependencies: ["OctetTensor", "_OctetTestSupport"]),
+        .testTarget(name: "OctetTensorTests", dependencies: ["OctetTensor", "COctetKernels", "_OctetTestSupport"]),
         .testTarget(name: "OctetDataTests", dependencies: ["OctetData", "OctetRuntime", "_OctetTestSupport"]),
         .testTarget(name: "OctetQuantTests", dependencies: ["OctetQuant", "OctetData", "OctetRuntime", "_OctetTestSupport"]),
         .testTarget(name: "OctetRuntimeTests", dependencies: ["OctetRuntime", "_OctetTestSupport"]),

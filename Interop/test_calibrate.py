@@ -111,7 +111,7 @@ def test_ranges_match_the_numpy_reference(tmp_path, octet, case):
                 assert scores[index] <= scores.min() * 1.001 + 1e-12, f"{case} {name}: {method} {got} vs {want} is no near-tie"
 
 
-def test_loader_script_runs_once_and_its_spool_is_removed(tmp_path, octet):
+def test_loader_script_runs_once_and_leaves_no_file(tmp_path, octet):
     path = tmp_path / "encoder.onnx"
     onnx.save(models.mini_encoder(17), str(path))
     counter = tmp_path / "calls.txt"
@@ -126,16 +126,16 @@ def load_data():
         yield {{"input_ids": rng.integers(0, 50, (1, 5)), "attention_mask": np.ones((1, 5), np.int64),
                "token_type_ids": np.zeros((1, 5), np.int64)}}
 """)
-    spool = tmp_path / "tmp"
-    spool.mkdir()
-    env = dict(os.environ, TMPDIR=str(spool), OCTET_PYTHON=os.environ.get("OCTET_PYTHON", os.sys.executable))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch), OCTET_PYTHON=os.environ.get("OCTET_PYTHON", os.sys.executable))
     binary = os.environ.get("OCTET", str(models_root() / ".build" / "debug" / "octet"))
     result = subprocess.run([binary, "calibrate", str(path), "--data-loader-script", str(script), "--ranges-json", str(tmp_path / "r.json")],
                             capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert "on 6 samples" in result.stdout
     assert counter.read_text() == "called\n", "the script runs once for validation and calibration"
-    assert list(spool.iterdir()) == [], "the spooled samples are removed"
+    assert list(scratch.iterdir()) == [], "the loader's driver file is removed"
     assert len(json.loads((tmp_path / "r.json").read_text())["tensors"]) > 10
 
 
@@ -155,23 +155,24 @@ def load_data():
     for i in range(400):
         yield {"images": rng.standard_normal((1, 3, 64, 64)).astype(np.float32)}
 """)
-    spool = tmp_path / "tmp"
-    spool.mkdir()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     out = tmp_path / "out"
     out.mkdir()
-    env = dict(os.environ, TMPDIR=str(spool), OCTET_PYTHON=os.environ.get("OCTET_PYTHON", os.sys.executable))
+    env = dict(os.environ, TMPDIR=str(scratch), OCTET_PYTHON=os.environ.get("OCTET_PYTHON", os.sys.executable))
     binary = os.environ.get("OCTET", str(models_root() / ".build" / "debug" / "octet"))
     process = subprocess.Popen([binary, "calibrate", str(path), "--data-loader-script", str(script), "--save-stats", str(out / "s.json"),
                                 "--calibration-cache", str(out / "c.calib")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # Interrupt while the loader is running and the model is being calibrated.
     deadline = time.time() + 60
-    while time.time() < deadline and not any(spool.iterdir()):
+    while time.time() < deadline and not any(scratch.iterdir()):
         time.sleep(0.1)
-    time.sleep(1.0)
+    time.sleep(1.5)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, f"exit {process.returncode}: {stderr.decode()[-500:]}"
     assert list(out.iterdir()) == [], "no output, and no temporary file, is left"
-    assert list(spool.iterdir()) == [], "the spool folder is removed"
+    assert list(scratch.iterdir()) == [], "the loader's driver file is removed"
 
 
 def mutations(data, rng, count):

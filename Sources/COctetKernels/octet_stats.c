@@ -146,6 +146,55 @@ static void sha256_block(unsigned int *h, const unsigned char *p) {
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
 }
 
+#ifdef OCTET_X86
+// The SHA extensions (SHA-NI) keep the state as ABEF / CDGH and run two rounds per instruction.
+__attribute__((target("sha,sse4.1")))
+static void sha256_blocks_shani(unsigned int *h, const unsigned char *p, long blocks) {
+    const __m128i order = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1);  // CDAB
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); // EFGH
+    __m128i s0 = _mm_alignr_epi8(t, s1, 8);                                         // ABEF
+    s1 = _mm_blend_epi16(s1, t, 0xF0);                                              // CDGH
+    for (; blocks > 0; blocks--, p += 64) {
+        const __m128i save0 = s0, save1 = s1;
+        __m128i w[4];
+        for (int g = 0; g < 16; g++) {
+            if (g < 4) {
+                w[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), order);
+            } else {
+                __m128i x = _mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]);
+                x = _mm_add_epi32(x, _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4));
+                w[g & 3] = _mm_sha256msg2_epu32(x, w[(g + 3) & 3]);
+            }
+            __m128i m = _mm_add_epi32(w[g & 3], _mm_loadu_si128((const __m128i *)&sha_k[4 * g]));
+            s1 = _mm_sha256rnds2_epu32(s1, s0, m);
+            s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m, 0x0E));
+        }
+        s0 = _mm_add_epi32(s0, save0);
+        s1 = _mm_add_epi32(s1, save1);
+    }
+    t = _mm_shuffle_epi32(s0, 0x1B);      // FEBA
+    s1 = _mm_shuffle_epi32(s1, 0xB1);     // DCHG
+    s0 = _mm_blend_epi16(t, s1, 0xF0);    // DCBA
+    s1 = _mm_alignr_epi8(s1, t, 8);       // HGFE
+    _mm_storeu_si128((__m128i *)&h[0], s0);
+    _mm_storeu_si128((__m128i *)&h[4], s1);
+}
+#endif
+
+static int use_shani = -1;
+
+static void sha256_blocks(unsigned int *h, const unsigned char *p, long blocks) {
+#ifdef OCTET_X86
+    if (use_shani < 0) {
+        __builtin_cpu_init();
+        use_shani = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+    }
+    if (use_shani) { sha256_blocks_shani(h, p, blocks); return; }
+#endif
+    for (; blocks > 0; blocks--, p += 64) sha256_block(h, p);
+}
+
 void octet_sha256_init(octet_sha256 *s) {
     static const unsigned int start[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                           0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -162,10 +211,13 @@ void octet_sha256_update(octet_sha256 *s, const void *data, long n) {
         memcpy(s->buffer + s->used, p, (size_t)take);
         s->used += (int)take; p += take; n -= take;
         if (s->used < 64) return;
-        sha256_block(s->h, s->buffer);
+        sha256_blocks(s->h, s->buffer, 1);
         s->used = 0;
     }
-    for (; n >= 64; n -= 64, p += 64) sha256_block(s->h, p);
+    long blocks = n / 64;
+    sha256_blocks(s->h, p, blocks);
+    p += 64 * blocks;
+    n -= 64 * blocks;
     memcpy(s->buffer, p, (size_t)n);
     s->used = (int)n;
 }
@@ -182,4 +234,33 @@ void octet_sha256_final(octet_sha256 *s, unsigned char digest[32]) {
         digest[4 * i] = (unsigned char)(s->h[i] >> 24); digest[4 * i + 1] = (unsigned char)(s->h[i] >> 16);
         digest[4 * i + 2] = (unsigned char)(s->h[i] >> 8); digest[4 * i + 3] = (unsigned char)s->h[i];
     }
+}
+
+// CRC-32 (ZIP, reflected polynomial 0xEDB88320), slicing by 8.
+static unsigned int crc_table[8][256];
+static int crc_ready = 0;
+
+static void crc_init(void) {
+    for (unsigned int i = 0; i < 256; i++) {
+        unsigned int c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (unsigned int i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++) crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
+    crc_ready = 1;
+}
+
+unsigned int octet_crc32(unsigned int crc, const void *data, long n) {
+    if (!crc_ready) crc_init();
+    const unsigned char *p = (const unsigned char *)data;
+    crc = ~crc;
+    for (; n >= 8; n -= 8, p += 8) {
+        unsigned int low = crc ^ ((unsigned int)p[0] | (unsigned int)p[1] << 8 | (unsigned int)p[2] << 16 | (unsigned int)p[3] << 24);
+        unsigned int high = (unsigned int)p[4] | (unsigned int)p[5] << 8 | (unsigned int)p[6] << 16 | (unsigned int)p[7] << 24;
+        crc = crc_table[7][low & 0xFF] ^ crc_table[6][(low >> 8) & 0xFF] ^ crc_table[5][(low >> 16) & 0xFF] ^ crc_table[4][low >> 24] ^
+              crc_table[3][high & 0xFF] ^ crc_table[2][(high >> 8) & 0xFF] ^ crc_table[1][(high >> 16) & 0xFF] ^ crc_table[0][high >> 24];
+    }
+    for (; n > 0; n--, p++) crc = crc_table[0][(crc ^ *p) & 0xFF] ^ (crc >> 8);
+    return ~crc;
 }

@@ -75,23 +75,22 @@ struct CalibrationJob {
         } else {
             let calibrator = Calibrator(model: loaded, modelHash: hash,
                                         options: .init(batchSize: data.batchSize, shard: shard, allowNonfinite: data.allowNonfinite))
-            let validated = try calibrator.validate(try data.open()) { done, total in
-                progress.update("checking sample \(done)\(total.map { " of \($0)" } ?? "")")
-            }
-            progress.finish()
-            validated.warnings.forEach(Console.warning)
             let session = try Session(model: loaded)
             let runStart = DispatchTime.now().uptimeNanoseconds
-            statistics = try calibrator.collect(validated, session: session) { done, total in
+            summary.loadSeconds = Self.seconds(since: start)
+            let run = try calibrator.calibrate(try data.open(), session: session) { done, total in
                 let elapsed = Self.seconds(since: runStart)
                 let rate = elapsed > 0 ? Double(done) / elapsed : 0
                 let remaining = total.map { rate > 0 ? Double($0 - done) / rate : 0 }
-                progress.update(String(format: "calibrating: %d/%d samples, %.1f samples/s, ETA %@", done, total ?? done, rate,
+                progress.update(String(format: "calibrating: %d/%@ samples, %.1f samples/s, ETA %@", done, total.map(String.init) ?? "?", rate,
                                        remaining.map(Self.duration) ?? "?"))
             }
             progress.finish()
-            summary.batchSize = validated.batchSize
-            summary.peakTensorBytes = calibrator.peakTensorBytes
+            run.warnings.forEach(Console.warning)
+            statistics = run.statistics
+            summary.runSeconds = Self.seconds(since: runStart)
+            summary.batchSize = run.batchSize
+            summary.peakTensorBytes = run.peakTensorBytes
             summary.source = "calibration"
         }
         let ranges = try statistics.ranges(algorithm)

@@ -24,6 +24,10 @@ struct CalibrationSummary: Codable {
     var batchSize = 1
     var shards: [String] = []
     var seconds = 0.0
+    /// Loading and hashing the model.
+    var loadSeconds = 0.0
+    /// Reading and checking the data, running the model and collecting statistics (overlapped).
+    var runSeconds = 0.0
     var tensors = 0
     var nonFinite: [NonFinite] = []
     var peakMemoryBytes = 0
@@ -50,6 +54,8 @@ struct CalibrationSummary: Codable {
         default:
             lines.append(String(format: "Calibrated %@ on %@ (%d per run) in %.1f s: %@ observed, %@",
                                 model, plural(samples, "sample"), batchSize, seconds, plural(tensors, "tensor"), method))
+            lines.append(String(format: "Time: %.1f s loading the model, %.1f s reading and checking the data while running the model and collecting statistics",
+                                loadSeconds, runSeconds))
         }
         if !nonFinite.isEmpty {
             let list = nonFinite.prefix(5).map { "\($0.name) (\($0.values))" }.joined(separator: ", ")

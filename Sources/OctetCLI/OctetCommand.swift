@@ -151,7 +151,7 @@ func formatBytes(_ count: Int) -> String {
     return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
 }
 
-/// Ctrl-C and termination: temporary files (half-written outputs, spooled samples) are removed
+/// Ctrl-C and termination: temporary files (half-written outputs, loader-script drivers) are removed
 /// before the process exits with 130 (SIGINT) or 143 (SIGTERM).
 enum Interruption {
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []

@@ -93,6 +93,7 @@ public struct LoaderScriptSource: CalibrationSource {
             self.script = script
             self.index = index
             driverFile = FileManager.default.temporaryDirectory.appendingPathComponent("octet-loader-\(UUID().uuidString).py")
+            TemporaryPaths.register(driverFile)
             try Data(LoaderScriptSource.driver.utf8).write(to: driverFile)
             let python = ProcessInfo.processInfo.environment["OCTET_PYTHON"] ?? "python3"
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -112,6 +113,7 @@ public struct LoaderScriptSource: CalibrationSource {
         deinit {
             if process.isRunning { process.terminate() }
             try? FileManager.default.removeItem(at: driverFile)
+            TemporaryPaths.unregister(driverFile)
         }
 
         private func read(_ count: Int) throws -> Data {

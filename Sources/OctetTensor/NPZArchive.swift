@@ -1,3 +1,4 @@
+import COctetKernels
 import Foundation
 import ZIPFoundation
 
@@ -10,6 +11,8 @@ public struct NPZArchive {
     public let keys: [String]
     private let archive: Archive
     private let entries: [String: Entry]
+    /// The central directory as Octet parses it, for reading stored members in place.
+    private let directory: [String: ZipDirectory.Member]
 
     /// Opens `url` and lists its arrays.
     /// - Parameter url: an `.npz` file.
@@ -35,6 +38,8 @@ public struct NPZArchive {
         }
         self.keys = keys
         self.entries = entries
+        let mapped = try? Data(contentsOf: url, options: .alwaysMapped)
+        directory = Dictionary((mapped.flatMap(ZipDirectory.init)?.members ?? []).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Decodes the array named `key`.
@@ -64,12 +69,37 @@ public struct NPZArchive {
                         if data.count >= limit { throw Enough() }
                     }
                 } catch is Enough {}
+            } else if let stored = directory[entry.path], stored.method == 0, stored.compressedSize == stored.uncompressedSize {
+                return try storedBytes(stored, member: entry.path)
             } else {
                 data.reserveCapacity(Int(clamping: entry.uncompressedSize))
                 _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }
             }
         } catch {
             throw NumpyError.badMember(file: url.path, member: entry.path, reason: "cannot be extracted (\(error))")
+        }
+        return data
+    }
+
+    /// A stored (uncompressed) member read in one piece from the file, its CRC-32 checked.
+    private func storedBytes(_ stored: ZipDirectory.Member, member: String) throws -> Data {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw NumpyError.io(file: url.path, reason: "cannot read: no such file or not readable")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            try handle.seek(toOffset: UInt64(stored.dataOffset))
+            data = try handle.read(upToCount: stored.uncompressedSize) ?? Data()
+        } catch {
+            throw NumpyError.badMember(file: url.path, member: member, reason: "cannot be read (\(error.localizedDescription))")
+        }
+        guard data.count == stored.uncompressedSize else {
+            throw NumpyError.badMember(file: url.path, member: member, reason: "the archive ends inside this member")
+        }
+        let crc = data.withUnsafeBytes { octet_crc32(0, $0.baseAddress, $0.count) }
+        guard crc == stored.crc32 else {
+            throw NumpyError.badMember(file: url.path, member: member, reason: "its CRC-32 does not match (the file is corrupted)")
         }
         return data
     }

@@ -11,6 +11,8 @@ struct ZipDirectory {
         let uncompressedSize: Int
         /// Offset of the member's data (after its local header) in the file.
         let dataOffset: Int
+        /// CRC-32 of the uncompressed data, from the central directory.
+        let crc32: UInt32
     }
 
     let members: [Member]
@@ -47,7 +49,7 @@ struct ZipDirectory {
         var members: [Member] = []
         var cursor = directory
         for _ in 0..<count {
-            guard u32(cursor) == 0x0201_4B50, let method = u16(cursor + 10), var compressed = u32(cursor + 20),
+            guard u32(cursor) == 0x0201_4B50, let method = u16(cursor + 10), let crc = u32(cursor + 16), var compressed = u32(cursor + 20),
                   var uncompressed = u32(cursor + 24), let nameLength = u16(cursor + 28), let extraLength = u16(cursor + 30),
                   let commentLength = u16(cursor + 32), var local = u32(cursor + 42),
                   cursor + 46 + nameLength <= bytes.count
@@ -68,7 +70,7 @@ struct ZipDirectory {
             }
             guard u32(local) == 0x0403_4B50, let localName = u16(local + 26), let localExtra = u16(local + 28) else { return nil }
             members.append(Member(name: name, method: UInt16(method), compressedSize: compressed, uncompressedSize: uncompressed,
-                                  dataOffset: local + 30 + localName + localExtra))
+                                  dataOffset: local + 30 + localName + localExtra, crc32: UInt32(truncatingIfNeeded: crc)))
             cursor = extraEnd + commentLength
         }
         self.members = members

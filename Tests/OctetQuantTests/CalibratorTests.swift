@@ -25,7 +25,7 @@ import OctetRuntime
         defer { ThreadPool.threads = saved }
         if let threads { ThreadPool.threads = threads }
         let calibrator = Calibrator(model: model, modelHash: "test", options: .init(batchSize: batchSize, shard: shard))
-        return try calibrator.collect(try calibrator.validate(data))
+        return try calibrator.calibrate(data).statistics
     }
 
     @Test func sameStatisticsWhateverThreadsAndBatchSize() throws {

@@ -1,3 +1,4 @@
+import COctetKernels
 import Foundation
 import Testing
 import _OctetTestSupport
@@ -128,5 +129,23 @@ struct NumpyFileTests {
         #expect(try NPYFile.readHeader(url).shape == [2])
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder.url.path)
         #expect(leftovers == ["x.npy"])
+    }
+
+    @Test func storedMembersAreReadInPlaceAndTheirCRCIsChecked() throws {
+        let folder = try TemporaryFolder()
+        let url = folder.file("a.npz")
+        let tensor = Tensor(shape: [64], scalars: (0..<64).map { Float($0) })
+        try NPZArchive.write([("x", tensor)], to: url)
+        #expect(try NPZArchive(url: url).tensor("x") == tensor)
+        var bytes = try Data(contentsOf: url)
+        let marker = Data([0, 0, 0x7C, 0x42])  // 63.0 as little-endian float32
+        let position = try #require(bytes.range(of: marker)).lowerBound
+        bytes[position + 3] ^= 0x01
+        try bytes.write(to: url)
+        #expect(throws: NumpyError.self) { try NPZArchive(url: url).tensor("x") }
+        do { _ = try NPZArchive(url: url).tensor("x") } catch {
+            #expect(error.localizedDescription.contains("CRC-32 does not match"), "\(error.localizedDescription)")
+        }
+        #expect("123456789".utf8.withContiguousStorageIfAvailable { octet_crc32(0, $0.baseAddress, $0.count) } == 0xCBF4_3926)
     }
 }

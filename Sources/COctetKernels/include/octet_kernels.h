@@ -71,6 +71,9 @@ void octet_sha256_init(octet_sha256 *s);
 void octet_sha256_update(octet_sha256 *s, const void *data, long n);
 void octet_sha256_final(octet_sha256 *s, unsigned char digest[32]);
 
+/// Continues a ZIP CRC-32 (start with 0) over `n` bytes.
+unsigned int octet_crc32(unsigned int crc, const void *data, long n);
+
 /// 1 when the AVX2/FMA kernels are in use.
 int octet_kernels_use_avx2(void);
 

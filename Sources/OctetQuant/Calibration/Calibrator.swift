@@ -5,11 +5,14 @@ import OctetRuntime
 
 /// Runs the FP32 model over calibration data and collects ``CalibrationStatistics``.
 ///
-/// Two passes: ``validate(_:progress:)`` reads every sample of the shard once, checks it
-/// against the model (every problem at once) and fingerprints it; loader-script samples are
-/// spooled to a temporary folder so the script runs once. ``collect(_:progress:)`` then reads
-/// the samples again, batches them and runs the model with a ``StatisticsCollector`` observing
-/// every tensor. Memory is the run in flight plus the histograms, whatever the sample count.
+/// The data is read once, by a reader thread that checks every sample against the model,
+/// fingerprints it and hands it over through a short queue; the calling thread batches the
+/// samples and runs the model with a ``StatisticsCollector`` observing every tensor. Reading
+/// and checking thus overlap the model runs. Nothing is computed from data that failed
+/// validation: at the first sample that does not fit, the model stops, the reader goes on to
+/// the end to collect every problem, and ``calibrate(_:session:progress:)`` throws them all.
+/// Memory is the queued samples, the run in flight and the histograms, whatever the number of
+/// samples; a loader script runs once.
 public final class Calibrator {
     /// How calibration reads and runs the data.
     public struct Options: Sendable {
@@ -28,41 +31,19 @@ public final class Calibrator {
         }
     }
 
-    /// Data that passed validation, ready for the statistics pass.
-    public final class ValidatedData {
-        enum Segment {
-            case source(CalibrationSource, firstIndex: Int)
-            case spool([(index: Int, file: URL)])
-        }
-
-        let segments: [Segment]
-        /// Fingerprint of the shard's samples.
-        public let fingerprint: DataFingerprint
-        /// Samples in the shard.
-        public var samples: Int { fingerprint.samples }
-        /// Samples per run.
-        public let batchSize: Int
+    /// What a calibration run produced besides the statistics.
+    public struct Run {
+        /// The statistics.
+        public var statistics: CalibrationStatistics
+        /// Samples per model run.
+        public var batchSize: Int
         /// Warnings from validation (one per kind and input).
-        public let warnings: [String]
-        let spoolFolder: URL?
-
-        init(segments: [Segment], fingerprint: DataFingerprint, batchSize: Int, warnings: [String], spoolFolder: URL?) {
-            self.segments = segments
-            self.fingerprint = fingerprint
-            self.batchSize = batchSize
-            self.warnings = warnings
-            self.spoolFolder = spoolFolder
-        }
-
-        deinit {
-            if let spoolFolder {
-                try? FileManager.default.removeItem(at: spoolFolder)
-                TemporaryPaths.unregister(spoolFolder)
-            }
-        }
+        public var warnings: [String]
+        /// Largest live intermediate memory of any model run, in bytes.
+        public var peakTensorBytes: Int
     }
 
-    /// Progress of a pass: samples done and the total when known.
+    /// Progress: samples done and the total when known.
     public typealias ProgressHandler = (_ done: Int, _ total: Int?) -> Void
 
     /// The model calibrated.
@@ -71,8 +52,9 @@ public final class Calibrator {
     public let modelHash: String
     /// The options.
     public let options: Options
-    /// Largest live intermediate memory of any run, in bytes.
-    public private(set) var peakTensorBytes = 0
+
+    /// Samples read ahead of the model.
+    static let readAhead = 2
 
     /// - Parameters:
     ///   - model: a validated model.
@@ -84,112 +66,115 @@ public final class Calibrator {
         self.options = options
     }
 
-    /// Pass 1: checks every sample of the shard and fingerprints it.
-    /// - Throws: ``DataError/invalid(problems:)`` listing every problem; read errors of the data.
-    public func validate(_ data: CalibrationData, progress: ProgressHandler = { _, _ in }) throws -> ValidatedData {
-        var validator = FeedValidator(model: model, allowNonfinite: options.allowNonfinite, recordStatistics: false)
-        data.sources.forEach { validator.checkRowCounts($0) }
+    /// What the reader thread found.
+    private final class ReaderResult: @unchecked Sendable {
+        var fingerprint = DataFingerprint()
         var problems: [String] = []
+        var warnings: [String] = []
+        var error: Error?
+    }
+
+    /// Reads, checks and runs every sample of the shard, collecting statistics.
+    /// - Parameters:
+    ///   - data: the calibration data.
+    ///   - session: a session of ``model`` (created when `nil`).
+    ///   - progress: called after each model run.
+    /// - Throws: ``DataError/invalid(problems:)`` listing every problem of the data; read errors;
+    ///   ``RuntimeError`` naming the node that failed.
+    public func calibrate(_ data: CalibrationData, session: Session? = nil, progress: ProgressHandler = { _, _ in }) throws -> Run {
+        let session = try session ?? Session(model: model)
+        var batchProblems: [String] = []
         var batchSize = 1
         do { batchSize = try RunBatcher.batchSize(for: model, requested: options.batchSize) } catch DataError.invalid(let list) {
-            problems += list
+            batchProblems += list
         }
-        var fingerprint = DataFingerprint()
-        var segments: [ValidatedData.Segment] = []
-        var spoolFolder: URL?
         let total = data.sampleCount.map { count in options.shard.map { shard in (0..<count).filter(shard.contains).count } ?? count }
-        var index = 0
-        var done = 0
-        for source in data.sources {
-            let first = index
-            let spools = source is LoaderScriptSource
-            var spooled: [(index: Int, file: URL)] = []
-            let stream = try source.stream(firstIndex: first)
-            while let sample = try stream.next() {
-                index = sample.index + 1
-                guard options.shard?.contains(sample.index) ?? true else { continue }
-                done += 1
-                progress(done, total)
-                guard let feeds = validator.check(sample) else { continue }
-                fingerprint.add(index: sample.index, feeds: feeds)
-                if spools {
-                    let folder = try spoolFolder ?? Self.makeSpoolFolder()
-                    spoolFolder = folder
-                    let file = folder.appendingPathComponent(String(format: "sample_%09d.npz", sample.index))
-                    try NPZArchive.write(sample.values.keys.sorted().compactMap { key in sample.values[key].map { (key, $0) } }, to: file)
-                    spooled.append((sample.index, file))
-                }
+        let queue = FeedQueue(capacity: Self.readAhead)
+        let result = ReaderResult()
+        let finished = DispatchSemaphore(value: 0)
+        let reader = Thread { [model, options] in
+            defer {
+                queue.finish()
+                finished.signal()
             }
-            segments.append(spools ? .spool(spooled) : .source(source, firstIndex: first))
+            Self.read(data, model: model, options: options, into: queue, result: result)
         }
-        if validator.sampleCount == 0 {
-            if let shard = options.shard, index > 0 {
-                problems.append("shard \(shard) holds no samples: the data has \(index) sample\(index == 1 ? "" : "s")")
-            } else {
-                validator.noSamples(in: data)
-            }
-        }
-        problems = validator.problems + problems
-        let validated = ValidatedData(segments: segments, fingerprint: fingerprint, batchSize: batchSize,
-                                      warnings: validator.warnings, spoolFolder: spoolFolder)
-        if !problems.isEmpty { throw DataError.invalid(problems: problems) }
-        return validated
-    }
+        reader.stackSize = 8 << 20
+        reader.start()
 
-    static func makeSpoolFolder() throws -> URL {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("octet-spool-\(UUID().uuidString)")
-        TemporaryPaths.register(folder)
-        do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
-            throw DataError.unrecognized(path: folder.path, reason: "cannot create a folder for loader-script samples: \(error.localizedDescription)")
-        }
-        return folder
-    }
-
-    /// Pass 2: runs the model over the validated samples and collects statistics.
-    /// - Parameters:
-    ///   - data: the result of ``validate(_:progress:)``.
-    ///   - session: a session of ``model`` (created when `nil`).
-    ///   - progress: called after each run with the samples done.
-    /// - Throws: ``RuntimeError`` naming the node that failed; ``DataError`` for samples that cannot be batched.
-    public func collect(_ data: ValidatedData, session: Session? = nil, progress: ProgressHandler = { _, _ in }) throws -> CalibrationStatistics {
-        let session = try session ?? Session(model: model)
         let collector = StatisticsCollector()
-        var validator = FeedValidator(model: model, allowNonfinite: options.allowNonfinite, recordStatistics: false)
-        var batcher = RunBatcher(batchSize: data.batchSize)
+        var batcher = RunBatcher(batchSize: batchSize)
         var done = 0
+        var peak = 0
+        var failure: Error?
         func run(_ feeds: [String: Tensor]?) throws {
             guard let feeds else { return }
             _ = try session.run(feeds, observer: collector.observer)
-            peakTensorBytes = max(peakTensorBytes, session.peakBytes)
+            peak = max(peak, session.peakBytes)
             done += feeds.values.first?.shape.first ?? 1
-            progress(done, data.samples)
+            progress(done, total)
         }
-        func take(_ sample: RawSample) throws {
-            guard options.shard?.contains(sample.index) ?? true, let feeds = validator.check(sample) else { return }
-            try run(try batcher.add(feeds, index: sample.index))
+        do {
+            if !batchProblems.isEmpty { queue.halt() }
+            while let item = queue.pop() { try run(try batcher.add(item.feeds, index: item.index)) }
+            if !queue.isHalted { try run(try batcher.flush()) }
+        } catch {
+            failure = error
+            queue.halt()
         }
-        for segment in data.segments {
-            switch segment {
-            case let .source(source, first):
-                let stream = try source.stream(firstIndex: first)
-                while let sample = try stream.next() { try take(sample) }
-            case let .spool(files):
-                for (index, file) in files {
-                    let arrays = try NPZArchive.readAll(file)
-                    try take(RawSample(values: Dictionary(arrays.map { ($0.key, $0.tensor) }, uniquingKeysWith: { a, _ in a }),
-                                       files: Dictionary(arrays.map { ($0.key, file.path) }, uniquingKeysWith: { a, _ in a }), index: index))
-                }
-            }
-        }
-        try run(try batcher.flush())
+        finished.wait()
+        if let error = result.error { throw error }
+        if case DataError.invalid(let list)? = failure { batchProblems += list } else if let failure { throw failure }
+        let problems = result.problems + batchProblems
+        if !problems.isEmpty { throw DataError.invalid(problems: problems) }
+
         let order = model.graph.productionOrder
         let position = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         let names = collector.tensors.keys.sorted { (position[$0] ?? .max, $0) < (position[$1] ?? .max, $1) }
-        return CalibrationStatistics(
-            modelHash: modelHash, inputs: CalibrationStatistics.inputDescriptions(model), data: data.fingerprint,
+        let statistics = CalibrationStatistics(
+            modelHash: modelHash, inputs: CalibrationStatistics.inputDescriptions(model), data: result.fingerprint,
             shards: options.shard.map { [$0.description] } ?? [], octetVersion: OctetVersion.current,
             tensors: names.map { ($0, collector.tensors[$0] ?? TensorStatistics()) },
             weights: WeightStatistics.collect(from: model.graph))
+        return Run(statistics: statistics, batchSize: batchSize, warnings: result.warnings, peakTensorBytes: peak)
+    }
+
+    /// The reader thread: checks every sample of the shard, fingerprints the valid ones and hands
+    /// them over until one fails (then it only goes on checking, to report every problem).
+    private static func read(_ data: CalibrationData, model: Model, options: Options, into queue: FeedQueue, result: ReaderResult) {
+        var validator = FeedValidator(model: model, allowNonfinite: options.allowNonfinite, recordStatistics: false)
+        data.sources.forEach { validator.checkRowCounts($0) }
+        if !validator.problems.isEmpty { queue.halt() }
+        var seen = 0
+        do {
+            try data.forEach { sample in
+                seen = sample.index + 1
+                guard options.shard?.contains(sample.index) ?? true else { return true }
+                guard let feeds = validator.check(sample) else {
+                    queue.halt()
+                    return true
+                }
+                result.fingerprint.add(index: sample.index, feeds: feeds)
+                // A halted queue means the model stopped (an error, or an earlier bad sample):
+                // keep checking so every problem is reported.
+                _ = queue.push(FeedQueue.Item(index: sample.index, feeds: feeds))
+                return true
+            }
+        } catch {
+            result.error = error
+            queue.halt()
+            return
+        }
+        if validator.sampleCount == 0 {
+            if let shard = options.shard, seen > 0 {
+                result.problems.append("shard \(shard) holds no samples: the data has \(seen) sample\(seen == 1 ? "" : "s")")
+            } else {
+                validator.noSamples(in: data)
+            }
+            queue.halt()
+        }
+        result.problems = validator.problems + result.problems
+        result.warnings = validator.warnings
     }
 }
 
