@@ -32,7 +32,7 @@ let package = Package(
         .target(
             name: "OctetCLI",
             dependencies: [
-                "OctetGraph", "OctetTensor", "OctetRuntime", "OctetData", "OctetQuant",
+                "OctetGraph", "OctetTensor", "OctetRuntime", "OctetData", "OctetQuant", "COctetKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

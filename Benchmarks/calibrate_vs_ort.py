@@ -102,7 +102,8 @@ def main():
         for name, (model, samples) in cases(count).items():
             if args.models and not any(name.startswith(m) for m in args.models):
                 continue
-            folder = root / f"{re.sub(r'\W+', '_', name)}_{count}"
+            slug = re.sub(r"\W+", "_", name)
+            folder = root / f"{slug}_{count}"
             data = folder / "data"
             data.mkdir(parents=True)
             path = folder / "model.onnx"

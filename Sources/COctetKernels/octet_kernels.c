@@ -139,7 +139,7 @@ void octet_im2col_panels_2d(const float *image, int channels, int height, int wi
                 runs++;
             }
         }
-        float *target = packed + (long)panel * rows * OCTET_GEMM_NR;
+        float *target = packed + (long)(panel - first) * rows * OCTET_GEMM_NR;
         for (int c = 0; c < channels; c++) {
             const float *plane = image + (long)c * height * width;
             for (int ki = 0; ki < kernel_h; ki++) {

@@ -115,6 +115,93 @@ void octet_abs_histogram(const float *x, long n, float s1, float s2, int bins, l
     }
 }
 
+// One pass that scans and bins: for tensors whose range the bins already cover (every sample
+// after the first few), this halves the memory traffic of observing them.
+static int scan_histogram_portable(const float *x, long n, float s1, float s2, int bins, long long *counts,
+                                   octet_scan_result *out) {
+    unsigned int sub[4][OCTET_HISTOGRAM_MAX_BINS];
+    memset(sub, 0, sizeof(sub));
+    float lo = INFINITY, hi = -INFINITY, absmax = 0;
+    long long bad = 0;
+    int overflow = 0;
+    const float limit = (float)bins;
+    for (long i = 0; i < n; i++) {
+        float v = x[i];
+        float a = fabsf(v);
+        if (!(a < INFINITY)) { bad++; continue; }
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+        if (a > absmax) absmax = a;
+        float t = a * s1 * s2;
+        if (t >= limit) { overflow = 1; continue; }
+        sub[i & 3][(int)t]++;
+    }
+    out->min = lo; out->max = hi; out->absmax = absmax; out->nonfinite = bad;
+    if (overflow) return 1;
+    for (int b = 0; b < bins; b++) counts[b] += (long long)sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
+    return 0;
+}
+
+#ifdef OCTET_X86
+__attribute__((target("avx2")))
+static int scan_histogram_avx2(const float *x, long n, float s1, float s2, int bins, long long *counts,
+                               octet_scan_result *out) {
+    unsigned int sub[4][OCTET_HISTOGRAM_MAX_BINS + 1];  // the extra bin takes non-finite values
+    memset(sub, 0, sizeof(sub));
+    const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
+    const __m256 vs1 = _mm256_set1_ps(s1), vs2 = _mm256_set1_ps(s2), limit = _mm256_set1_ps((float)bins);
+    const __m256 last = _mm256_set1_ps((float)(bins - 1));
+    const __m256i skip = _mm256_set1_epi32(bins);
+    __m256 lo = inf, hi = ninf, amax = _mm256_setzero_ps(), over = _mm256_setzero_ps();
+    long long bad = 0;
+    long i = 0;
+    int index[8];
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 a = _mm256_andnot_ps(sign, v);
+        __m256 finite = _mm256_cmp_ps(a, inf, _CMP_LT_OQ);
+        bad += 8 - __builtin_popcount(_mm256_movemask_ps(finite));
+        amax = _mm256_max_ps(amax, _mm256_and_ps(a, finite));
+        lo = _mm256_min_ps(lo, _mm256_blendv_ps(inf, v, finite));
+        hi = _mm256_max_ps(hi, _mm256_blendv_ps(ninf, v, finite));
+        __m256 t = _mm256_mul_ps(_mm256_mul_ps(a, vs1), vs2);
+        over = _mm256_or_ps(over, _mm256_and_ps(finite, _mm256_cmp_ps(t, limit, _CMP_GE_OQ)));
+        __m256i k = _mm256_cvttps_epi32(_mm256_and_ps(_mm256_min_ps(t, last), finite));
+        k = _mm256_blendv_epi8(skip, k, _mm256_castps_si256(finite));
+        _mm256_storeu_si256((__m256i *)index, k);
+        sub[0][index[0]]++; sub[1][index[1]]++; sub[2][index[2]]++; sub[3][index[3]]++;
+        sub[0][index[4]]++; sub[1][index[5]]++; sub[2][index[6]]++; sub[3][index[7]]++;
+    }
+    float l[8], h[8], m[8];
+    _mm256_storeu_ps(l, lo); _mm256_storeu_ps(h, hi); _mm256_storeu_ps(m, amax);
+    int overflow = _mm256_movemask_ps(over) != 0;
+    octet_scan_result tail;
+    overflow |= scan_histogram_portable(x + i, n - i, s1, s2, bins, counts, &tail);
+    for (int k = 0; k < 8; k++) {
+        if (l[k] < tail.min) tail.min = l[k];
+        if (h[k] > tail.max) tail.max = h[k];
+        if (m[k] > tail.absmax) tail.absmax = m[k];
+    }
+    tail.nonfinite += bad;
+    *out = tail;
+    if (overflow) return 1;  // the tail's counts may be in; the caller discards them all
+    for (int b = 0; b < bins; b++) counts[b] += (long long)sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
+    return 0;
+}
+#endif
+
+int octet_scan_abs_histogram(const float *x, long n, float s1, float s2, int bins, long long *counts,
+                             octet_scan_result *out) {
+    if (bins < 1 || bins > OCTET_HISTOGRAM_MAX_BINS || n > (1L << 30)) {
+        octet_scan(x, n, out);
+        return 1;
+    }
+#ifdef OCTET_X86
+    if (octet_kernels_use_avx2()) return scan_histogram_avx2(x, n, s1, s2, bins, counts, out);
+#endif
+    return scan_histogram_portable(x, n, s1, s2, bins, counts, out);
+}
+
 // SHA-256 (FIPS 180-4).
 static const unsigned int sha_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,

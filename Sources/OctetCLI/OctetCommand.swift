@@ -22,6 +22,7 @@ public struct OctetCommand: ParsableCommand {
         let command: ParsableCommand
         do { command = try parseAsRoot(arguments) } catch { exit(withError: error) }
         Interruption.install()
+        AllocatorTuning.apply()
         do {
             var runnable = command
             try runnable.run()

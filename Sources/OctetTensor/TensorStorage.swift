@@ -1,5 +1,7 @@
-/// Contiguous, 64-byte aligned bytes owned by one or more tensors (copy-on-write through
-/// ``Tensor``).
+/// Contiguous, 16-byte aligned bytes owned by one or more tensors (copy-on-write through
+/// ``Tensor``). The alignment is malloc's own: larger alignments go through `memalign`, whose
+/// leftover fragments made the heap of a long calibration grow to several times its working
+/// set; the kernels use unaligned vector loads.
 public final class TensorStorage: @unchecked Sendable {
     /// Number of bytes in the buffer.
     public let byteCount: Int
@@ -10,7 +12,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// - Parameter byteCount: size of the buffer in bytes (0 allowed).
     public init(byteCount: Int) {
         self.byteCount = byteCount
-        baseAddress = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        baseAddress = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 16)
         baseAddress.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
     }
 

@@ -72,6 +72,27 @@ public enum TestModels {
         return Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 13)])
     }
 
+    /// `y = If(flag, then: doubled · scale, else: doubled − scale)` with `doubled = x + x`,
+    /// `x: float32[batch, 3]`, `flag: bool[]`; the branches read the outer `doubled` and `scale`.
+    public static func ifModel() -> Model {
+        let outer = ValueInfo.tensor("then_out", .float32, nil)
+        let thenBranch = Graph(name: "then_branch", nodes: [Node(opType: "Mul", inputs: ["doubled", "scale"], outputs: ["then_out"], name: "then_mul")],
+                               outputs: [outer])
+        let elseBranch = Graph(name: "else_branch", nodes: [Node(opType: "Sub", inputs: ["doubled", "scale"], outputs: ["else_out"], name: "else_sub")],
+                               outputs: [.tensor("else_out", .float32, nil)])
+        let graph = Graph(
+            name: "if_model",
+            nodes: [
+                Node(opType: "Add", inputs: ["x", "x"], outputs: ["doubled"], name: "double"),
+                Node(opType: "If", inputs: ["flag"], outputs: ["y"], name: "branch",
+                     attributes: [Attribute(name: "then_branch", value: .graph(thenBranch)), Attribute(name: "else_branch", value: .graph(elseBranch))]),
+            ],
+            inputs: [.tensor("x", .float32, [.param("batch"), .value(3)]), .tensor("flag", .bool, [])],
+            outputs: [.tensor("y", .float32, [.param("batch"), .value(3)])],
+            initializers: [GraphTensor(name: "scale", tensor: Tensor(shape: [3], scalars: [Float(1.5), -2, 0.5]))])
+        return Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 13)])
+    }
+
     /// Deterministic pseudo-random floats in [-scale, scale) (a 64-bit LCG).
     public static func randomFloats(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
         var state = seed &* 6364136223846793005 &+ 1442695040888963407

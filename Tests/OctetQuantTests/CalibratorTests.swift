@@ -100,6 +100,41 @@ import OctetRuntime
         }
     }
 
+    @Test func badSamplesStopTheModelAndEveryProblemIsReported() throws {
+        let folder = try TemporaryFolder()
+        let samples = folder.file("samples")
+        try FileManager.default.createDirectory(at: samples, withIntermediateDirectories: true)
+        for index in 0..<8 {
+            var values = TestModels.randomFloats(72, seed: UInt64(index))
+            if index == 3 { values[5] = .nan }
+            let shape = index == 6 ? [1, 2, 6, 5] : [1, 2, 6, 6]
+            try NPZArchive.write([("x", Tensor(shape: shape, scalars: Array(values.prefix(shape.reduce(1, *)))))],
+                                 to: samples.appendingPathComponent(String(format: "s%02d.npz", index)))
+        }
+        let calibrator = Calibrator(model: Self.model, modelHash: "test")
+        var runs = 0
+        do {
+            _ = try calibrator.calibrate(try CalibrationData(paths: [samples.path])) { _, _ in runs += 1 }
+            Issue.record("bad samples were accepted")
+        } catch DataError.invalid(let problems) {
+            #expect(problems.count == 2, "\(problems)")
+            #expect(problems.contains { $0.contains("s03.npz, sample 3): 1 NaN or infinite value") })
+            #expect(problems.contains { $0.contains("s06.npz, sample 6): shape [1, 2, 6, 5] does not match") })
+        }
+        #expect(runs <= 3, "the model stops at the first bad sample")
+    }
+
+    @Test func subgraphValuesAreObserved() throws {
+        let model = TestModels.ifModel()
+        let calibrator = Calibrator(model: model, modelHash: "test")
+        let folder = try TemporaryFolder()
+        try NPZArchive.write([("x", Tensor(shape: [2, 3], scalars: [Float](repeating: 1, count: 6))),
+                              ("flag", Tensor(shape: [2], scalars: [true, false]))], to: folder.file("d.npz"))
+        let statistics = try calibrator.calibrate(try CalibrationData(paths: [folder.file("d.npz").path]), progress: { _, _ in }).statistics
+        #expect(statistics.tensors.map(\.name) == ["x", "doubled", "then_out", "else_out", "y"])
+        #expect(statistics.tensors.first { $0.name == "then_out" }?.statistics.count == 3)
+    }
+
     @Test func fingerprintsAddUpOverShards() {
         var whole = DataFingerprint()
         var even = DataFingerprint()

@@ -61,6 +61,35 @@ struct StatisticsTests {
         #expect(try RangeAlgorithm.entropy.amax(masked.histogram).isFinite)
     }
 
+    @Test func layoutOutputsTakeTheirInputsStatisticsExactly() throws {
+        let graph = Graph(
+            name: "layout",
+            nodes: [
+                Node(opType: "Relu", inputs: ["x"], outputs: ["relu"], name: "relu"),
+                Node(opType: "Transpose", inputs: ["relu"], outputs: ["moved"], name: "transpose", attributes: [Attribute(name: "perm", value: .ints([1, 0]))]),
+                Node(opType: "Reshape", inputs: ["moved", "flat"], outputs: ["reshaped"], name: "reshape"),
+                Node(opType: "Reshape", inputs: ["x", "flat"], outputs: ["x_flat"], name: "reshape_x"),
+                Node(opType: "Concat", inputs: ["reshaped", "x_flat"], outputs: ["joined"], name: "concat", attributes: [Attribute(name: "axis", value: .int(0))]),
+                Node(opType: "Neg", inputs: ["joined"], outputs: ["y"], name: "neg"),
+            ],
+            inputs: [.tensor("x", .float32, [.param("n"), .value(3)])],
+            outputs: [.tensor("y", .float32, [.param("m")])],
+            initializers: [GraphTensor(name: "flat", tensor: Tensor(shape: [1], scalars: [Int64(-1)]))])
+        let model = Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 13)])
+        let session = try Session(model: model)
+        let derived = StatisticsCollector(graph: model.graph)
+        let binned = StatisticsCollector()
+        for (index, rows) in [4, 1, 7, 2].enumerated() {
+            let feeds = ["x": Tensor(shape: [rows, 3], scalars: TestModels.randomFloats(rows * 3, seed: UInt64(index), scale: Float(index * 3 + 1)))]
+            derived.startRun()
+            _ = try session.run(feeds, observer: derived.observer)
+            _ = try session.run(feeds, observer: binned.observer)
+        }
+        #expect(Set(derived.tensors.keys) == ["x", "relu", "moved", "reshaped", "x_flat", "joined", "y"])
+        for (name, statistics) in binned.tensors { #expect(derived.tensors[name] == statistics, "\(name)") }
+        #expect(derived.tensors["moved"] == derived.tensors["relu"])
+    }
+
     @Test func weightsPerChannel() {
         let weights = WeightStatistics.collect(from: TestModels.maskedCNN().graph)
         #expect(weights.map(\.name) == ["conv.w", "skip.w", "fc.w"])

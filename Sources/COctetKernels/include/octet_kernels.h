@@ -22,7 +22,7 @@ void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel);
 /// im2col for a 2-D convolution written straight into packed panels: panel p holds, for each
 /// row (channel, kernel row, kernel column) in that order, the 16 input values that output
 /// positions 16p … 16p+15 see (0 in the padding and past the last position). Panels
-/// [first, last) are written; the buffer holds all panels, each rows × 16 floats.
+/// [first, last) are written, panel p at packed + (p − first) · rows · 16.
 void octet_im2col_panels_2d(const float *image, int channels, int height, int width,
                             int kernel_h, int kernel_w, int stride_h, int stride_w,
                             int dilation_h, int dilation_w, int pad_top, int pad_left,
@@ -59,6 +59,13 @@ enum { OCTET_HISTOGRAM_MAX_BINS = 4096 };
 /// of two the bin index is exact (two factors let the scale exceed float's range).
 void octet_abs_histogram(const float *x, long n, float s1, float s2, int bins, long long *counts);
 
+/// `octet_scan` and `octet_abs_histogram` in one pass, for bins that already cover the values:
+/// returns 1 (counts then hold an unspecified partial sum, to be discarded) when a finite |x|
+/// lies at or past the last bin's upper edge, else 0 with every value counted. `out` is always
+/// complete.
+int octet_scan_abs_histogram(const float *x, long n, float s1, float s2, int bins, long long *counts,
+                             octet_scan_result *out);
+
 /// Running SHA-256 state.
 typedef struct {
     unsigned int h[8];
@@ -73,6 +80,10 @@ void octet_sha256_final(octet_sha256 *s, unsigned char digest[32]);
 
 /// Continues a ZIP CRC-32 (start with 0) over `n` bytes.
 unsigned int octet_crc32(unsigned int crc, const void *data, long n);
+
+/// glibc only: blocks below `mmap_threshold` bytes come from the heap, and up to
+/// `trim_threshold` bytes of free heap are kept rather than returned to the kernel.
+void octet_tune_allocator(long mmap_threshold, long trim_threshold);
 
 /// 1 when the AVX2/FMA kernels are in use.
 int octet_kernels_use_avx2(void);

@@ -102,13 +102,14 @@ public final class Calibrator {
         reader.stackSize = 8 << 20
         reader.start()
 
-        let collector = StatisticsCollector()
+        let collector = StatisticsCollector(graph: model.graph)
         var batcher = RunBatcher(batchSize: batchSize)
         var done = 0
         var peak = 0
         var failure: Error?
         func run(_ feeds: [String: Tensor]?) throws {
             guard let feeds else { return }
+            collector.startRun()
             _ = try session.run(feeds, observer: collector.observer)
             peak = max(peak, session.peakBytes)
             done += feeds.values.first?.shape.first ?? 1

@@ -64,6 +64,14 @@ public struct AbsHistogram: Sendable, Equatable {
         }
     }
 
+    /// An empty histogram whose bins start at width 2^exponent, so the values of one observation
+    /// are binned in a single pass when they fit (``TensorStatistics/init(startingAt:)``).
+    init(startingAt exponent: Int?) {
+        guard let exponent else { return }
+        self.exponent = exponent
+        counts = [Int64](repeating: 0, count: Self.binCount)
+    }
+
     /// Width of every bin (`nil` while only zeros were seen).
     public var binWidth: Double? { exponent.map { Foundation.pow(2, Double($0)) } }
 
@@ -83,7 +91,11 @@ public struct AbsHistogram: Sendable, Equatable {
     /// Makes the bins cover `[0, value]`, adding pairs of bins as often as needed.
     mutating func widen(toCover value: Float) {
         guard value > 0 else { return }
-        let needed = Self.exponent(covering: value)
+        widen(toExponent: Self.exponent(covering: value))
+    }
+
+    /// Makes the bins at least 2^needed wide, adding pairs of bins as often as needed.
+    mutating func widen(toExponent needed: Int) {
         if counts.isEmpty { counts = [Int64](repeating: 0, count: Self.binCount) }
         guard let current = exponent else {
             exponent = needed
@@ -139,13 +151,15 @@ public struct AbsHistogram: Sendable, Equatable {
         }
     }
 
-    /// Adds `other`'s counts (statistics of another shard), both on the coarser of the two grids.
+    /// Adds `other`'s counts (statistics of another shard), both on the coarser of the two grids
+    /// (and at least as coarse as the largest value needs).
     public mutating func merge(_ other: AbsHistogram) {
         var other = other
         let top = max(maxAbs, other.maxAbs)
-        if !other.counts.isEmpty || !counts.isEmpty {
-            widen(toCover: top)
-            other.widen(toCover: top)
+        let widths = [exponent, other.exponent, top > 0 ? Self.exponent(covering: top) : nil].compactMap { $0 }
+        if let target = widths.max(), !other.counts.isEmpty || !counts.isEmpty {
+            widen(toExponent: target)
+            other.widen(toExponent: target)
         }
         if counts.isEmpty && !other.counts.isEmpty { counts = [Int64](repeating: 0, count: Self.binCount) }
         for index in other.counts.indices { counts[index] += other.counts[index] }

@@ -5,12 +5,40 @@ import OctetRuntime
 /// Observes a model's runs and keeps ``TensorStatistics`` for every floating-point value it
 /// produces: graph inputs and activations, inside `If`/`Loop` bodies too. Only statistics are
 /// kept; the tensors themselves are freed by the executor after their last reader.
+///
+/// Statistics depend on the multiset of values only, so the outputs of main-graph nodes that
+/// only move values (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Transpose) take their
+/// input's statistics of the same run, and a Concat the merge of its inputs': exact, and no
+/// pass over the data. Each main-graph value is produced once per run, so these match what
+/// binning the output would give.
 public final class StatisticsCollector {
     /// Statistics by value name.
     public private(set) var tensors: [String: TensorStatistics] = [:]
+    /// This run's statistics of each value observed so far (for derived outputs).
+    private var current: [String: TensorStatistics] = [:]
+    /// Main-graph outputs whose statistics follow from their inputs'.
+    private let derived: [String: [String]]
 
-    /// An empty collector.
-    public init() {}
+    /// The op types whose output holds exactly the values of their first input.
+    static let rearranging: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose"]
+
+    /// - Parameter graph: the main graph, to derive the statistics of layout nodes' outputs
+    ///   (`nil`: every value is binned).
+    public init(graph: Graph? = nil) {
+        var derived: [String: [String]] = [:]
+        for node in graph?.nodes ?? [] where OpsetImport.canonical(node.domain) == "" && node.outputs.count == 1 {
+            guard let output = node.outputs.first, !output.isEmpty, let first = node.inputs.first, !first.isEmpty else { continue }
+            if Self.rearranging.contains(node.opType) {
+                derived[output] = [first]
+            } else if node.opType == "Concat", !node.inputs.contains("") {
+                derived[output] = node.inputs
+            }
+        }
+        self.derived = derived
+    }
+
+    /// Forgets the previous run's per-run statistics; call before each run.
+    public func startRun() { current.removeAll(keepingCapacity: true) }
 
     /// Records one produced tensor (integer and boolean tensors are not quantized and are skipped).
     /// - Parameters:
@@ -18,7 +46,28 @@ public final class StatisticsCollector {
     ///   - tensor: its value in this run.
     public func observe(_ name: String, _ tensor: Tensor) {
         guard tensor.dtype.isFloatingPoint else { return }
-        tensors[name, default: TensorStatistics()].add(tensor)
+        var statistics: TensorStatistics
+        if let sources = derived[name], let merged = derive(from: sources, count: tensor.elementCount) {
+            statistics = merged
+        } else {
+            statistics = TensorStatistics(startingAt: tensors[name]?.histogram.exponent)
+            statistics.add(tensor)
+        }
+        current[name] = statistics
+        tensors[name, default: TensorStatistics()].merge(statistics)
+    }
+
+    /// The merged statistics of `sources` in this run, when each was observed and together they
+    /// hold `count` values (else `nil`: the output is binned itself).
+    private func derive(from sources: [String], count: Int) -> TensorStatistics? {
+        var merged = TensorStatistics()
+        var values: Int64 = 0
+        for source in sources {
+            guard let part = current[source] else { return nil }
+            merged.merge(part)
+            values += part.count + part.nonFinite
+        }
+        return values == Int64(count) ? merged : nil
     }
 
     /// The observer to pass to ``Session/run(_:outputs:observer:)``.

@@ -39,24 +39,53 @@ public struct TensorStatistics: Sendable, Equatable {
         self.histogram = histogram
     }
 
+    /// Empty statistics whose histogram starts with bins of width 2^exponent (that of the
+    /// statistics these will be merged into), for one observation.
+    init(startingAt exponent: Int?) { histogram = AbsHistogram(startingAt: exponent) }
+
     /// Values per chunk when a tensor is split over threads.
     static let chunk = 1 << 17
 
-    /// Adds float32 values: one vectorized scan for the extremes, then one binning pass, both
-    /// split over threads for large tensors.
+    /// Adds float32 values, split over threads for large tensors. When the bins already cover
+    /// the values (every sample after the first few), one vectorized pass finds the extremes and
+    /// bins; otherwise a scan finds the new maximum, the bins widen, and a second pass bins.
     public mutating func add(_ values: UnsafeBufferPointer<Float>) {
         guard let base = values.baseAddress, !values.isEmpty else { return }
         let n = values.count
         let pieces = min(ThreadPool.threads, max(1, n / Self.chunk))
         let size = (n + pieces - 1) / pieces
         let ranges = (0..<pieces).map { ($0 * size)..<min(n, ($0 + 1) * size) }
+        let bins = AbsHistogram.binCount
         var scans = [octet_scan_result](repeating: octet_scan_result(), count: pieces)
-        scans.withUnsafeMutableBufferPointer { results in
-            let shared = UnsafeSendable(results)
-            ThreadPool.parallelFor(pieces) { chunk in
-                for piece in chunk {
-                    let range = ranges[piece]
-                    octet_scan(base + range.lowerBound, range.count, &shared.value[piece])
+        var binned: [Int64] = []
+        if histogram.exponent != nil {
+            let (s1, s2) = histogram.scaleFactors
+            binned = [Int64](repeating: 0, count: pieces * bins)
+            var overflow = [Int32](repeating: 0, count: pieces)
+            scans.withUnsafeMutableBufferPointer { results in
+                binned.withUnsafeMutableBufferPointer { counts in
+                    overflow.withUnsafeMutableBufferPointer { flags in
+                        let shared = UnsafeSendable((results, counts, flags))
+                        ThreadPool.parallelFor(pieces) { chunk in
+                            for piece in chunk {
+                                let range = ranges[piece]
+                                guard let countsBase = shared.value.1.baseAddress else { continue }
+                                shared.value.2[piece] = octet_scan_abs_histogram(
+                                    base + range.lowerBound, range.count, s1, s2, Int32(bins), countsBase + piece * bins, &shared.value.0[piece])
+                            }
+                        }
+                    }
+                }
+            }
+            if overflow.contains(where: { $0 != 0 }) { binned = [] }
+        } else {
+            scans.withUnsafeMutableBufferPointer { results in
+                let shared = UnsafeSendable(results)
+                ThreadPool.parallelFor(pieces) { chunk in
+                    for piece in chunk {
+                        let range = ranges[piece]
+                        octet_scan(base + range.lowerBound, range.count, &shared.value[piece])
+                    }
                 }
             }
         }
@@ -73,8 +102,12 @@ public struct TensorStatistics: Sendable, Equatable {
             minimum = Swift.min(minimum ?? scan.min, scan.min)
             maximum = Swift.max(maximum ?? scan.max, scan.max)
         }
-        let bins = AbsHistogram.binCount
         histogram.add(scan: scan, count: n) { counts, s1, s2 in
+            if !binned.isEmpty {
+                // Counted in the single pass: the bins did not have to widen.
+                for index in binned.indices { counts[index % bins] += binned[index] }
+                return
+            }
             if pieces == 1 {
                 octet_abs_histogram(base, n, s1, s2, Int32(bins), counts)
                 return

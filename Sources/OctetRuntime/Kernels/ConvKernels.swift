@@ -72,6 +72,10 @@ enum ConvKernels {
     }
 
     /// 2-D convolution: im2col straight into packed GEMM panels (C kernel), then the tiles.
+    /// With many output positions, each thread packs a few panels at a time and computes their
+    /// tiles while they are in cache, so the packed buffer stays small whatever the image size;
+    /// otherwise all panels are packed once and the filters' row blocks are split over threads.
+    /// Each output element is the same micro-kernel sum either way.
     static func conv2d(x: Tensor, w: Tensor, bias biasTensor: Tensor?, group: Int, geometry: ConvGeometry) throws -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let filters = w.shape[0]
@@ -81,32 +85,62 @@ enum ConvKernels {
         let positions = outH * outW
         let rows = groupChannels * geometry.kernelVolume
         let panels = (positions + GEMM.panelWidth - 1) / GEMM.panelWidth
+        let panelFloats = rows * GEMM.panelWidth
+        let rowBlocks = (groupFilters + GEMM.tileRows - 1) / GEMM.tileRows
         let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self)
         var output = Tensor(zeros: .float32, shape: [batch, filters, outH, outW])
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(panels * rows * GEMM.panelWidth, 1))
-        defer { packed.deallocate() }
-        let sharedPacked = UnsafeSendableMutablePointer(pointer: packed)
         x.withElements(as: Float.self) { input in
             w.withElements(as: Float.self) { weights in
                 output.withMutableElements(as: Float.self) { out in
                     guard let inBase = input.baseAddress, let wBase = weights.baseAddress, let outBase = out.baseAddress else { return }
                     let sharedInput = UnsafeSendablePointer(pointer: inBase)
+                    let sharedWeights = UnsafeSendablePointer(pointer: wBase)
+                    let sharedOut = UnsafeSendableMutablePointer(pointer: outBase)
                     for n in 0..<batch {
                         for g in 0..<group {
                             let image = sharedInput.pointer + (n * channels + g * groupChannels) * height * width
-                            ThreadPool.parallelFor(panels, minimumChunk: max(1, 16_384 / max(rows * GEMM.panelWidth, 1))) { range in
+                            let a = sharedWeights.pointer + g * groupFilters * rows
+                            let c = sharedOut.pointer + (n * filters + g * groupFilters) * positions
+                            func pack(_ first: Int, _ last: Int, into buffer: UnsafeMutablePointer<Float>) {
                                 octet_im2col_panels_2d(
                                     image, Int32(groupChannels), Int32(height), Int32(width),
                                     Int32(geometry.kernel[0]), Int32(geometry.kernel[1]), Int32(geometry.strides[0]), Int32(geometry.strides[1]),
                                     Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
-                                    Int32(outH), Int32(outW), Int32(range.lowerBound), Int32(range.upperBound), sharedPacked.pointer)
+                                    Int32(outH), Int32(outW), Int32(first), Int32(last), buffer)
                             }
-                            GEMM.multiply(m: groupFilters, n: positions, k: rows, a: wBase + g * groupFilters * rows,
-                                          packedB: UnsafePointer(packed), c: outBase + (n * filters + g * groupFilters) * positions)
+                            if panels >= rowBlocks {
+                                let step = max(1, min(8, 65_536 / max(panelFloats, 1)))
+                                let work = max(1, panelFloats * groupFilters)
+                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
+                                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: step * panelFloats)
+                                    defer { buffer.deallocate() }
+                                    for first in stride(from: range.lowerBound, to: range.upperBound, by: step) {
+                                        let last = min(first + step, range.upperBound)
+                                        pack(first, last, into: buffer)
+                                        for panel in first..<last {
+                                            let column = panel * GEMM.panelWidth
+                                            for block in 0..<rowBlocks {
+                                                let row = block * GEMM.tileRows
+                                                octet_sgemm_tile(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a + row * rows, rows,
+                                                                 buffer + (panel - first) * panelFloats, c + row * positions + column, positions,
+                                                                 Int32(min(GEMM.panelWidth, positions - column)), 0)
+                                            }
+                                        }
+                                    }
+                                }
+                            } else {
+                                let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(panels * panelFloats, 1))
+                                defer { packed.deallocate() }
+                                let sharedPacked = UnsafeSendableMutablePointer(pointer: packed)
+                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 16_384 / max(panelFloats, 1))) { range in
+                                    pack(range.lowerBound, range.upperBound, into: sharedPacked.pointer + range.lowerBound * panelFloats)
+                                }
+                                GEMM.multiply(m: groupFilters, n: positions, k: rows, a: a, packedB: UnsafePointer(packed), c: c)
+                            }
                         }
                         if let bias {
                             for f in 0..<filters {
-                                let plane = outBase + (n * filters + f) * positions
+                                let plane = sharedOut.pointer + (n * filters + f) * positions
                                 let value = bias[f]
                                 for o in 0..<positions { plane[o] += value }
                             }
