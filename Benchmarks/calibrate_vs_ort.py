@@ -5,9 +5,9 @@
 For each builder model at a realistic size (a YOLO-style detector at 3×640×640, a BERT-style
 encoder with three int64 inputs at 64 tokens) and each sample count, it writes the samples as
 a folder of per-sample .npz files (both tools stream them from disk), then measures in separate
-processes: `octet calibrate` (entropy), `octet run` of one sample repeated N times (the plain
-engine time the calibration is compared with), and ONNX Runtime's quantize_static with each
-calibration method. It prints wall time and peak resident memory (RSS) of each, and the ratios
+processes: `octet calibrate` (entropy), `octet run` of one sample N times (the same process
+work without reading the data or observing: what the calibration is compared with), and ONNX
+Runtime's quantize_static with each calibration method. It prints wall time and peak resident memory (RSS) of each, and the ratios
 the calibration issue targets. Use a release build of octet (`swift build -c release`).
 ONNX Runtime's children run under an address-space limit (--ort-memory-limit-gib) so a run
 that would exhaust the machine fails and is reported as such.
@@ -117,18 +117,17 @@ def main():
                                               "--calibration-cache", folder / "octet.calib"])
             rows.append(("octet calibrate entropy", seconds, peak, "" if ok else "FAILED " + err.strip()[-200:]))
             octet_seconds, octet_peak = seconds, peak
-            _, _, ok, err = measure([args.octet, "run", path, "--load-inputs", folder / "one.npz", "--warm-up", "1",
-                                     "--iterations", count])
-            match = re.search(r"mean ([0-9.]+) ms", err)
-            run_seconds = float(match.group(1)) * count / 1000 if match else float("nan")
-            rows.append((f"octet run x{count} (engine)", run_seconds, 0, f"calibrate / run = {octet_seconds / run_seconds:.2f}"))
+            run_seconds, run_peak, ok, err = measure([args.octet, "run", path, "--load-inputs", folder / "one.npz", "--iterations", count])
+            if not ok:
+                run_seconds = float("nan")
+            rows.append((f"octet run x{count}", run_seconds, run_peak, f"calibrate / run = {octet_seconds / run_seconds:.2f}"))
             for method in args.ort_methods:
                 seconds, peak, ok, err = measure([sys.executable, "-c", ORT_SCRIPT, path, data, folder / f"ort_{method}.onnx", method],
                                                  limit_gib=args.ort_memory_limit_gib)
                 note = f"Octet peak / this = {octet_peak / peak:.2f}" if ok else "FAILED: " + (err.strip().splitlines() or ["?"])[-1][:120]
                 rows.append((f"ORT quantize_static {method}", seconds, peak, note))
             for tool, seconds, peak, note in rows:
-                print(f"{name:26} {count:4} {tool:24} {seconds:8.1f} {mib(peak) if peak else '       -'}  {note}", flush=True)
+                print(f"{name:26} {count:4} {tool:24} {seconds:8.2f} {mib(peak) if peak else '       -'}  {note}", flush=True)
             for file in data.iterdir():
                 file.unlink()
 

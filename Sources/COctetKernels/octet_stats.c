@@ -104,6 +104,17 @@ static void histogram_avx2(const float *x, long n, float s1, float s2, int bins,
 
 void octet_abs_histogram(const float *x, long n, float s1, float s2, int bins, long long *counts) {
     if (bins < 1 || bins > OCTET_HISTOGRAM_MAX_BINS) return;
+    if (n < 4096) {
+        // Too few values to repay clearing the sub-histograms.
+        const float last = (float)(bins - 1);
+        for (long i = 0; i < n; i++) {
+            float a = fabsf(x[i]);
+            if (!(a < INFINITY)) continue;
+            float t = a * s1 * s2;
+            counts[(int)(t > last ? last : t)]++;
+        }
+        return;
+    }
     // Sub-counters are 32-bit: split longer arrays.
     const long step = 1L << 30;
     for (long start = 0; start < n; start += step) {

@@ -40,25 +40,27 @@ struct CalibrationJob {
         if loadStats.isEmpty, let cachePath = outputs.calibrationCache, !outputs.forceRecalibrate,
            FileManager.default.fileExists(atPath: cachePath)
         {
-            let reuse = try Self.reusableCache(at: URL(fileURLWithPath: cachePath), modelSHA256: hash, method: algorithm.description, header: header)
+            var reuse = try Self.reusableCache(at: URL(fileURLWithPath: cachePath), modelSHA256: hash, method: algorithm.description, header: header)
+            if reuse.cache != nil, outputs.saveStats != nil {
+                reuse = (nil, "--save-stats needs statistics, which a cache does not hold", ["\(cachePath) exists, but --save-stats needs statistics, which a cache does not hold: calibrating again"])
+            }
             notes += reuse.notes
             if let cache = reuse.cache {
-                if outputs.saveStats != nil {
-                    notes.append("--save-stats needs statistics, which a cache does not hold: calibrating again")
-                } else {
-                    summary.source = "cache"
-                    summary.tensors = cache.entries.count
-                    summary.seconds = Self.seconds(since: start)
-                    summary.peakMemoryBytes = Self.peakResidentBytes()
-                    return Result(ranges: cache.entries.map(TensorRange.init(cacheEntry:)), statistics: nil, modelHash: hash,
-                                  summary: summary, notes: notes, fromCache: true)
-                }
+                summary.source = "cache"
+                summary.tensors = cache.entries.count
+                summary.seconds = Self.seconds(since: start)
+                summary.peakMemoryBytes = Self.peakResidentBytes()
+                return Result(ranges: cache.entries.map(TensorRange.init(cacheEntry:)), statistics: nil, modelHash: hash,
+                              summary: summary, notes: notes, fromCache: true)
             }
             if data.isEmpty {
                 throw CLIError.message("\(cachePath): \(reuse.reason ?? "the cache cannot be used"), and no calibration data was given to calibrate again (--calibration-data)")
             }
         } else if data.isEmpty && loadStats.isEmpty {
-            throw CLIError.message("\(outputs.calibrationCache ?? "the cache"): no such cache, and no calibration data was given (--calibration-data)")
+            let cache = outputs.calibrationCache ?? "the cache"
+            throw CLIError.message(outputs.forceRecalibrate
+                ? "--force-recalibrate calibrates again, which needs calibration data (--calibration-data) for \(cache)"
+                : "\(cache): no such cache, and no calibration data was given (--calibration-data)")
         }
 
         let statistics: CalibrationStatistics

@@ -18,6 +18,8 @@ public final class StatisticsCollector {
     private var current: [String: TensorStatistics] = [:]
     /// Main-graph outputs whose statistics follow from their inputs'.
     private let derived: [String: [String]]
+    /// Values whose per-run statistics derived outputs need.
+    private let sources: Set<String>
 
     /// The op types whose output holds exactly the values of their first input.
     static let rearranging: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose"]
@@ -35,6 +37,7 @@ public final class StatisticsCollector {
             }
         }
         self.derived = derived
+        sources = Set(derived.values.joined())
     }
 
     /// Forgets the previous run's per-run statistics; call before each run.
@@ -46,14 +49,19 @@ public final class StatisticsCollector {
     ///   - tensor: its value in this run.
     public func observe(_ name: String, _ tensor: Tensor) {
         guard tensor.dtype.isFloatingPoint else { return }
+        let derivedRun = derived[name].flatMap { derive(from: $0, count: tensor.elementCount) }
+        guard derivedRun != nil || sources.contains(name) else {
+            tensors[name, default: TensorStatistics()].add(tensor)
+            return
+        }
         var statistics: TensorStatistics
-        if let sources = derived[name], let merged = derive(from: sources, count: tensor.elementCount) {
-            statistics = merged
+        if let derivedRun {
+            statistics = derivedRun
         } else {
             statistics = TensorStatistics(startingAt: tensors[name]?.histogram.exponent)
             statistics.add(tensor)
         }
-        current[name] = statistics
+        if sources.contains(name) { current[name] = statistics }
         tensors[name, default: TensorStatistics()].merge(statistics)
     }
 

@@ -45,6 +45,8 @@ public struct TensorStatistics: Sendable, Equatable {
 
     /// Values per chunk when a tensor is split over threads.
     static let chunk = 1 << 17
+    /// Tensors smaller than this are scanned, then binned straight into the counts (no scratch).
+    static let small = 1 << 15
 
     /// Adds float32 values, split over threads for large tensors. When the bins already cover
     /// the values (every sample after the first few), one vectorized pass finds the extremes and
@@ -52,6 +54,15 @@ public struct TensorStatistics: Sendable, Equatable {
     public mutating func add(_ values: UnsafeBufferPointer<Float>) {
         guard let base = values.baseAddress, !values.isEmpty else { return }
         let n = values.count
+        if n < Self.small {
+            var scan = octet_scan_result()
+            octet_scan(base, n, &scan)
+            record(scan, count: n)
+            histogram.add(scan: scan, count: n) { counts, s1, s2 in
+                octet_abs_histogram(base, n, s1, s2, Int32(AbsHistogram.binCount), counts)
+            }
+            return
+        }
         let pieces = min(ThreadPool.threads, max(1, n / Self.chunk))
         let size = (n + pieces - 1) / pieces
         let ranges = (0..<pieces).map { ($0 * size)..<min(n, ($0 + 1) * size) }
@@ -96,12 +107,7 @@ public struct TensorStatistics: Sendable, Equatable {
             scan.absmax = Swift.max(scan.absmax, other.absmax)
             scan.nonfinite += other.nonfinite
         }
-        let finite = Int64(n) - scan.nonfinite
-        count += finite
-        if finite > 0 {
-            minimum = Swift.min(minimum ?? scan.min, scan.min)
-            maximum = Swift.max(maximum ?? scan.max, scan.max)
-        }
+        record(scan, count: n)
         histogram.add(scan: scan, count: n) { counts, s1, s2 in
             if !binned.isEmpty {
                 // Counted in the single pass: the bins did not have to widen.
@@ -126,6 +132,16 @@ public struct TensorStatistics: Sendable, Equatable {
             for piece in 0..<pieces {
                 for bin in 0..<bins { counts[bin] += partial[piece * bins + bin] }
             }
+        }
+    }
+
+    /// Counts the finite values of a scan and updates the extremes.
+    private mutating func record(_ scan: octet_scan_result, count n: Int) {
+        let finite = Int64(n) - scan.nonfinite
+        count += finite
+        if finite > 0 {
+            minimum = Swift.min(minimum ?? scan.min, scan.min)
+            maximum = Swift.max(maximum ?? scan.max, scan.max)
         }
     }
 
