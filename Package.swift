@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "_OctetTestSupport", dependencies: ["OctetGraph", "OctetTensor"]),
         .testTarget(name: "OctetTensorTests", dependencies: ["OctetTensor", "COctetKernels", "_OctetTestSupport"]),
         .testTarget(name: "OctetDataTests", dependencies: ["OctetData", "OctetRuntime", "_OctetTestSupport"]),
-        .testTarget(name: "OctetQuantTests", dependencies: ["OctetQuant", "OctetData", "OctetRuntime", "_OctetTestSupport"]),
+        .testTarget(name: "OctetQuantTests", dependencies: ["OctetQuant", "OctetData", "OctetRuntime", "COctetKernels", "_OctetTestSupport"]),
         .testTarget(name: "OctetRuntimeTests", dependencies: ["OctetRuntime", "_OctetTestSupport"]),
         .testTarget(name: "OctetGraphTests", dependencies: ["OctetGraph", "ONNXProto", "_OctetTestSupport"]),
         // Depends on the executable so `swift test` builds the binary its end-to-end tests run.

@@ -10,6 +10,13 @@
 #define OCTET_X86 1
 #endif
 
+// Set by tests to run the portable paths, which must give the same results.
+static int stats_portable = 0;
+
+void octet_stats_set_portable(int portable) { stats_portable = portable; }
+
+static int stats_use_avx2(void) { return !stats_portable && octet_kernels_use_avx2(); }
+
 static void scan_portable(const float *x, long n, octet_scan_result *out) {
     float lo = INFINITY, hi = -INFINITY, absmax = 0;
     long long bad = 0;
@@ -56,16 +63,35 @@ static void scan_avx2(const float *x, long n, octet_scan_result *out) {
 
 void octet_scan(const float *x, long n, octet_scan_result *out) {
 #ifdef OCTET_X86
-    if (octet_kernels_use_avx2()) { scan_avx2(x, n, out); return; }
+    if (stats_use_avx2()) { scan_avx2(x, n, out); return; }
 #endif
     scan_portable(x, n, out);
+}
+
+// Few values: straight into the counts. Returns 1 when a finite value is past the last bin
+// (`clamp` 0; it is then left out) — with `clamp` 1 such values go to the last bin.
+static int histogram_direct(const float *x, long n, float s1, float s2, int bins, long long *counts, int clamp) {
+    const float last = (float)(bins - 1);
+    int overflow = 0;
+    for (long i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        if (!(a < INFINITY)) continue;
+        float t = a * s1 * s2;
+        if (t > last) {
+            if (t >= (float)bins) overflow = 1;
+            if (!clamp && t >= (float)bins) continue;
+            t = last;
+        }
+        counts[(int)t]++;
+    }
+    return overflow;
 }
 
 // Four interleaved sub-histograms keep repeated bins (the zeros after ReLU) from serializing
 // on one counter.
 static void histogram_portable(const float *x, long n, float s1, float s2, int bins, long long *counts) {
     unsigned int sub[4][OCTET_HISTOGRAM_MAX_BINS];
-    memset(sub, 0, sizeof(sub));
+    for (int r = 0; r < 4; r++) memset(sub[r], 0, sizeof(unsigned int) * (size_t)bins);
     const float last = (float)(bins - 1);
     for (long i = 0; i < n; i++) {
         float a = fabsf(x[i]);
@@ -81,7 +107,7 @@ static void histogram_portable(const float *x, long n, float s1, float s2, int b
 __attribute__((target("avx2")))
 static void histogram_avx2(const float *x, long n, float s1, float s2, int bins, long long *counts) {
     unsigned int sub[4][OCTET_HISTOGRAM_MAX_BINS + 1];  // the extra bin takes non-finite values
-    memset(sub, 0, sizeof(sub));
+    for (int r = 0; r < 4; r++) memset(sub[r], 0, sizeof(unsigned int) * (size_t)(bins + 1));
     const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
     const __m256 vs1 = _mm256_set1_ps(s1), vs2 = _mm256_set1_ps(s2), last = _mm256_set1_ps((float)(bins - 1));
     const __m256i skip = _mm256_set1_epi32(bins);
@@ -98,21 +124,14 @@ static void histogram_avx2(const float *x, long n, float s1, float s2, int bins,
         sub[0][index[4]]++; sub[1][index[5]]++; sub[2][index[6]]++; sub[3][index[7]]++;
     }
     for (int b = 0; b < bins; b++) counts[b] += (long long)sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
-    if (i < n) histogram_portable(x + i, n - i, s1, s2, bins, counts);
+    if (i < n) histogram_direct(x + i, n - i, s1, s2, bins, counts, 1);
 }
 #endif
 
 void octet_abs_histogram(const float *x, long n, float s1, float s2, int bins, long long *counts) {
     if (bins < 1 || bins > OCTET_HISTOGRAM_MAX_BINS) return;
-    if (n < 4096) {
-        // Too few values to repay clearing the sub-histograms.
-        const float last = (float)(bins - 1);
-        for (long i = 0; i < n; i++) {
-            float a = fabsf(x[i]);
-            if (!(a < INFINITY)) continue;
-            float t = a * s1 * s2;
-            counts[(int)(t > last ? last : t)]++;
-        }
+    if (n < 1024) {
+        histogram_direct(x, n, s1, s2, bins, counts, 1);  // too few values to repay clearing sub-histograms
         return;
     }
     // Sub-counters are 32-bit: split longer arrays.
@@ -120,7 +139,7 @@ void octet_abs_histogram(const float *x, long n, float s1, float s2, int bins, l
     for (long start = 0; start < n; start += step) {
         long count = n - start < step ? n - start : step;
 #ifdef OCTET_X86
-        if (octet_kernels_use_avx2()) { histogram_avx2(x + start, count, s1, s2, bins, counts); continue; }
+        if (stats_use_avx2()) { histogram_avx2(x + start, count, s1, s2, bins, counts); continue; }
 #endif
         histogram_portable(x + start, count, s1, s2, bins, counts);
     }
@@ -131,7 +150,7 @@ void octet_abs_histogram(const float *x, long n, float s1, float s2, int bins, l
 static int scan_histogram_portable(const float *x, long n, float s1, float s2, int bins, long long *counts,
                                    octet_scan_result *out) {
     unsigned int sub[4][OCTET_HISTOGRAM_MAX_BINS];
-    memset(sub, 0, sizeof(sub));
+    for (int r = 0; r < 4; r++) memset(sub[r], 0, sizeof(unsigned int) * (size_t)bins);
     float lo = INFINITY, hi = -INFINITY, absmax = 0;
     long long bad = 0;
     int overflow = 0;
@@ -158,7 +177,7 @@ __attribute__((target("avx2")))
 static int scan_histogram_avx2(const float *x, long n, float s1, float s2, int bins, long long *counts,
                                octet_scan_result *out) {
     unsigned int sub[4][OCTET_HISTOGRAM_MAX_BINS + 1];  // the extra bin takes non-finite values
-    memset(sub, 0, sizeof(sub));
+    for (int r = 0; r < 4; r++) memset(sub[r], 0, sizeof(unsigned int) * (size_t)(bins + 1));
     const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
     const __m256 vs1 = _mm256_set1_ps(s1), vs2 = _mm256_set1_ps(s2), limit = _mm256_set1_ps((float)bins);
     const __m256 last = _mm256_set1_ps((float)(bins - 1));
@@ -187,7 +206,8 @@ static int scan_histogram_avx2(const float *x, long n, float s1, float s2, int b
     _mm256_storeu_ps(l, lo); _mm256_storeu_ps(h, hi); _mm256_storeu_ps(m, amax);
     int overflow = _mm256_movemask_ps(over) != 0;
     octet_scan_result tail;
-    overflow |= scan_histogram_portable(x + i, n - i, s1, s2, bins, counts, &tail);
+    scan_portable(x + i, n - i, &tail);
+    overflow |= histogram_direct(x + i, n - i, s1, s2, bins, counts, 0);
     for (int k = 0; k < 8; k++) {
         if (l[k] < tail.min) tail.min = l[k];
         if (h[k] > tail.max) tail.max = h[k];
@@ -208,7 +228,7 @@ int octet_scan_abs_histogram(const float *x, long n, float s1, float s2, int bin
         return 1;
     }
 #ifdef OCTET_X86
-    if (octet_kernels_use_avx2()) return scan_histogram_avx2(x, n, s1, s2, bins, counts, out);
+    if (stats_use_avx2()) return scan_histogram_avx2(x, n, s1, s2, bins, counts, out);
 #endif
     return scan_histogram_portable(x, n, s1, s2, bins, counts, out);
 }
@@ -288,7 +308,7 @@ static void sha256_blocks(unsigned int *h, const unsigned char *p, long blocks) 
         __builtin_cpu_init();
         use_shani = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
     }
-    if (use_shani) { sha256_blocks_shani(h, p, blocks); return; }
+    if (use_shani && !stats_portable) { sha256_blocks_shani(h, p, blocks); return; }
 #endif
     for (; blocks > 0; blocks--, p += 64) sha256_block(h, p);
 }

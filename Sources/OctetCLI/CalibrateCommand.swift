@@ -11,10 +11,11 @@ struct CalibrateCommand: ParsableCommand {
         commandName: "calibrate",
         abstract: "Run the FP32 model over calibration data and choose an INT8 range for every tensor.",
         discussion: """
-            Samples are matched to the model's inputs by name and validated first (every \
-            problem at once); then the model runs on Octet's CPU engine while a 2,048-bin |x| \
-            histogram is kept for every floating-point tensor (graph inputs and activations, \
-            inside If/Loop bodies too). Ranges come from the histograms with \
+            Samples are read once and matched to the model's inputs by name; each is \
+            validated before the model sees it, and every problem of the data is reported at \
+            once. The model runs on Octet's CPU engine while a 2,048-bin |x| histogram is kept \
+            for every floating-point tensor (graph inputs and activations, inside If/Loop \
+            bodies too). Ranges come from the histograms with \
             --calibration-method. Results: a TensorRT calibration cache (--calibration-cache, \
             with a FILE.json sidecar), a JSON file of ranges (--ranges-json) and a stats file \
             (--save-stats) that --load-stats merges and turns into ranges without running the \

@@ -1,3 +1,4 @@
+import COctetKernels
 import Foundation
 import Testing
 import _OctetTestSupport
@@ -88,6 +89,31 @@ struct StatisticsTests {
         #expect(Set(derived.tensors.keys) == ["x", "relu", "moved", "reshaped", "x_flat", "joined", "y"])
         for (name, statistics) in binned.tensors { #expect(derived.tensors[name] == statistics, "\(name)") }
         #expect(derived.tensors["moved"] == derived.tensors["relu"])
+    }
+
+    @Test func portableAndVectorKernelsAgree() throws {
+        defer { octet_stats_set_portable(0) }
+        for (index, count) in [5, 9_000, 20_000, 300_001].enumerated() {
+            var values = TestModels.randomFloats(count, seed: UInt64(index), scale: 40)
+            for position in stride(from: 3, to: count, by: 97) { values[position] = [Float.nan, .infinity, -.infinity, 0][position % 4] }
+            let tensor = Tensor(shape: [count], scalars: values)
+            var results: [TensorStatistics] = []
+            var digests: [[UInt8]] = []
+            for portable: Int32 in [0, 1] {
+                octet_stats_set_portable(portable)
+                var statistics = TensorStatistics()
+                statistics.add(tensor)
+                var again = statistics  // a second batch goes through the one-pass path
+                again.add(tensor)
+                results += [statistics, again]
+                var hash = SHA256()
+                tensor.withUnsafeBytes { hash.update($0) }
+                digests.append(hash.finalize())
+            }
+            #expect(results[0] == results[2] && results[1] == results[3], "\(count) values")
+            #expect(results[1].count == 2 * results[0].count && results[1].histogram.total == 2 * results[0].histogram.total)
+            #expect(digests[0] == digests[1])
+        }
     }
 
     @Test func weightsPerChannel() {

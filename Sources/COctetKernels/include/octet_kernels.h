@@ -66,6 +66,10 @@ void octet_abs_histogram(const float *x, long n, float s1, float s2, int bins, l
 int octet_scan_abs_histogram(const float *x, long n, float s1, float s2, int bins, long long *counts,
                              octet_scan_result *out);
 
+/// For tests: 1 makes the statistics and SHA-256 functions take their portable paths
+/// (their results are identical), 0 lets them pick by CPU again.
+void octet_stats_set_portable(int portable);
+
 /// Running SHA-256 state.
 typedef struct {
     unsigned int h[8];
