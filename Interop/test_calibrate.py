@@ -94,7 +94,7 @@ def test_ranges_match_the_numpy_reference(tmp_path, octet, case):
             # The algorithm: the reference on Octet's own histogram picks exactly Octet's amax.
             counts, exponent = octet_histograms[name]
             if exponent is not None and got != reference.from_counts(method, counts, 2.0 ** exponent):
-                # Only MSE may differ, on a near-tie: Octet sums in float32, the reference in float64.
+                # Only MSE may differ, on a near-tie: Octet fake-quantizes in float32, the reference in float64.
                 assert method == "mse", f"{case} {name}: {method} on Octet's histogram"
                 scores = reference.mse_scores(counts, 2.0 ** exponent)
                 assert scores[int(got / 2.0 ** exponent) - reference.LEVELS] <= scores.min() * (1 + 1e-5), f"{case} {name}: mse"

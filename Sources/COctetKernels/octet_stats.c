@@ -233,6 +233,60 @@ int octet_scan_abs_histogram(const float *x, long n, float s1, float s2, int bin
     return scan_histogram_portable(x, n, s1, s2, bins, counts, out);
 }
 
+// MSE range search: for each candidate amax = centers[i], the squared error of narrow-range
+// fake quantization of every occupied bin centre (in float32, as the values would be), weighted
+// by its count and summed in double over eight lanes (lane j mod 8), so the vector and
+// portable paths add in the same order.
+static double mse_score_portable(const float *c, const double *w, long m, float amax) {
+    const float scale = 127.0f / amax;
+    double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (long j = 0; j < m; j++) {
+        float q = nearbyintf(c[j] * scale);
+        q = q < -127.0f ? -127.0f : (q > 127.0f ? 127.0f : q);
+        float e = q / scale - c[j];
+        lanes[j & 7] += (double)(e * e) * w[j];
+    }
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+#ifdef OCTET_X86
+__attribute__((target("avx2")))
+static double mse_score_avx2(const float *c, const double *w, long m, float amax) {
+    const float scale = 127.0f / amax;
+    const __m256 vscale = _mm256_set1_ps(scale), low = _mm256_set1_ps(-127.0f), high = _mm256_set1_ps(127.0f);
+    __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+    long j = 0;
+    for (; j + 8 <= m; j += 8) {
+        __m256 v = _mm256_loadu_ps(c + j);
+        __m256 q = _mm256_round_ps(_mm256_mul_ps(v, vscale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        q = _mm256_min_ps(_mm256_max_ps(q, low), high);
+        __m256 e = _mm256_sub_ps(_mm256_div_ps(q, vscale), v);
+        __m256 e2 = _mm256_mul_ps(e, e);
+        acc0 = _mm256_add_pd(acc0, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(e2)), _mm256_loadu_pd(w + j)));
+        acc1 = _mm256_add_pd(acc1, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(e2, 1)), _mm256_loadu_pd(w + j + 4)));
+    }
+    double lanes[8];
+    _mm256_storeu_pd(lanes, acc0);
+    _mm256_storeu_pd(lanes + 4, acc1);
+    for (; j < m; j++) {
+        float q = nearbyintf(c[j] * scale);
+        q = q < -127.0f ? -127.0f : (q > 127.0f ? 127.0f : q);
+        float e = q / scale - c[j];
+        lanes[j & 7] += (double)(e * e) * w[j];
+    }
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+#endif
+
+void octet_mse_scores(const float *centers, const double *weights, long m, const float *candidates, long count, double *scores) {
+    for (long i = 0; i < count; i++) {
+#ifdef OCTET_X86
+        if (stats_use_avx2()) { scores[i] = mse_score_avx2(centers, weights, m, candidates[i]); continue; }
+#endif
+        scores[i] = mse_score_portable(centers, weights, m, candidates[i]);
+    }
+}
+
 // SHA-256 (FIPS 180-4).
 static const unsigned int sha_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,

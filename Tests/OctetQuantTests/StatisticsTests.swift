@@ -99,6 +99,7 @@ struct StatisticsTests {
             let tensor = Tensor(shape: [count], scalars: values)
             var results: [TensorStatistics] = []
             var digests: [[UInt8]] = []
+            var mse: [Double] = []
             for portable: Int32 in [0, 1] {
                 octet_stats_set_portable(portable)
                 var statistics = TensorStatistics()
@@ -106,6 +107,7 @@ struct StatisticsTests {
                 var again = statistics  // a second batch goes through the one-pass path
                 again.add(tensor)
                 results += [statistics, again]
+                mse.append(try RangeAlgorithm.mse.amax(again.histogram))
                 var hash = SHA256()
                 tensor.withUnsafeBytes { hash.update($0) }
                 digests.append(hash.finalize())
@@ -113,6 +115,7 @@ struct StatisticsTests {
             #expect(results[0] == results[2] && results[1] == results[3], "\(count) values")
             #expect(results[1].count == 2 * results[0].count && results[1].histogram.total == 2 * results[0].histogram.total)
             #expect(digests[0] == digests[1])
+            #expect(mse[0] == mse[1] && mse[0] > 0)
         }
     }
 

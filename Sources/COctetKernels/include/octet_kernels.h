@@ -66,6 +66,11 @@ void octet_abs_histogram(const float *x, long n, float s1, float s2, int bins, l
 int octet_scan_abs_histogram(const float *x, long n, float s1, float s2, int bins, long long *counts,
                              octet_scan_result *out);
 
+/// MSE scores: scores[i] = Σ_j weights[j] · (fq(centers[j]) − centers[j])² for amax =
+/// candidates[i], where fq is narrow-range [-127, 127] fake quantization in float32 (round half
+/// to even) and the sum is taken in double over eight lanes in a fixed order.
+void octet_mse_scores(const float *centers, const double *weights, long m, const float *candidates, long count, double *scores);
+
 /// For tests: 1 makes the statistics and SHA-256 functions take their portable paths
 /// (their results are identical), 0 lets them pick by CPU again.
 void octet_stats_set_portable(int portable);

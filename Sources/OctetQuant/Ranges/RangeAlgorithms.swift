@@ -1,3 +1,4 @@
+import COctetKernels
 import Foundation
 
 /// How a tensor's INT8 range (amax) is chosen from its statistics (SPEC §4).
@@ -120,33 +121,27 @@ enum RangeSearch {
         return Double(histogram.counts.count) * width
     }
 
-    /// The bin centre c_i (i ≥ 128) minimizing mean_k((fq(c_k, c_i) − c_k)² · count_k), with
-    /// narrow-range [-127, 127] fake quantization, computed in float32; the first minimum wins.
+    /// The bin centre c_i (i ≥ 128) minimizing Σ_k count_k · (fq(c_k, c_i) − c_k)², with
+    /// narrow-range [-127, 127] fake quantization in float32 and sums in double (a vectorized C
+    /// loop over the occupied bins); the first minimum wins. (SPEC's mean over bins divides
+    /// every score by the same number, so the argmin is the same.)
     static func mse(_ histogram: AbsHistogram) throws -> Double {
         guard let width = histogram.binWidth else { return 0 }
-        let counts = histogram.counts.map { Float($0) }
-        guard counts.count > levels else { throw StatisticsError.tooFewBins(needed: levels + 1, have: counts.count) }
-        let edges = (0...counts.count).map { Float(Double($0) * width) }
-        let centers = (0..<counts.count).map { (edges[$0] + edges[$0 + 1]) / 2 }
+        let n = histogram.counts.count
+        guard n > levels else { throw StatisticsError.tooFewBins(needed: levels + 1, have: n) }
+        let edges = (0...n).map { Float(Double($0) * width) }
+        let centers = (0..<n).map { (edges[$0] + edges[$0 + 1]) / 2 }
         // Empty bins add nothing to any score.
-        let occupied = counts.indices.filter { counts[$0] != 0 }
-        var best = Float.infinity
-        var bestIndex = levels
-        for i in levels..<centers.count {
-            let amax = centers[i]
-            let scale = 127 / amax
-            var total: Float = 0
-            for k in occupied {
-                let quantized = min(max((centers[k] * scale).rounded(.toNearestOrEven), -127), 127) / scale
-                let error = quantized - centers[k]
-                total += error * error * counts[k]
-            }
-            let mean = total / Float(centers.count)
-            if mean < best {
-                best = mean
-                bestIndex = i
-            }
+        let occupied = histogram.counts.indices.filter { histogram.counts[$0] != 0 }
+        let values = occupied.map { centers[$0] }
+        let weights = occupied.map { Double(histogram.counts[$0]) }
+        let candidates = Array(centers[levels...])
+        var scores = [Double](repeating: 0, count: candidates.count)
+        scores.withUnsafeMutableBufferPointer { out in
+            octet_mse_scores(values, weights, values.count, candidates, candidates.count, out.baseAddress)
         }
-        return Double(centers[bestIndex])
+        var bestIndex = 0
+        for index in scores.indices where scores[index] < scores[bestIndex] { bestIndex = index }
+        return Double(candidates[bestIndex])
     }
 }
