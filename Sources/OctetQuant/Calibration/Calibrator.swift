@@ -7,8 +7,8 @@ import OctetRuntime
 ///
 /// The data is read once, by a reader thread that checks every sample against the model,
 /// fingerprints it and hands it over through a short queue; the calling thread batches the
-/// samples and runs the model with a ``StatisticsCollector`` observing every tensor. Reading
-/// and checking thus overlap the model runs. Nothing is computed from data that failed
+/// samples and runs the model with a ``StatisticsCollector`` observing every tensor, which bins
+/// on a worker queue. Reading, checking and binning thus overlap the model runs. Nothing is computed from data that failed
 /// validation: at the first sample that does not fit, the model stops, the reader goes on to
 /// the end to collect every problem, and ``calibrate(_:session:progress:)`` throws them all.
 /// Memory is the queued samples, the run in flight and the histograms, whatever the number of
@@ -102,7 +102,7 @@ public final class Calibrator {
         reader.stackSize = 8 << 20
         reader.start()
 
-        let collector = StatisticsCollector(graph: model.graph)
+        let collector = StatisticsCollector(graph: model.graph, overlapped: true)
         var batcher = RunBatcher(batchSize: batchSize)
         var done = 0
         var peak = 0
@@ -131,11 +131,12 @@ public final class Calibrator {
 
         let order = model.graph.productionOrder
         let position = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        let names = collector.tensors.keys.sorted { (position[$0] ?? .max, $0) < (position[$1] ?? .max, $1) }
+        let collected = collector.tensors
+        let names = collected.keys.sorted { (position[$0] ?? .max, $0) < (position[$1] ?? .max, $1) }
         let statistics = CalibrationStatistics(
             modelHash: modelHash, inputs: CalibrationStatistics.inputDescriptions(model), data: result.fingerprint,
             shards: options.shard.map { [$0.description] } ?? [], octetVersion: OctetVersion.current,
-            tensors: names.map { ($0, collector.tensors[$0] ?? TensorStatistics()) },
+            tensors: names.map { ($0, collected[$0] ?? TensorStatistics()) },
             weights: WeightStatistics.collect(from: model.graph))
         return Run(statistics: statistics, batchSize: batchSize, warnings: result.warnings, peakTensorBytes: peak)
     }

@@ -11,22 +11,34 @@ import OctetRuntime
 /// input's statistics of the same run, and a Concat the merge of its inputs': exact, and no
 /// pass over the data. Each main-graph value is produced once per run, so these match what
 /// binning the output would give.
-public final class StatisticsCollector {
-    /// Statistics by value name.
-    public private(set) var tensors: [String: TensorStatistics] = [:]
+///
+/// With `overlapped`, the binning runs on a serial worker queue while the model goes on (a
+/// model run rarely keeps both cores busy): values are taken in the order they are observed,
+/// so the statistics are the same, and at most ``pendingBudget`` bytes of tensors wait for the
+/// worker, so memory stays bounded.
+public final class StatisticsCollector: @unchecked Sendable {
     /// This run's statistics of each value observed so far (for derived outputs).
     private var current: [String: TensorStatistics] = [:]
+    private var collected: [String: TensorStatistics] = [:]
     /// Main-graph outputs whose statistics follow from their inputs'.
     private let derived: [String: [String]]
     /// Values whose per-run statistics derived outputs need.
     private let sources: Set<String>
+    private let worker: DispatchQueue?
+    private let condition = NSCondition()
+    private var pendingBytes = 0
+
+    /// Bytes of observed tensors that may wait for the worker.
+    public static let pendingBudget = 8 << 20
 
     /// The op types whose output holds exactly the values of their first input.
     static let rearranging: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose"]
 
-    /// - Parameter graph: the main graph, to derive the statistics of layout nodes' outputs
-    ///   (`nil`: every value is binned).
-    public init(graph: Graph? = nil) {
+    /// - Parameters:
+    ///   - graph: the main graph, to derive the statistics of layout nodes' outputs (`nil`:
+    ///     every value is binned).
+    ///   - overlapped: bin on a worker queue while the model runs.
+    public init(graph: Graph? = nil, overlapped: Bool = false) {
         var derived: [String: [String]] = [:]
         for node in graph?.nodes ?? [] where OpsetImport.canonical(node.domain) == "" && node.outputs.count == 1 {
             guard let output = node.outputs.first, !output.isEmpty, let first = node.inputs.first, !first.isEmpty else { continue }
@@ -38,10 +50,19 @@ public final class StatisticsCollector {
         }
         self.derived = derived
         sources = Set(derived.values.joined())
+        worker = overlapped ? DispatchQueue(label: "octet.statistics") : nil
+    }
+
+    /// Statistics by value name (waits for the worker to finish what was observed).
+    public var tensors: [String: TensorStatistics] {
+        worker?.sync {}
+        return collected
     }
 
     /// Forgets the previous run's per-run statistics; call before each run.
-    public func startRun() { current.removeAll(keepingCapacity: true) }
+    public func startRun() {
+        if let worker { worker.async { self.current.removeAll(keepingCapacity: true) } } else { current.removeAll(keepingCapacity: true) }
+    }
 
     /// Records one produced tensor (integer and boolean tensors are not quantized and are skipped).
     /// - Parameters:
@@ -49,20 +70,39 @@ public final class StatisticsCollector {
     ///   - tensor: its value in this run.
     public func observe(_ name: String, _ tensor: Tensor) {
         guard tensor.dtype.isFloatingPoint else { return }
+        guard let worker else {
+            record(name, tensor)
+            return
+        }
+        let bytes = tensor.byteCount
+        condition.lock()
+        while pendingBytes > 0 && pendingBytes + bytes > Self.pendingBudget { condition.wait() }
+        pendingBytes += bytes
+        condition.unlock()
+        worker.async {
+            self.record(name, tensor)
+            self.condition.lock()
+            self.pendingBytes -= bytes
+            self.condition.broadcast()
+            self.condition.unlock()
+        }
+    }
+
+    private func record(_ name: String, _ tensor: Tensor) {
         let derivedRun = derived[name].flatMap { derive(from: $0, count: tensor.elementCount) }
         guard derivedRun != nil || sources.contains(name) else {
-            tensors[name, default: TensorStatistics()].add(tensor)
+            collected[name, default: TensorStatistics()].add(tensor)
             return
         }
         var statistics: TensorStatistics
         if let derivedRun {
             statistics = derivedRun
         } else {
-            statistics = TensorStatistics(startingAt: tensors[name]?.histogram.exponent)
+            statistics = TensorStatistics(startingAt: collected[name]?.histogram.exponent)
             statistics.add(tensor)
         }
         if sources.contains(name) { current[name] = statistics }
-        tensors[name, default: TensorStatistics()].merge(statistics)
+        collected[name, default: TensorStatistics()].merge(statistics)
     }
 
     /// The merged statistics of `sources` in this run, when each was observed and together they
