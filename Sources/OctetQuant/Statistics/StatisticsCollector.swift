@@ -12,14 +12,19 @@ import OctetRuntime
 /// pass over the data. Each main-graph value is produced once per run, so these match what
 /// binning the output would give.
 ///
-/// With `overlapped`, the binning runs on a serial worker queue while the model goes on (a
-/// model run rarely keeps both cores busy): values are taken in the order they are observed,
-/// so the statistics are the same, and at most ``pendingBudget`` bytes of tensors wait for the
-/// worker, so memory stays bounded.
+/// With `overlapped`, large tensors are binned on a serial worker queue while the model goes
+/// on (a model run rarely keeps both cores busy); small ones, for which a hand-over costs more
+/// than it saves, are binned at once. Merging statistics is exact in any order, so the result
+/// is the same; at most ``pendingBudget`` bytes of tensors wait for the worker, so memory stays
+/// bounded.
 public final class StatisticsCollector: @unchecked Sendable {
-    /// This run's statistics of each value observed so far (for derived outputs).
-    private var current: [String: TensorStatistics] = [:]
+    /// Per-run statistics of each source value of a derived output, with the run they are of.
+    private var current: [String: (run: Int, statistics: TensorStatistics)] = [:]
     private var collected: [String: TensorStatistics] = [:]
+    /// Guards `current` and `collected` (the worker and the caller both record).
+    private let lock = NSLock()
+    /// The run being observed (counted by ``startRun()``).
+    private var run = 0
     /// Main-graph outputs whose statistics follow from their inputs'.
     private let derived: [String: [String]]
     /// Values whose per-run statistics derived outputs need.
@@ -30,6 +35,8 @@ public final class StatisticsCollector: @unchecked Sendable {
 
     /// Bytes of observed tensors that may wait for the worker.
     public static let pendingBudget = 8 << 20
+    /// Tensors with fewer elements are binned by the caller.
+    static let handOverElements = 1 << 16
 
     /// The op types whose output holds exactly the values of their first input.
     static let rearranging: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose"]
@@ -56,13 +63,13 @@ public final class StatisticsCollector: @unchecked Sendable {
     /// Statistics by value name (waits for the worker to finish what was observed).
     public var tensors: [String: TensorStatistics] {
         worker?.sync {}
+        lock.lock()
+        defer { lock.unlock() }
         return collected
     }
 
-    /// Forgets the previous run's per-run statistics; call before each run.
-    public func startRun() {
-        if let worker { worker.async { self.current.removeAll(keepingCapacity: true) } } else { current.removeAll(keepingCapacity: true) }
-    }
+    /// Starts a new run: derived outputs only use their sources' statistics of the same run.
+    public func startRun() { run += 1 }
 
     /// Records one produced tensor (integer and boolean tensors are not quantized and are skipped).
     /// - Parameters:
@@ -70,8 +77,9 @@ public final class StatisticsCollector: @unchecked Sendable {
     ///   - tensor: its value in this run.
     public func observe(_ name: String, _ tensor: Tensor) {
         guard tensor.dtype.isFloatingPoint else { return }
-        guard let worker else {
-            record(name, tensor)
+        let run = self.run
+        guard let worker, tensor.elementCount >= Self.handOverElements else {
+            record(name, tensor, run: run)
             return
         }
         let bytes = tensor.byteCount
@@ -80,7 +88,7 @@ public final class StatisticsCollector: @unchecked Sendable {
         pendingBytes += bytes
         condition.unlock()
         worker.async {
-            self.record(name, tensor)
+            self.record(name, tensor, run: run)
             self.condition.lock()
             self.pendingBytes -= bytes
             self.condition.broadcast()
@@ -88,32 +96,42 @@ public final class StatisticsCollector: @unchecked Sendable {
         }
     }
 
-    private func record(_ name: String, _ tensor: Tensor) {
-        let derivedRun = derived[name].flatMap { derive(from: $0, count: tensor.elementCount) }
-        guard derivedRun != nil || sources.contains(name) else {
+    /// Bins (or derives) one observation and merges it. Large tensors are binned outside the
+    /// lock, into statistics of this observation alone, so the caller and the worker can bin at
+    /// once; small ones go straight into the totals.
+    private func record(_ name: String, _ tensor: Tensor, run: Int) {
+        lock.lock()
+        if derived[name] == nil && !sources.contains(name) && tensor.elementCount < Self.handOverElements {
+            // Small and needed by no derivation: straight into the totals.
             collected[name, default: TensorStatistics()].add(tensor)
+            lock.unlock()
             return
         }
+        let derivedRun = derived[name].flatMap { derive(from: $0, count: tensor.elementCount, run: run) }
+        let exponent = collected[name]?.histogram.exponent
+        lock.unlock()
         var statistics: TensorStatistics
         if let derivedRun {
             statistics = derivedRun
         } else {
-            statistics = TensorStatistics(startingAt: collected[name]?.histogram.exponent)
+            statistics = TensorStatistics(startingAt: exponent)
             statistics.add(tensor)
         }
-        if sources.contains(name) { current[name] = statistics }
+        lock.lock()
+        if sources.contains(name) { current[name] = (run, statistics) }
         collected[name, default: TensorStatistics()].merge(statistics)
+        lock.unlock()
     }
 
-    /// The merged statistics of `sources` in this run, when each was observed and together they
-    /// hold `count` values (else `nil`: the output is binned itself).
-    private func derive(from sources: [String], count: Int) -> TensorStatistics? {
+    /// The merged statistics of `sources` in run `run`, when each was recorded in that run and
+    /// together they hold `count` values (else `nil`: the output is binned itself).
+    private func derive(from sources: [String], count: Int, run: Int) -> TensorStatistics? {
         var merged = TensorStatistics()
         var values: Int64 = 0
         for source in sources {
-            guard let part = current[source] else { return nil }
-            merged.merge(part)
-            values += part.count + part.nonFinite
+            guard let part = current[source], part.run == run else { return nil }
+            merged.merge(part.statistics)
+            values += part.statistics.count + part.statistics.nonFinite
         }
         return values == Int64(count) ? merged : nil
     }
