@@ -32,32 +32,52 @@ static void scan_portable(const float *x, long n, octet_scan_result *out) {
 }
 
 #ifdef OCTET_X86
+// Running extremes over eight lanes, shared by the scan and the one-pass scan-and-bin.
+typedef struct {
+    __m256 lo, hi, amax;
+    long long bad;
+} scan_lanes;
+
+__attribute__((target("avx2")))
+static inline scan_lanes scan_lanes_start(void) {
+    scan_lanes lanes = {_mm256_set1_ps(INFINITY), _mm256_set1_ps(-INFINITY), _mm256_setzero_ps(), 0};
+    return lanes;
+}
+
+/// Adds eight values; returns their |x| and sets `finite` to the lanes that are finite.
+__attribute__((target("avx2")))
+static inline __m256 scan_lanes_add(scan_lanes *lanes, __m256 v, __m256 *finite) {
+    const __m256 inf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
+    __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+    *finite = _mm256_cmp_ps(a, inf, _CMP_LT_OQ);
+    lanes->bad += 8 - __builtin_popcount(_mm256_movemask_ps(*finite));
+    lanes->amax = _mm256_max_ps(lanes->amax, _mm256_and_ps(a, *finite));
+    lanes->lo = _mm256_min_ps(lanes->lo, _mm256_blendv_ps(inf, v, *finite));
+    lanes->hi = _mm256_max_ps(lanes->hi, _mm256_blendv_ps(ninf, v, *finite));
+    return a;
+}
+
+/// Scans the `n` values left after the lanes and folds everything into `out`.
+__attribute__((target("avx2")))
+static void scan_lanes_finish(const scan_lanes *lanes, const float *rest, long n, octet_scan_result *out) {
+    float l[8], h[8], m[8];
+    _mm256_storeu_ps(l, lanes->lo); _mm256_storeu_ps(h, lanes->hi); _mm256_storeu_ps(m, lanes->amax);
+    scan_portable(rest, n, out);
+    for (int k = 0; k < 8; k++) {
+        if (l[k] < out->min) out->min = l[k];
+        if (h[k] > out->max) out->max = h[k];
+        if (m[k] > out->absmax) out->absmax = m[k];
+    }
+    out->nonfinite += lanes->bad;
+}
+
 __attribute__((target("avx2")))
 static void scan_avx2(const float *x, long n, octet_scan_result *out) {
-    const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
-    __m256 lo = inf, hi = ninf, amax = _mm256_setzero_ps();
-    long long bad = 0;
+    scan_lanes lanes = scan_lanes_start();
     long i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 a = _mm256_andnot_ps(sign, v);
-        __m256 finite = _mm256_cmp_ps(a, inf, _CMP_LT_OQ);
-        bad += 8 - __builtin_popcount(_mm256_movemask_ps(finite));
-        amax = _mm256_max_ps(amax, _mm256_and_ps(a, finite));
-        lo = _mm256_min_ps(lo, _mm256_blendv_ps(inf, v, finite));
-        hi = _mm256_max_ps(hi, _mm256_blendv_ps(ninf, v, finite));
-    }
-    float l[8], h[8], m[8];
-    _mm256_storeu_ps(l, lo); _mm256_storeu_ps(h, hi); _mm256_storeu_ps(m, amax);
-    octet_scan_result tail;
-    scan_portable(x + i, n - i, &tail);
-    for (int k = 0; k < 8; k++) {
-        if (l[k] < tail.min) tail.min = l[k];
-        if (h[k] > tail.max) tail.max = h[k];
-        if (m[k] > tail.absmax) tail.absmax = m[k];
-    }
-    tail.nonfinite += bad;
-    *out = tail;
+    __m256 finite;
+    for (; i + 8 <= n; i += 8) scan_lanes_add(&lanes, _mm256_loadu_ps(x + i), &finite);
+    scan_lanes_finish(&lanes, x + i, n - i, out);
 }
 #endif
 
@@ -178,22 +198,16 @@ static int scan_histogram_avx2(const float *x, long n, float s1, float s2, int b
                                octet_scan_result *out) {
     unsigned int sub[4][OCTET_HISTOGRAM_MAX_BINS + 1];  // the extra bin takes non-finite values
     for (int r = 0; r < 4; r++) memset(sub[r], 0, sizeof(unsigned int) * (size_t)(bins + 1));
-    const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY), ninf = _mm256_set1_ps(-INFINITY);
     const __m256 vs1 = _mm256_set1_ps(s1), vs2 = _mm256_set1_ps(s2), limit = _mm256_set1_ps((float)bins);
     const __m256 last = _mm256_set1_ps((float)(bins - 1));
     const __m256i skip = _mm256_set1_epi32(bins);
-    __m256 lo = inf, hi = ninf, amax = _mm256_setzero_ps(), over = _mm256_setzero_ps();
-    long long bad = 0;
+    scan_lanes lanes = scan_lanes_start();
+    __m256 over = _mm256_setzero_ps();
     long i = 0;
     int index[8];
     for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 a = _mm256_andnot_ps(sign, v);
-        __m256 finite = _mm256_cmp_ps(a, inf, _CMP_LT_OQ);
-        bad += 8 - __builtin_popcount(_mm256_movemask_ps(finite));
-        amax = _mm256_max_ps(amax, _mm256_and_ps(a, finite));
-        lo = _mm256_min_ps(lo, _mm256_blendv_ps(inf, v, finite));
-        hi = _mm256_max_ps(hi, _mm256_blendv_ps(ninf, v, finite));
+        __m256 finite;
+        __m256 a = scan_lanes_add(&lanes, _mm256_loadu_ps(x + i), &finite);
         __m256 t = _mm256_mul_ps(_mm256_mul_ps(a, vs1), vs2);
         over = _mm256_or_ps(over, _mm256_and_ps(finite, _mm256_cmp_ps(t, limit, _CMP_GE_OQ)));
         __m256i k = _mm256_cvttps_epi32(_mm256_and_ps(_mm256_min_ps(t, last), finite));
@@ -202,19 +216,9 @@ static int scan_histogram_avx2(const float *x, long n, float s1, float s2, int b
         sub[0][index[0]]++; sub[1][index[1]]++; sub[2][index[2]]++; sub[3][index[3]]++;
         sub[0][index[4]]++; sub[1][index[5]]++; sub[2][index[6]]++; sub[3][index[7]]++;
     }
-    float l[8], h[8], m[8];
-    _mm256_storeu_ps(l, lo); _mm256_storeu_ps(h, hi); _mm256_storeu_ps(m, amax);
+    scan_lanes_finish(&lanes, x + i, n - i, out);
     int overflow = _mm256_movemask_ps(over) != 0;
-    octet_scan_result tail;
-    scan_portable(x + i, n - i, &tail);
     overflow |= histogram_direct(x + i, n - i, s1, s2, bins, counts, 0);
-    for (int k = 0; k < 8; k++) {
-        if (l[k] < tail.min) tail.min = l[k];
-        if (h[k] > tail.max) tail.max = h[k];
-        if (m[k] > tail.absmax) tail.absmax = m[k];
-    }
-    tail.nonfinite += bad;
-    *out = tail;
     if (overflow) return 1;  // the tail's counts may be in; the caller discards them all
     for (int b = 0; b < bins; b++) counts[b] += (long long)sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
     return 0;

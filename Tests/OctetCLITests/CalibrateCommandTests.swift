@@ -21,6 +21,15 @@ struct CalibrateCommandTests {
 
     static func read(_ url: URL) throws -> String { try String(contentsOf: url, encoding: .utf8) }
 
+    @Test func readmeQuickStartCalibratesTheBundledExample() throws {
+        let data = OctetProcess.repositoryRoot.appendingPathComponent("Examples/mini-encoder/calib.npz").path
+        let result = try OctetProcess.run(["calibrate", Self.example, "--calibration-data", data])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("Calibrated \(Self.example) on 32 samples (1 per run)"))
+        #expect(result.stdout.contains("Tensors with NaN/inf values (left out of their statistics): where_31"))
+        #expect(result.stdout.contains("Tensors whose largest |x| lies furthest past the chosen range:"))
+    }
+
     @Test func writesCacheSidecarRangesAndStatsThenReusesTheCache() throws {
         let folder = try TemporaryFolder()
         let data = try Self.data(in: folder)
