@@ -77,6 +77,11 @@ static void tile_avx2(int rows, int k, const float *a, long lda, const float *pa
 #endif
 
 static int use_avx2 = -1;
+static int stats_portable = 0;
+
+void octet_stats_set_portable(int portable) { stats_portable = portable; }
+
+int octet_stats_portable(void) { return stats_portable; }
 
 int octet_kernels_use_avx2(void) {
     if (use_avx2 < 0) {

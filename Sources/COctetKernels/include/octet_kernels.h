@@ -75,6 +75,9 @@ void octet_mse_scores(const float *centers, const double *weights, long m, const
 /// (their results are identical), 0 lets them pick by CPU again.
 void octet_stats_set_portable(int portable);
 
+/// Whether `octet_stats_set_portable(1)` is in force.
+int octet_stats_portable(void);
+
 /// Running SHA-256 state.
 typedef struct {
     unsigned int h[8];
