@@ -1,6 +1,7 @@
 """Models mutated the way broken exports are (odd attribute values, wrong-sized or corrupted
 weights, rewired inputs) must make `octet run` fail with an `Error:` line and exit 1, or run;
-never crash. Fixed seeds keep the cases the same from run to run."""
+never crash. The same holds for byte-mutated stats files and TensorRT caches given to
+`octet calibrate`. Fixed seeds keep the cases the same from run to run."""
 import random
 import subprocess
 
@@ -84,3 +85,39 @@ def test_odd_input_shapes_never_crash(tmp_path, octet, name):
         np.savez(tmp_path / "in.npz", **fed)
         result = octet("run", path, "--load-inputs", tmp_path / "in.npz", check=False)
         assert result.returncode in (0, 1), f"{name} {({k: v.shape for k, v in fed.items()})}: exit {result.returncode}\n{result.stderr[-2000:]}"
+
+
+def mutations(data, rng, count):
+    for _ in range(count):
+        mutated = bytearray(data)
+        roll = rng.random()
+        if roll < 0.3:
+            del mutated[rng.randrange(len(mutated)):]
+        elif roll < 0.7:
+            for _ in range(rng.randint(1, 8)):
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        else:
+            start = rng.randrange(len(mutated))
+            mutated[start:start] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 40)))
+        yield bytes(mutated)
+
+
+def test_corrupted_stats_files_and_caches_never_crash(tmp_path, octet):
+    path = tmp_path / "encoder.onnx"
+    onnx.save(models.mini_encoder(17), str(path))
+    np.savez(tmp_path / "calib.npz", **models.encoder_feeds(4, 9))
+    octet("calibrate", path, "--calibration-data", tmp_path / "calib.npz", "--save-stats", tmp_path / "stats.json",
+          "--calibration-cache", tmp_path / "good.calib")
+    rng = random.Random(7)
+    stats = (tmp_path / "stats.json").read_bytes()
+    cache = (tmp_path / "good.calib").read_bytes()
+    (tmp_path / "good.calib.json").unlink()
+    trials = [("--load-stats", "s.json", m) for m in mutations(stats, rng, 40)]
+    trials += [("--calibration-cache", "c.calib", m) for m in mutations(cache, rng, 40)]
+    for flag, name, data in trials:
+        (tmp_path / name).write_bytes(data)
+        result = octet("calibrate", path, flag, tmp_path / name, "--ranges-json", tmp_path / "r.json", check=False)
+        assert result.returncode in (0, 1), f"{flag}: exit {result.returncode}\n{result.stderr[-2000:]}"
+        if result.returncode == 1:
+            assert result.stderr.startswith("Error: ") and result.stderr.count("Error:") == 1, result.stderr[-2000:]
+            assert "Fatal error" not in result.stderr
