@@ -165,27 +165,8 @@ void octet_abs_histogram(const float *x, long n, float s1, float s2, int bins, l
 // after the first few), this halves the memory traffic of observing them.
 static int scan_histogram_portable(const float *x, long n, float s1, float s2, int bins, long long *counts,
                                    octet_scan_result *out) {
-    unsigned int sub[4][OCTET_HISTOGRAM_MAX_BINS];
-    for (int r = 0; r < 4; r++) memset(sub[r], 0, sizeof(unsigned int) * (size_t)bins);
-    float lo = INFINITY, hi = -INFINITY, absmax = 0;
-    long long bad = 0;
-    int overflow = 0;
-    const float limit = (float)bins;
-    for (long i = 0; i < n; i++) {
-        float v = x[i];
-        float a = fabsf(v);
-        if (!(a < INFINITY)) { bad++; continue; }
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-        if (a > absmax) absmax = a;
-        float t = a * s1 * s2;
-        if (t >= limit) { overflow = 1; continue; }
-        sub[i & 3][(int)t]++;
-    }
-    out->min = lo; out->max = hi; out->absmax = absmax; out->nonfinite = bad;
-    if (overflow) return 1;
-    for (int b = 0; b < bins; b++) counts[b] += (long long)sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
-    return 0;
+    scan_portable(x, n, out);
+    return histogram_direct(x, n, s1, s2, bins, counts, 0);
 }
 
 #ifdef OCTET_X86
