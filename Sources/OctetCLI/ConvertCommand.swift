@@ -32,7 +32,14 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Smallest tensor, in bytes, moved to external data.")
     var externalDataSizeThreshold = 1024
 
+    @Flag(help: "Prepare the model for INT8 as --int8 will: Constant weights become initializers, the opset is raised to 13, BatchNormalization after Conv is folded.")
+    var prepare = false
+
+    @Flag(help: "With --prepare: leave BatchNormalization nodes as they are.")
+    var noFoldBatchNorm = false
+
     func validate() throws {
+        if noFoldBatchNorm && !prepare { throw ValidationError("--no-fold-batch-norm goes with --prepare.") }
         if saveExternalData && noExternalData {
             throw ValidationError("--save-external-data and --no-external-data contradict each other; give one.")
         }
@@ -42,7 +49,17 @@ struct ConvertCommand: ParsableCommand {
     func run() throws {
         let source = URL(fileURLWithPath: model)
         let destination = URL(fileURLWithPath: output)
-        let loaded = try Model.load(contentsOf: source)
+        var loaded = try Model.load(contentsOf: source)
+        var preparation: ModelPreparation.Report?
+        if prepare {
+            do { (loaded, preparation) = try ModelPreparation.prepare(loaded, foldBatchNorm: !noFoldBatchNorm) } catch let error as OpsetUpgrade.UpgradeError {
+                throw CLIError.message("\(model): \(error.localizedDescription)")
+            }
+            let problems = loaded.graph.validate(model: loaded)
+            if !problems.isEmpty {
+                throw CLIError.message("\(model): the prepared model is not valid (please report this): \(problems.joined(separator: "; "))")
+            }
+        }
         let folder = source.deletingLastPathComponent()
         let inputFiles = [source] + ModelSummary(model: loaded, file: model).externalData.map {
             folder.appendingPathComponent($0.location)
@@ -62,5 +79,9 @@ struct ConvertCommand: ParsableCommand {
             line += "; external data \(written): \(formatBytes(report.externalBytes))"
         }
         print(line + ")")
+        if let preparation {
+            let opset = "opset \(preparation.opset.from.map(String.init) ?? "?") → \(preparation.opset.to.map(String.init) ?? "?")"
+            print("Prepared: \(opset), \(preparation.constantsMoved) Constant node\(preparation.constantsMoved == 1 ? "" : "s") to initializers, \(preparation.foldedBatchNorms.count) BatchNormalization folded into Conv")
+        }
     }
 }

@@ -54,4 +54,22 @@ struct ConvertCommandTests {
         let missing = try OctetProcess.run(["convert", source.path, "-o", folder.file("nowhere/x.onnx").path])
         #expect(missing.status == 1 && missing.stderr.contains("does not exist"))
     }
+
+    @Test func prepareReportsItsStepsAndRefusesOldOpsets() throws {
+        let folder = try TemporaryFolder()
+        var model = TestModels.linearRelu()
+        model.opsetImports = [OpsetImport(domain: "", version: 12)]
+        try model.save(to: folder.file("m12.onnx"))
+        let prepared = try OctetProcess.run(["convert", folder.file("m12.onnx").path, "-o", folder.file("p.onnx").path, "--prepare"])
+        #expect(prepared.status == 0, "\(prepared.stderr)")
+        #expect(prepared.stdout.contains("Prepared: opset 12 → 13, 0 Constant nodes to initializers, 0 BatchNormalization folded into Conv"))
+        #expect(try Model.load(contentsOf: folder.file("p.onnx")).opsetVersion(for: "") == 13)
+        model.opsetImports = [OpsetImport(domain: "", version: 9)]
+        try model.save(to: folder.file("m9.onnx"))
+        let old = try OctetProcess.run(["convert", folder.file("m9.onnx").path, "-o", folder.file("q.onnx").path, "--prepare"])
+        #expect(old.status == 1 && old.stderr.contains("m9.onnx: the model uses ONNX opset 9; Octet upgrades opsets 11 and 12 to 13"))
+        #expect(!FileManager.default.fileExists(atPath: folder.file("q.onnx").path))
+        let usage = try OctetProcess.run(["convert", folder.file("m9.onnx").path, "-o", folder.file("q.onnx").path, "--no-fold-batch-norm"])
+        #expect(usage.status == 64)
+    }
 }

@@ -82,4 +82,46 @@ struct PreparationTests {
         #expect(editor.graph.nodes[2].inputs == ["xw_copy", "b"])
         #expect(editor.uniqueName("copy") == "copy_1")
     }
+
+    /// Opset 11: Split, Squeeze, Unsqueeze and ReduceSum with attributes; Softmax on a middle axis
+    /// (flattening semantics) and LogSoftmax on the last.
+    static func opset11Layers() -> Model {
+        let ints = { (name: String, values: [Int64]) in Attribute(name: name, value: .ints(values)) }
+        let graph = Graph(
+            name: "opset11",
+            nodes: [
+                Node(opType: "Split", inputs: ["x"], outputs: ["a", "b"], name: "split", attributes: [Attribute(name: "axis", value: .int(2)), ints("split", [2, 4])]),
+                Node(opType: "Unsqueeze", inputs: ["a"], outputs: ["a4"], name: "unsqueeze", attributes: [ints("axes", [0])]),
+                Node(opType: "Squeeze", inputs: ["a4"], outputs: ["a3"], name: "squeeze", attributes: [ints("axes", [0])]),
+                Node(opType: "ReduceSum", inputs: ["b"], outputs: ["sum"], name: "reduce", attributes: [ints("axes", [2]), Attribute(name: "keepdims", value: .int(1))]),
+                Node(opType: "Softmax", inputs: ["a3"], outputs: ["soft"], name: "softmax", attributes: [Attribute(name: "axis", value: .int(1))]),
+                Node(opType: "LogSoftmax", inputs: ["b"], outputs: ["logsoft"], name: "logsoftmax", attributes: [Attribute(name: "axis", value: .int(2))]),
+            ],
+            inputs: [.tensor("x", .float32, [.value(2), .value(3), .value(6)])],
+            outputs: [.tensor("soft", .float32, nil), .tensor("sum", .float32, nil), .tensor("logsoft", .float32, nil)],
+            valueInfo: [.tensor("a3", .float32, [.value(2), .value(3), .value(2)]), .tensor("b", .float32, [.value(2), .value(3), .value(4)])])
+        return Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 11)])
+    }
+
+    @Test func opsetUpgradeMovesAttributesToInputsAndKeepsSoftmaxSemantics() throws {
+        let model = Self.opset11Layers()
+        let upgraded = try OpsetUpgrade.upgrade(model)
+        #expect(upgraded.opsetVersion(for: "") == 13)
+        #expect(upgraded.graph.nodes.map(\.opType) == ["Split", "Unsqueeze", "Squeeze", "ReduceSum", "Flatten", "Shape", "Softmax", "Reshape", "LogSoftmax"])
+        #expect(upgraded.graph.nodes.allSatisfy { node in !node.attributes.contains { ["split", "axes"].contains($0.name) } })
+        #expect(upgraded.graph.initializers.map(\.name) == ["split_split", "unsqueeze_axes", "squeeze_axes", "reduce_axes"])
+        let x = Tensor(shape: [2, 3, 6], scalars: TestModels.randomFloats(36, seed: 5, scale: 3))
+        let before = try Session(model: model).run(["x": x])
+        let after = try Session(model: upgraded).run(["x": x])
+        for name in ["soft", "sum", "logsoft"] {
+            let a = try #require(before[name]).scalars(as: Float.self), b = try #require(after[name]).scalars(as: Float.self)
+            #expect(after[name]?.shape == before[name]?.shape)
+            #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($0)) }, "\(name)")
+        }
+        #expect(throws: OpsetUpgrade.UpgradeError.tooOld(version: 9)) {
+            var old = model
+            old.opsetImports = [OpsetImport(domain: "", version: 9)]
+            _ = try OpsetUpgrade.upgrade(old)
+        }
+    }
 }

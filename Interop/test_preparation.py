@@ -1,0 +1,54 @@
+"""`octet convert --prepare` (Constant weights to initializers, opset 11/12 raised to 13,
+BatchNormalization folded into Conv) keeps the FP32 function: ONNX Runtime and Octet's engine
+give the original model's outputs, and onnx.checker accepts the result."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import models
+
+ENGINE_MODELS = models.engine_models()
+CASES = sorted(name for name in ENGINE_MODELS if "opset11" in name or "opset12" in name) + ["cnn_constants_opset11", "cnn_constants_opset12"]
+
+
+def case(name):
+    if name.startswith("cnn_constants"):
+        opset = int(name[-2:])
+        rng = np.random.default_rng(opset)
+        return models.cnn_constants(opset), [{"images": rng.standard_normal((2, 3, 16, 16)).astype(np.float32)}]
+    return ENGINE_MODELS[name]
+
+
+def run_ort(path, feeds):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_prepared_models_keep_their_outputs(tmp_path, octet, name):
+    model, feed_list = case(name)
+    original = tmp_path / "model.onnx"
+    onnx.save(model, str(original))
+    prepared = tmp_path / "prepared.onnx"
+    result = octet("convert", original, "-o", prepared, "--prepare")
+    assert "Prepared: opset" in result.stdout and "→ 13" in result.stdout
+    checked = onnx.load(str(prepared))
+    onnx.checker.check_model(checked, full_check=True)
+    assert next(o.version for o in checked.opset_import if o.domain in ("", "ai.onnx")) == 13
+    assert not any(n.op_type == "Constant" for n in checked.graph.node)
+    if any(n.op_type == "Conv" for n in model.graph.node):
+        assert not any(n.op_type == "BatchNormalization" for n in checked.graph.node)
+    for feeds in feed_list:
+        before = run_ort(original, feeds)
+        after = run_ort(prepared, feeds)
+        for want, got in zip(before, after):
+            scale = max(float(np.abs(want).max()), 1e-6)
+            assert float(np.abs(want - got).max()) / scale <= 1e-5, name
+        np.savez(tmp_path / "in.npz", **feeds)
+        octet("run", prepared, "--load-inputs", tmp_path / "in.npz", "--save-outputs", tmp_path / "out.npz")
+        with np.load(tmp_path / "out.npz") as saved:
+            for output, want in zip(checked.graph.output, before):
+                got = saved[output.name]
+                scale = max(float(np.abs(want).max()), 1e-6)
+                assert float(np.abs(want - got).max()) / scale <= 1e-4, f"{name} {output.name} (Octet)"
