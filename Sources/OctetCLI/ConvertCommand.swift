@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OctetGraph
+import OctetQuant
 
 /// `octet convert`: load, validate and write a model.
 struct ConvertCommand: ParsableCommand {
@@ -32,7 +33,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Smallest tensor, in bytes, moved to external data.")
     var externalDataSizeThreshold = 1024
 
-    @Flag(help: "Prepare the model for INT8 as --int8 will: Constant weights become initializers, the opset is raised to 13, BatchNormalization after Conv is folded.")
+    @Flag(help: "Prepare the model for INT8 as --int8 will: Constant weights become initializers, the opset is raised to 13, nodes computing only from constants are folded, BatchNormalization after Conv is folded.")
     var prepare = false
 
     @Flag(help: "With --prepare: leave BatchNormalization nodes as they are.")
@@ -81,7 +82,7 @@ struct ConvertCommand: ParsableCommand {
         print(line + ")")
         if let preparation {
             let opset = "opset \(preparation.opset.from.map(String.init) ?? "?") → \(preparation.opset.to.map(String.init) ?? "?")"
-            print("Prepared: \(opset), \(preparation.constantsMoved) Constant node\(preparation.constantsMoved == 1 ? "" : "s") to initializers, \(preparation.foldedBatchNorms.count) BatchNormalization folded into Conv")
+            print("Prepared: \(opset), \(preparation.constantsMoved) Constant node\(preparation.constantsMoved == 1 ? "" : "s") to initializers, \(preparation.foldedConstants.count) node\(preparation.foldedConstants.count == 1 ? "" : "s") computed from constants folded, \(preparation.foldedBatchNorms.count) BatchNormalization folded into Conv")
         }
     }
 }

@@ -1,8 +1,10 @@
 import Foundation
+import OctetGraph
 
 /// Everything done to a model before Q/DQ placement, in order: `Constant` nodes become
-/// initializers, the opset is raised to 13 (per-channel Q/DQ needs it), and BatchNormalization
-/// after Conv is folded into the Conv. Each step keeps the FP32 function.
+/// initializers, the opset is raised to 13 (per-channel Q/DQ needs it), nodes computing only
+/// from constants are folded, and BatchNormalization after Conv is folded into the Conv. Each
+/// step keeps the FP32 function.
 public enum ModelPreparation {
     /// What preparation changed, for reports.
     public struct Report: Sendable, Equatable {
@@ -10,12 +12,14 @@ public enum ModelPreparation {
         public var constantsMoved = 0
         /// The default-domain opset before and after.
         public var opset: (from: Int64?, to: Int64?) = (nil, nil)
+        /// Labels of the nodes computed from constants and replaced by initializers.
+        public var foldedConstants: [String] = []
         /// Labels of the BatchNormalization nodes folded into their Conv.
         public var foldedBatchNorms: [String] = []
 
         public static func == (lhs: Report, rhs: Report) -> Bool {
             lhs.constantsMoved == rhs.constantsMoved && lhs.opset.from == rhs.opset.from && lhs.opset.to == rhs.opset.to
-                && lhs.foldedBatchNorms == rhs.foldedBatchNorms
+                && lhs.foldedConstants == rhs.foldedConstants && lhs.foldedBatchNorms == rhs.foldedBatchNorms
         }
     }
 
@@ -32,11 +36,10 @@ public enum ModelPreparation {
         var prepared = model
         prepared.graph = editor.graph
         prepared = try OpsetUpgrade.upgrade(prepared)
-        if foldBatchNorm {
-            editor = GraphEditor(prepared.graph)
-            report.foldedBatchNorms = FoldBatchNormalization.apply(&editor)
-            prepared.graph = editor.graph
-        }
+        editor = GraphEditor(prepared.graph)
+        report.foldedConstants = ConstantFolding.apply(&editor, model: prepared)
+        if foldBatchNorm { report.foldedBatchNorms = FoldBatchNormalization.apply(&editor) }
+        prepared.graph = editor.graph
         report.opset.to = prepared.opsetVersion(for: "")
         return (prepared, report)
     }
