@@ -1,0 +1,111 @@
+import Foundation
+import OctetGraph
+
+/// Where Q/DQ goes in a graph: rules mark tensors per consumer, and ``QDQRewriter`` inserts
+/// them in one pass. Every candidate node gets a decision with the reason when it is left in
+/// float, for `--dry-run` reports.
+public struct Placement: Sendable {
+    /// One input of one node to quantize.
+    public struct Mark: Sendable, Equatable {
+        /// The node's index in the main graph.
+        public var node: Int
+        /// The input position.
+        public var input: Int
+        /// The value quantized.
+        public var value: String
+        /// Per-channel axis for a weight; `nil` for a per-tensor activation.
+        public var axis: Int?
+    }
+
+    /// What happened to a candidate node.
+    public struct Decision: Sendable, Equatable {
+        /// The node's label.
+        public var node: String
+        /// Its op type.
+        public var opType: String
+        /// `nil` when quantized, else why not.
+        public var skipped: String?
+    }
+
+    /// The inputs to quantize, in node order.
+    public var marks: [Mark]
+    /// One decision per candidate node, in node order.
+    public var decisions: [Decision]
+
+    /// Places Q/DQ in `graph`'s main graph.
+    /// - Parameters:
+    ///   - graph: a prepared graph (weights are initializers).
+    ///   - ranges: activation ranges by tensor name (tensors with non-finite values must be absent).
+    ///   - policy: the rules.
+    public static func place(in graph: Graph, ranges: [String: TensorRange], policy: PlacementPolicy = .tensorRT) -> Placement {
+        let constants = Dictionary(graph.initializers.map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
+        let excluded = policy.excludedNodes.compactMap { try? NSRegularExpression(pattern: "^(?:\($0))$") }
+        var marks: [Mark] = []
+        var decisions: [Decision] = []
+        var quantizedConvOutputs = Set<String>()
+        func usable(_ value: String) -> String? {
+            guard let range = ranges[value] else { return "'\(value)' has no calibrated range (not a float activation, or not observed)" }
+            if range.nonFinite > 0 { return "'\(value)' held NaN/inf values during calibration" }
+            if !(range.amax > 0 && range.amax.isFinite) { return "'\(value)' has no finite non-zero range" }
+            return nil
+        }
+        for (index, node) in graph.nodes.enumerated() where OpsetImport.canonical(node.domain) == "" {
+            let label = node.displayName(index: index)
+            let name = node.name
+            if policy.residualAdds, node.opType == "Add", node.inputs.count == 2 {
+                let fromConv = node.inputs.map { quantizedConvOutputs.contains($0) }
+                if fromConv.filter({ $0 }).count == 1, let other = fromConv.firstIndex(of: false), usable(node.inputs[other]) == nil,
+                   !excluded.contains(where: { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil })
+                {
+                    marks.append(Mark(node: index, input: other, value: node.inputs[other], axis: nil))
+                    decisions.append(Decision(node: label, opType: node.opType, skipped: nil))
+                }
+                continue
+            }
+            guard policy.operators.contains(node.opType) else { continue }
+            func skip(_ reason: String) { decisions.append(Decision(node: label, opType: node.opType, skipped: reason)) }
+            if excluded.contains(where: { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil }) {
+                skip("excluded by --exclude-nodes")
+                continue
+            }
+            guard node.inputs.count >= 2, !node.inputs[0].isEmpty, !node.inputs[1].isEmpty else {
+                skip("it has fewer than two inputs")
+                continue
+            }
+            var nodeMarks: [Mark] = []
+            var reason: String?
+            for position in 0..<2 {
+                let value = node.inputs[position]
+                if let weight = constants[value] {
+                    guard weight.dtype.isFloatingPoint else { reason = "input '\(value)' is not floating-point"; break }
+                    guard position == 1 else { reason = "its first input '\(value)' is a constant"; break }
+                    guard let axis = WeightStatistics.axis(of: node, rank: weight.rank) else {
+                        reason = "weight '\(value)' has rank \(weight.rank), not a shape Octet quantizes per channel"
+                        break
+                    }
+                    if node.opType == "MatMul", weight.rank == 2, min(weight.shape[0], weight.shape[1]) < policy.smallestMatMulDimension {
+                        reason = "MatMul is \(weight.shape[0])×\(weight.shape[1]): K or N below \(policy.smallestMatMulDimension) (GEMV-shaped or tiny)"
+                        break
+                    }
+                    nodeMarks.append(Mark(node: index, input: position, value: value, axis: axis))
+                } else if position == 1 && node.opType != "MatMul" {
+                    reason = "weight '\(value)' is not a constant"
+                    break
+                } else if let problem = usable(value) {
+                    reason = problem
+                    break
+                } else {
+                    nodeMarks.append(Mark(node: index, input: position, value: value, axis: nil))
+                }
+            }
+            if let reason {
+                skip(reason)
+                continue
+            }
+            marks += nodeMarks
+            decisions.append(Decision(node: label, opType: node.opType, skipped: nil))
+            if node.opType == "Conv", let output = node.outputs.first { quantizedConvOutputs.insert(output) }
+        }
+        return Placement(marks: marks, decisions: decisions)
+    }
+}

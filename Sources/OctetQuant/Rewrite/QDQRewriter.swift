@@ -1,0 +1,85 @@
+import Foundation
+import OctetGraph
+
+/// Inserts the Q/DQ pairs a ``Placement`` marks, in one pass: for every marked input of every
+/// node, `QuantizeLinear → DequantizeLinear` with a float32 scale and an explicit int8 zero
+/// point of 0 (SPEC §3), between the value and that node only. Activations are per tensor
+/// (scale = amax / 127 from calibration); weights per channel, with `axis` written out and the
+/// weights left in float32 for TensorRT to quantize when it builds the engine.
+public enum QDQRewriter {
+    /// Errors rewriting.
+    public enum RewriteError: LocalizedError, Equatable {
+        /// A marked activation without a range.
+        case missingRange(String)
+        /// A marked weight that is not an initializer.
+        case missingWeight(String)
+
+        public var errorDescription: String? {
+            switch self {
+            case let .missingRange(name): "'\(name)' is marked for Q/DQ but has no range"
+            case let .missingWeight(name): "'\(name)' is marked as a weight but is not an initializer"
+            }
+        }
+    }
+
+    /// Rewrites `editor`'s graph.
+    /// - Parameters:
+    ///   - placement: where Q/DQ goes (node indexes of `editor`'s current graph).
+    ///   - ranges: activation ranges by name.
+    /// - Returns: for each quantized value, the DequantizeLinear outputs that now stand for it.
+    @discardableResult
+    public static func apply(_ editor: inout GraphEditor, placement: Placement, ranges: [String: TensorRange]) throws -> [String: [String]] {
+        var replacements: [String: [String]] = [:]
+        var activationParameters: [String: (scale: String, zeroPoint: String)] = [:]
+        let byNode = Dictionary(grouping: placement.marks, by: \.node)
+        for index in byNode.keys.sorted(by: >) {
+            var node = editor.graph.nodes[index]
+            var inserted: [Node] = []
+            for mark in byNode[index] ?? [] {
+                let value = mark.value
+                let scale: String, zeroPoint: String
+                var attributes: [Attribute] = []
+                if let axis = mark.axis {
+                    guard let weight = editor.initializer(value) else { throw RewriteError.missingWeight(value) }
+                    let channels = weight.shape[axis]
+                    let inner = weight.shape.dropFirst(axis + 1).reduce(1, *)
+                    var maxima = [Float](repeating: 0, count: channels)
+                    let floats = (try? weight.converted(to: .float32)) ?? weight
+                    floats.withElements(as: Float.self) { buffer in
+                        for (offset, element) in buffer.enumerated() where element.isFinite {
+                            let channel = (offset / max(inner, 1)) % max(channels, 1)
+                            maxima[channel] = max(maxima[channel], abs(element))
+                        }
+                    }
+                    // A channel of zeros still needs a positive scale.
+                    let scales = maxima.map { Int8Quantization.scale(amax: Double($0 > 0 ? $0 : 1)) }
+                    scale = editor.uniqueName("\(value)_scale")
+                    zeroPoint = editor.uniqueName("\(value)_zero_point")
+                    editor.setInitializer(scale, Tensor(shape: [channels], scalars: scales))
+                    editor.setInitializer(zeroPoint, Tensor(shape: [channels], scalars: [Int8](repeating: 0, count: channels)))
+                    attributes = [Attribute(name: "axis", value: .int(Int64(axis)))]
+                } else if let shared = activationParameters[value] {
+                    (scale, zeroPoint) = shared
+                } else {
+                    guard let range = ranges[value], range.amax > 0, range.amax.isFinite else { throw RewriteError.missingRange(value) }
+                    scale = editor.uniqueName("\(value)_scale")
+                    zeroPoint = editor.uniqueName("\(value)_zero_point")
+                    editor.setInitializer(scale, Tensor(shape: [], scalars: [range.scale]))
+                    editor.setInitializer(zeroPoint, Tensor(shape: [], scalars: [Int8(0)]))
+                    activationParameters[value] = (scale, zeroPoint)
+                }
+                let quantized = editor.uniqueName("\(value)_quantized")
+                let restored = editor.uniqueName("\(value)_dequantized")
+                inserted.append(Node(opType: "QuantizeLinear", inputs: [value, scale, zeroPoint], outputs: [quantized],
+                                     name: editor.uniqueName("\(value)_QuantizeLinear"), attributes: attributes))
+                inserted.append(Node(opType: "DequantizeLinear", inputs: [quantized, scale, zeroPoint], outputs: [restored],
+                                     name: editor.uniqueName("\(value)_DequantizeLinear"), attributes: attributes))
+                node.inputs[mark.input] = restored
+                replacements[value, default: []].append(restored)
+            }
+            editor.replaceNode(at: index, with: node)
+            editor.insert(inserted, at: index)
+        }
+        return replacements
+    }
+}
