@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OctetGraph
 import OctetQuant
+import OctetRuntime
 
 /// `octet convert`: load, validate and write a model.
 struct ConvertCommand: ParsableCommand {
@@ -36,11 +37,66 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Prepare the model for INT8 as --int8 will: Constant weights become initializers, the opset is raised to 13, nodes computing only from constants are folded, BatchNormalization after Conv is folded.")
     var prepare = false
 
-    @Flag(help: "With --prepare: leave BatchNormalization nodes as they are.")
+    @Flag(help: "With --prepare or --int8: leave BatchNormalization nodes as they are.")
     var noFoldBatchNorm = false
 
+    @Flag(help: "Write an explicitly quantized (Q/DQ) INT8 model for TensorRT and ONNX Runtime, with ranges from --calibration-data, --load-stats or an existing --calibration-cache.")
+    var int8 = false
+
+    @OptionGroup var data: CalibrationDataOptions
+    @OptionGroup var method: CalibrationMethodOptions
+    @OptionGroup var calibration: CalibrationOutputOptions
+
+    @Option(name: .long, parsing: .upToNextOption, help: "With --int8: stats files to take the ranges from instead of calibrating.")
+    var loadStats: [String] = []
+
+    @Option(name: .long, parsing: .upToNextOption, help: "With --int8: node names (regular expressions, matched in full) to leave in float.")
+    var excludeNodes: [String] = []
+
+    @Option(name: .long, parsing: .upToNextOption, help: "With --int8: operator types to leave in float.")
+    var excludeOpTypes: [String] = []
+
+    @Option(name: .long, parsing: .upToNextOption, help: "With --int8: the operator types to quantize (default: Conv ConvTranspose Gemm MatMul).")
+    var opTypes: [String] = []
+
+    @Flag(help: "With --int8: fail when a tensor the placement needs has no range (instead of leaving its node in float).")
+    var strict = false
+
+    @Flag(help: "With --int8: print which nodes would be quantized and why the others would not; write nothing.")
+    var dryRun = false
+
+    @Flag(help: "Print the --int8 report as JSON.")
+    var json = false
+
+    @Option(help: "Threads for the engine (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Show calibration progress on stderr even when it is not a terminal.")
+    var progress = false
+
     func validate() throws {
-        if noFoldBatchNorm && !prepare { throw ValidationError("--no-fold-batch-norm goes with --prepare.") }
+        if noFoldBatchNorm && !prepare && !int8 { throw ValidationError("--no-fold-batch-norm goes with --prepare or --int8.") }
+        if !int8 && (!data.isEmpty || !loadStats.isEmpty || calibration.calibrationCache != nil || dryRun || !excludeNodes.isEmpty
+            || !excludeOpTypes.isEmpty || !opTypes.isEmpty || strict) {
+            throw ValidationError("Calibration and placement options go with --int8.")
+        }
+        if int8 && data.isEmpty && loadStats.isEmpty && calibration.calibrationCache == nil {
+            throw ValidationError("--int8 needs ranges: give --calibration-data PATH..., --load-stats FILE... or an existing --calibration-cache FILE.")
+        }
+        if !loadStats.isEmpty && !data.isEmpty {
+            throw ValidationError("--load-stats takes the ranges from saved statistics; give it without --calibration-data.")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        for pattern in excludeNodes where (try? NSRegularExpression(pattern: pattern)) == nil {
+            throw ValidationError("--exclude-nodes: '\(pattern)' is not a regular expression.")
+        }
+        if ["plan", "engine", "trt"].contains(URL(fileURLWithPath: output).pathExtension.lowercased()) {
+            throw ValidationError("""
+                Octet writes explicitly quantized ONNX, not TensorRT engines. Write \(URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent).int8.onnx, then build the engine on the target GPU with:
+                  trtexec --onnx=\(URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent).int8.onnx --int8 --saveEngine=\(output)
+                or: polygraphy convert \(URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent).int8.onnx --int8 -o \(output)
+                """)
+        }
         if saveExternalData && noExternalData {
             throw ValidationError("--save-external-data and --no-external-data contradict each other; give one.")
         }
@@ -48,9 +104,12 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let threads { ThreadPool.threads = threads }
+        if int8 { return try Int8Conversion(command: self).run() }
         let source = URL(fileURLWithPath: model)
         let destination = URL(fileURLWithPath: output)
         var loaded = try Model.load(contentsOf: source)
+        let files = inputFiles(of: loaded)
         var preparation: ModelPreparation.Report?
         if prepare {
             do { (loaded, preparation) = try ModelPreparation.prepare(loaded, foldBatchNorm: !noFoldBatchNorm) } catch let error as OpsetUpgrade.UpgradeError {
@@ -61,13 +120,31 @@ struct ConvertCommand: ParsableCommand {
                 throw CLIError.message("\(model): the prepared model is not valid (please report this): \(problems.joined(separator: "; "))")
             }
         }
-        let folder = source.deletingLastPathComponent()
-        let inputFiles = [source] + ModelSummary(model: loaded, file: model).externalData.map {
-            folder.appendingPathComponent($0.location)
+        print(try save(loaded, inputFiles: files, keepExternal: false))
+        if let preparation {
+            let opset = "opset \(preparation.opset.from.map(String.init) ?? "?") → \(preparation.opset.to.map(String.init) ?? "?")"
+            print("Prepared: \(opset), \(preparation.constantsMoved) Constant node\(preparation.constantsMoved == 1 ? "" : "s") to initializers, \(preparation.foldedConstants.count) node\(preparation.foldedConstants.count == 1 ? "" : "s") computed from constants folded, \(preparation.foldedBatchNorms.count) BatchNormalization folded into Conv")
         }
+    }
+
+    /// The files a model reads: the model and its external data.
+    func inputFiles(of loaded: Model) -> [URL] {
+        let source = URL(fileURLWithPath: model)
+        let folder = source.deletingLastPathComponent()
+        return [source] + ModelSummary(model: loaded, file: model).externalData.map { folder.appendingPathComponent($0.location) }
+    }
+
+    /// Checks the output paths and writes `loaded` to `--output` atomically.
+    /// - Parameters:
+    ///   - inputFiles: files the command reads (never overwritten).
+    ///   - keepExternal: keep weights in an external file when the source had one.
+    /// - Returns: the `Wrote …` line.
+    func save(_ loaded: Model, inputFiles: [URL], keepExternal: Bool) throws -> String {
+        let destination = URL(fileURLWithPath: output)
         try OutputPath.check(destination, notAnyOf: inputFiles)
-        var options = SaveOptions(externalData: saveExternalData ? .always : noExternalData ? .never : .automatic,
-                                  location: externalDataPath, sizeThreshold: externalDataSizeThreshold)
+        let external: SaveOptions.ExternalData = saveExternalData || (keepExternal && inputFiles.count > 1 && !noExternalData)
+            ? .always : noExternalData ? .never : .automatic
+        var options = SaveOptions(externalData: external, location: externalDataPath, sizeThreshold: externalDataSizeThreshold)
         let location = options.location ?? destination.lastPathComponent + ".data"
         options.location = location
         let dataFile = destination.deletingLastPathComponent().appendingPathComponent(location)
@@ -79,10 +156,6 @@ struct ConvertCommand: ParsableCommand {
         if let written = report.externalLocation {
             line += "; external data \(written): \(formatBytes(report.externalBytes))"
         }
-        print(line + ")")
-        if let preparation {
-            let opset = "opset \(preparation.opset.from.map(String.init) ?? "?") → \(preparation.opset.to.map(String.init) ?? "?")"
-            print("Prepared: \(opset), \(preparation.constantsMoved) Constant node\(preparation.constantsMoved == 1 ? "" : "s") to initializers, \(preparation.foldedConstants.count) node\(preparation.foldedConstants.count == 1 ? "" : "s") computed from constants folded, \(preparation.foldedBatchNorms.count) BatchNormalization folded into Conv")
-        }
+        return line + ")"
     }
 }

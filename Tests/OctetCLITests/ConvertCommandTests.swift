@@ -72,4 +72,35 @@ struct ConvertCommandTests {
         let usage = try OctetProcess.run(["convert", folder.file("m9.onnx").path, "-o", folder.file("q.onnx").path, "--no-fold-batch-norm"])
         #expect(usage.status == 64)
     }
+
+    @Test func int8DryRunListsDecisionsAndWritesNothing() throws {
+        let folder = try TemporaryFolder()
+        let data = OctetProcess.repositoryRoot.appendingPathComponent("Examples/mini-encoder/calib.npz").path
+        let example = DataCheckCommandTests.example
+        let out = folder.file("q.onnx").path
+        let dry = try OctetProcess.run(["convert", example, "--int8", "--calibration-data", data, "-o", out, "--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.hasPrefix("Would quantize 9 of 9 candidate nodes (ranges from calibration)\n  INT8  'MatMul_38' (MatMul)\n"))
+        #expect(dry.stdout.contains("  INT8  'Gemm_119' (Gemm)\n"))
+        #expect(!FileManager.default.fileExists(atPath: out))
+        let json = try OctetProcess.run(["convert", example, "--int8", "--calibration-data", data, "-o", out, "--dry-run", "--json",
+                                         "--exclude-op-types", "Gemm"])
+        let report = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let nodes = report?["nodes"] as? [[String: Any]] ?? []
+        #expect(!nodes.isEmpty && !nodes.contains { $0["opType"] as? String == "Gemm" })
+        let written = try OctetProcess.run(["convert", example, "--int8", "--calibration-data", data, "-o", out])
+        #expect(written.status == 0 && written.stdout.hasPrefix("Wrote \(out)"), "\(written.stderr)")
+        let quantized = try Model.load(contentsOf: URL(fileURLWithPath: out))
+        #expect(quantized.graph.nodes.contains { $0.opType == "QuantizeLinear" } && quantized.opsetVersion(for: "") == 17)
+    }
+
+    @Test func int8UsageErrors() throws {
+        let example = DataCheckCommandTests.example
+        let plan = try OctetProcess.run(["convert", example, "--int8", "--calibration-data", "x.npz", "-o", "model.plan"])
+        #expect(plan.status == 64 && plan.stderr.contains("trtexec --onnx=model.int8.onnx --int8 --saveEngine=model.plan"))
+        let noRanges = try OctetProcess.run(["convert", example, "--int8", "-o", "q.onnx"])
+        #expect(noRanges.status == 64 && noRanges.stderr.contains("--int8 needs ranges"))
+        let stray = try OctetProcess.run(["convert", example, "-o", "q.onnx", "--dry-run"])
+        #expect(stray.status == 64 && stray.stderr.contains("go with --int8"))
+    }
 }

@@ -58,10 +58,14 @@ enum QuantizationKernels {
         }
         let saturate = context.int("saturate", 1) != 0
         var result = [Double](repeating: 0, count: values.count)
+        // float32 x / float32 scale is divided in float32, as ONNX Runtime does: a quotient that
+        // lands on k + 0.5 in float32 must round the same way.
+        let single = x.dtype == .float32 && scale.dtype == .float32
         if let (low, high) = range(of: target) {
             for i in values.indices {
                 let p = slot(i)
-                let q = (values[i] / scales[p]).rounded(.toNearestOrEven) + zeros[zeros.count > 1 ? p : 0]
+                let ratio = single ? Double(Float(values[i]) / Float(scales[p])) : values[i] / scales[p]
+                let q = ratio.rounded(.toNearestOrEven) + zeros[zeros.count > 1 ? p : 0]
                 result[i] = q.isNaN ? 0 : min(max(q, low), high)
             }
         } else if target.isFloatingPoint {
