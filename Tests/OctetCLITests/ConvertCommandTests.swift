@@ -103,4 +103,21 @@ struct ConvertCommandTests {
         let stray = try OctetProcess.run(["convert", example, "-o", "q.onnx", "--dry-run"])
         #expect(stray.status == 64 && stray.stderr.contains("go with --int8"))
     }
+
+    @Test func int8KeepsExternalWeightsExternal() throws {
+        let folder = try TemporaryFolder()
+        try TestModels.maskedCNN().save(to: folder.file("plain.onnx"))
+        let external = try OctetProcess.run(["convert", folder.file("plain.onnx").path, "-o", folder.file("model.onnx").path,
+                                             "--save-external-data", "--external-data-size-threshold", "16"])
+        #expect(external.status == 0, "\(external.stderr)")
+        let values = TestModels.randomFloats(8 * 72, seed: 2)
+        try NPZArchive.write([("x", Tensor(shape: [8, 2, 6, 6], scalars: values))], to: folder.file("calib.npz"))
+        let result = try OctetProcess.run(["convert", folder.file("model.onnx").path, "--int8", "--calibration-data", folder.file("calib.npz").path,
+                                           "-o", folder.file("q.onnx").path, "--external-data-size-threshold", "16"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("external data q.onnx.data"))
+        let quantized = try Model.load(contentsOf: folder.file("q.onnx"))
+        #expect(quantized.graph.initializers.contains { $0.externalSource?.location == "q.onnx.data" })
+        #expect(quantized.graph.nodes.filter { $0.opType == "QuantizeLinear" }.count == 7)
+    }
 }
