@@ -4,15 +4,22 @@ import OctetGraph
 import OctetQuant
 import OctetRuntime
 
-/// `octet convert`: load, validate and write a model.
+/// `octet convert`: quantize (`--int8`), prepare, or load, validate and re-save a model.
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
-        abstract: "Load, validate and save an ONNX model, moving weights to or from external data.",
+        abstract: "Quantize a model to INT8 Q/DQ ONNX (--int8), prepare it (--prepare), or re-save it with weights moved to or from external data.",
         discussion: """
-            The model is written atomically: a temporary file that is renamed once complete, so an \
+            With --int8 the ranges come from --calibration-data (calibrated as 'octet calibrate' \
+            does), --load-stats, or an existing --calibration-cache (a TensorRT cache is \
+            migrated); the model is prepared as --prepare does, and Q/DQ pairs are placed by \
+            TensorRT's rules: on the activation and weight inputs of Conv, ConvTranspose, Gemm and \
+            MatMul (weights per channel) and on the identity branch of residual Adds. Every \
+            candidate node is listed with the reason when it stays in float. The model is \
+            written atomically: a temporary file that is renamed once complete, so an \
             interrupted run leaves no half-written output. Weights are embedded unless the model \
-            would pass protobuf's 2 GB limit, or --save-external-data is given.
+            would pass protobuf's 2 GB limit, --save-external-data is given, or (with --int8) \
+            the source keeps them in external data.
             """
     )
 
