@@ -14,6 +14,8 @@ struct CalibrationJob {
     let loadStats: [String]
     let shard: Shard?
     let progress: Progress
+    /// Samples left out of calibration for evaluation (`convert --int8`).
+    var heldOut: Shard? = nil
 
     /// What a job produced.
     struct Result {
@@ -76,7 +78,7 @@ struct CalibrationJob {
             summary.source = "stats files"
         } else {
             let calibrator = Calibrator(model: loaded, modelHash: hash,
-                                        options: .init(batchSize: data.batchSize, shard: shard, allowNonfinite: data.allowNonfinite))
+                                        options: .init(batchSize: data.batchSize, shard: shard, allowNonfinite: data.allowNonfinite, heldOut: heldOut))
             let session = try Session(model: loaded)
             let runStart = DispatchTime.now().uptimeNanoseconds
             summary.loadSeconds = Self.seconds(since: start)

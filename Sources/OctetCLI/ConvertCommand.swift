@@ -75,6 +75,21 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Print the --int8 report as JSON.")
     var json = false
 
+    @Option(name: .long, parsing: .upToNextOption, help: "With --int8: samples to compare FP32 and INT8 on (the calibration data's formats); default: a held-out share of the calibration data.")
+    var evalData: [String] = []
+
+    @Option(help: "With --int8 and no --eval-data: the share of the calibration samples held out of calibration and used to evaluate (every ⌈1/F⌉-th sample; 0 turns evaluation off).")
+    var evalFraction: Double = 0.1
+
+    @Option(help: "With --int8: the smallest mean cosine similarity per output for INT8 to count as keeping accuracy.")
+    var minCosine: Double = 0.99
+
+    @Option(help: "With --int8: the smallest top-1 agreement (0–1) for class-score outputs.")
+    var minTop1: Double = 0.99
+
+    @Option(help: "With --int8: write the evaluation, the placement decisions and the ranges to this JSON file.")
+    var report: String?
+
     @Option(help: "Threads for the engine (default: all cores).")
     var threads: Int?
 
@@ -84,7 +99,7 @@ struct ConvertCommand: ParsableCommand {
     func validate() throws {
         if noFoldBatchNorm && !prepare && !int8 { throw ValidationError("--no-fold-batch-norm goes with --prepare or --int8.") }
         if !int8 && (!data.isEmpty || !loadStats.isEmpty || calibration.calibrationCache != nil || dryRun || !excludeNodes.isEmpty
-            || !excludeOpTypes.isEmpty || !opTypes.isEmpty || strict) {
+            || !excludeOpTypes.isEmpty || !opTypes.isEmpty || strict || !evalData.isEmpty || report != nil) {
             throw ValidationError("Calibration and placement options go with --int8.")
         }
         if int8 && data.isEmpty && loadStats.isEmpty && calibration.calibrationCache == nil {
@@ -94,6 +109,10 @@ struct ConvertCommand: ParsableCommand {
             throw ValidationError("--load-stats takes the ranges from saved statistics; give it without --calibration-data.")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        if !(0...0.5).contains(evalFraction) { throw ValidationError("--eval-fraction must be from 0 to 0.5.") }
+        if !(-1...1).contains(minCosine) || !(0...1).contains(minTop1) {
+            throw ValidationError("--min-cosine must be from -1 to 1 and --min-top1 from 0 to 1.")
+        }
         for pattern in excludeNodes where (try? NSRegularExpression(pattern: pattern)) == nil {
             throw ValidationError("--exclude-nodes: '\(pattern)' is not a regular expression.")
         }

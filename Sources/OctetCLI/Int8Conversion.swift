@@ -26,17 +26,48 @@ struct Int8Conversion {
             }
         }
 
+        struct Evaluation: Codable {
+            var on: String
+            var samples: Int
+            var minCosine: Double
+            var minTop1: Double
+            var outputs: [AccuracyEvaluator.OutputReport]
+            var keptAccuracy: Bool
+        }
+
         var model: String
         var rangesFrom: String
         var nodes: [Node]
         var missingRanges: [String]
         var unusedCacheEntries: [String]
+        var evaluation: Evaluation?
         var wrote: [String]
+        var ranges: [TensorRange]
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(model, forKey: .model)
+            try container.encode(rangesFrom, forKey: .rangesFrom)
+            try container.encode(nodes, forKey: .nodes)
+            try container.encode(missingRanges, forKey: .missingRanges)
+            try container.encode(unusedCacheEntries, forKey: .unusedCacheEntries)
+            try container.encode(evaluation, forKey: .evaluation)
+            try container.encode(wrote, forKey: .wrote)
+            try container.encode(ranges, forKey: .ranges)
+        }
+    }
+
+    /// Every ⌈1/fraction⌉-th sample (the last of each group) is held out for evaluation.
+    var heldOut: Shard? {
+        guard command.int8, command.evalData.isEmpty, !command.data.isEmpty, command.evalFraction > 0 else { return nil }
+        let every = max(2, Int((1 / command.evalFraction).rounded(.up)))
+        return Shard("\(every - 1)/\(every)")
     }
 
     func run() throws {
-        let job = CalibrationJob(model: command.model, data: command.data, method: command.method, outputs: command.calibration,
+        var job = CalibrationJob(model: command.model, data: command.data, method: command.method, outputs: command.calibration,
                                  loadStats: command.loadStats, shard: nil, progress: Progress(forced: command.progress))
+        job.heldOut = heldOut
         let source = try Model.load(contentsOf: URL(fileURLWithPath: command.model))
         let inputFiles = command.inputFiles(of: source)
         try OutputPath.check(URL(fileURLWithPath: command.output), notAnyOf: inputFiles)
@@ -68,7 +99,7 @@ struct Int8Conversion {
         var report = Report(
             model: command.model, rangesFrom: result.summary.source,
             nodes: placement.decisions.map { Report.Node(node: $0.node, opType: $0.opType, quantized: $0.skipped == nil, reason: $0.skipped) },
-            missingRanges: missing, unusedCacheEntries: unused, wrote: [])
+            missingRanges: missing, unusedCacheEntries: unused, evaluation: nil, wrote: [], ranges: result.ranges)
         if command.dryRun {
             try Console.printResult(report, json: command.json) { Self.text(report, dryRun: true) }
             return
@@ -81,9 +112,18 @@ struct Int8Conversion {
         if !problems.isEmpty {
             throw CLIError.message("\(command.model): the Q/DQ model is not valid (please report this): \(problems.joined(separator: "; "))")
         }
+        report.evaluation = try evaluate(reference: source, quantized: quantized)
+        if let destination = command.report {
+            try OutputPath.check(URL(fileURLWithPath: destination), notAnyOf: inputFiles)
+        }
         let line = try command.save(quantized, inputFiles: inputFiles, keepExternal: true)
         let summary = try job.writeOutputs(result)
-        report.wrote = [command.output] + summary.wrote
+        report.wrote = [command.output] + summary.wrote + (command.report.map { [$0] } ?? [])
+        if let destination = command.report {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try AtomicFile.write(try encoder.encode(report) + Data("\n".utf8), to: URL(fileURLWithPath: destination))
+        }
         if command.json {
             try Console.printResult(report, json: true) { "" }
         } else {
@@ -92,11 +132,56 @@ struct Int8Conversion {
         }
     }
 
+    /// FP32 against INT8 on the eval data or the held-out samples (nil, with a note, when there are none).
+    func evaluate(reference: Model, quantized: Model) throws -> Report.Evaluation? {
+        let source: String
+        let data: CalibrationData
+        let keep: (Int) -> Bool
+        if !command.evalData.isEmpty {
+            data = try CalibrationData(paths: command.evalData)
+            source = "--eval-data"
+            keep = { _ in true }
+        } else if let heldOut, !command.data.isEmpty {
+            data = try command.data.open()
+            source = "every \(heldOut.count)th calibration sample, held out of calibration"
+            keep = heldOut.contains
+        } else {
+            Console.note("no evaluation: give --eval-data to compare FP32 and INT8\(command.evalFraction == 0 ? "" : " (the ranges did not come from calibration data)")")
+            return nil
+        }
+        let evaluator = try AccuracyEvaluator(reference: reference, quantized: quantized)
+        let (outputs, samples) = try evaluator.evaluate(data, model: reference, keep: keep)
+        guard samples > 0 else {
+            Console.note("no evaluation: no sample was held out (fewer than \(heldOut?.count ?? 0) samples); give --eval-data")
+            return nil
+        }
+        let kept = outputs.allSatisfy { $0.meanCosine >= command.minCosine && ($0.top1Agreement ?? 1) >= command.minTop1 }
+        return Report.Evaluation(on: source, samples: samples, minCosine: command.minCosine, minTop1: command.minTop1,
+                                 outputs: outputs, keptAccuracy: kept)
+    }
+
     static func text(_ report: Report, dryRun: Bool) -> String {
         let quantized = report.nodes.filter(\.quantized)
         var lines = ["\(dryRun ? "Would quantize" : "Quantized") \(quantized.count) of \(report.nodes.count) candidate nodes (ranges from \(report.rangesFrom))"]
         for node in report.nodes {
             lines.append("  \(node.quantized ? "INT8 " : "float") \(node.node)\(node.reason.map { ": \($0)" } ?? "")")
+        }
+        if let evaluation = report.evaluation {
+            lines.append("Accuracy, FP32 vs INT8 on \(evaluation.samples) sample\(evaluation.samples == 1 ? "" : "s") (\(evaluation.on)):")
+            var rows = [["output", "cosine mean", "cosine min", "SQNR dB", "max |error|", "top-1 agree"]]
+            for output in evaluation.outputs {
+                rows.append([output.name, String(format: "%.5f", output.meanCosine), String(format: "%.5f", output.minCosine),
+                             output.sqnr.isFinite ? String(format: "%.1f", output.sqnr) : "inf", String(format: "%.4g", output.maxAbsError),
+                             output.top1Agreement.map { String(format: "%.1f %%", $0 * 100) } ?? "-"])
+            }
+            let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
+            for row in rows {
+                lines.append("  " + zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                    .trimmingCharacters(in: .whitespaces))
+            }
+            lines.append(evaluation.keptAccuracy
+                ? String(format: "INT8 kept accuracy (every output's mean cosine ≥ %g, top-1 agreement ≥ %.1f %%)", evaluation.minCosine, evaluation.minTop1 * 100)
+                : String(format: "INT8 did NOT keep accuracy (thresholds: mean cosine ≥ %g, top-1 agreement ≥ %.1f %%): see the outputs above; --exclude-nodes keeps sensitive layers in float", evaluation.minCosine, evaluation.minTop1 * 100))
         }
         for file in report.wrote.dropFirst() { lines.append("Wrote \(file)") }
         return lines.joined(separator: "\n") + "\n"

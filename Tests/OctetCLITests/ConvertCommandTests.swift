@@ -120,4 +120,22 @@ struct ConvertCommandTests {
         #expect(quantized.graph.initializers.contains { $0.externalSource?.location == "q.onnx.data" })
         #expect(quantized.graph.nodes.filter { $0.opType == "QuantizeLinear" }.count == 7)
     }
+
+    @Test func int8ReportsAccuracyOnHeldOutSamples() throws {
+        let folder = try TemporaryFolder()
+        let data = OctetProcess.repositoryRoot.appendingPathComponent("Examples/mini-encoder/calib.npz").path
+        let result = try OctetProcess.run(["convert", DataCheckCommandTests.example, "--int8", "--calibration-data", data,
+                                           "-o", folder.file("q.onnx").path, "--report", folder.file("r.json").path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Accuracy, FP32 vs INT8 on 3 samples (every 10th calibration sample, held out of calibration):"))
+        #expect(result.stdout.contains("INT8 kept accuracy (every output's mean cosine ≥ 0.99, top-1 agreement ≥ 99.0 %)"))
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.file("r.json"))) as? [String: Any]
+        let evaluation = report?["evaluation"] as? [String: Any]
+        #expect(evaluation?["samples"] as? Int == 3 && evaluation?["keptAccuracy"] as? Bool == true)
+        #expect((report?["ranges"] as? [Any])?.isEmpty == false)
+        let strict = try OctetProcess.run(["convert", DataCheckCommandTests.example, "--int8", "--calibration-data", data,
+                                           "-o", folder.file("q2.onnx").path, "--eval-data", data, "--min-cosine", "0.99999"])
+        #expect(strict.status == 0 && strict.stdout.contains("Accuracy, FP32 vs INT8 on 32 samples (--eval-data)"))
+        #expect(strict.stdout.contains("INT8 did NOT keep accuracy (thresholds: mean cosine ≥ 0.99999"))
+    }
 }

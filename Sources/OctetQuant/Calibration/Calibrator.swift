@@ -22,12 +22,20 @@ public final class Calibrator {
         public var shard: Shard?
         /// Accept NaN and infinity in float inputs.
         public var allowNonfinite: Bool
+        /// Samples held out of calibration (for evaluation), if any.
+        public var heldOut: Shard?
 
         /// Creates options.
-        public init(batchSize: Int? = nil, shard: Shard? = nil, allowNonfinite: Bool = false) {
+        public init(batchSize: Int? = nil, shard: Shard? = nil, allowNonfinite: Bool = false, heldOut: Shard? = nil) {
             self.batchSize = batchSize
             self.shard = shard
             self.allowNonfinite = allowNonfinite
+            self.heldOut = heldOut
+        }
+
+        /// Whether sample `index` is calibrated on.
+        func uses(_ index: Int) -> Bool {
+            (shard?.contains(index) ?? true) && !(heldOut?.contains(index) ?? false)
         }
     }
 
@@ -88,7 +96,7 @@ public final class Calibrator {
         do { batchSize = try RunBatcher.batchSize(for: model, requested: options.batchSize) } catch DataError.invalid(let list) {
             batchProblems += list
         }
-        let total = data.sampleCount.map { count in options.shard.map { shard in (0..<count).filter(shard.contains).count } ?? count }
+        let total = data.sampleCount.map { count in (0..<count).filter(options.uses).count }
         let queue = FeedQueue(capacity: Self.readAhead)
         let result = ReaderResult()
         let finished = DispatchSemaphore(value: 0)
@@ -151,7 +159,7 @@ public final class Calibrator {
         do {
             try data.forEach { sample in
                 seen = sample.index + 1
-                guard options.shard?.contains(sample.index) ?? true else { return true }
+                guard options.uses(sample.index) else { return true }
                 guard let feeds = validator.check(sample) else {
                     queue.halt()
                     return true
