@@ -104,3 +104,30 @@ def test_tensorrt_cache_alone_migrates_to_qdq(tmp_path, octet):
                    "--strict", check=False)
     assert strict.returncode == 1 and "tensors the placement needs have no range" in strict.stderr
     assert not (tmp_path / "s.onnx").exists()
+
+
+@pytest.mark.parametrize("name", ["resnet_opset11_constants", "encoder_opset17"])
+def test_weights_int8_is_smaller_and_computes_the_same(tmp_path, octet, name):
+    model, samples = CASES[name]
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    np.savez(tmp_path / "calib.npz", **samples)
+    for variant, extra in (("float", []), ("int8", ["--weights-int8"])):
+        octet("convert", tmp_path / "model.onnx", "--int8", "--calibration-data", tmp_path / "calib.npz", "-o", tmp_path / f"{variant}.onnx",
+              "--eval-fraction", "0", *extra)
+    packed = onnx.load(str(tmp_path / "int8.onnx"))
+    onnx.checker.check_model(packed, full_check=True)
+    weights = {i.name for i in packed.graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) >= 2}
+    assert weights, "int8 weight initializers"
+    assert not any(n.op_type == "QuantizeLinear" and n.input[0] in {i.name for i in model.graph.initializer} for n in packed.graph.node)
+    plain = onnx.load(str(tmp_path / "float.onnx"))
+    float_weights = {n.input[0] for n in plain.graph.node
+                     if n.op_type == "QuantizeLinear" and any(a.name == "axis" for a in n.attribute)}
+    float_bytes = sum(len(i.raw_data) or 4 * len(i.float_data) for i in plain.graph.initializer if i.name in float_weights)
+    int8_bytes = sum(len(i.raw_data) or len(i.int32_data) for i in packed.graph.initializer if i.name in weights)
+    assert int8_bytes * 4 == float_bytes, "each weight is stored in a quarter of the bytes"
+    assert (tmp_path / "int8.onnx").stat().st_size < (tmp_path / "float.onnx").stat().st_size
+    feeds = {k: v[:2] for k, v in samples.items()}
+    a = ort.InferenceSession(str(tmp_path / "float.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)
+    b = ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)
+    for want, got in zip(a, b):
+        assert float(np.abs(want - got).max()) <= 1e-5 * max(1.0, float(np.abs(want).max()))

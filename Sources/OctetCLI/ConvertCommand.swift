@@ -66,6 +66,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "With --int8: the operator types to quantize (default: Conv ConvTranspose Gemm MatMul).")
     var opTypes: [String] = []
 
+    @Flag(help: "With --int8: store weights as int8 behind a DequantizeLinear only (about 4× smaller; TensorRT and ONNX Runtime accept it) instead of float weights behind Quantize → Dequantize.")
+    var weightsInt8 = false
+
     @Flag(help: "With --int8: fail when a tensor the placement needs has no range (instead of leaving its node in float).")
     var strict = false
 
@@ -99,7 +102,7 @@ struct ConvertCommand: ParsableCommand {
     func validate() throws {
         if noFoldBatchNorm && !prepare && !int8 { throw ValidationError("--no-fold-batch-norm goes with --prepare or --int8.") }
         if !int8 && (!data.isEmpty || !loadStats.isEmpty || calibration.calibrationCache != nil || dryRun || !excludeNodes.isEmpty
-            || !excludeOpTypes.isEmpty || !opTypes.isEmpty || strict || !evalData.isEmpty || report != nil) {
+            || !excludeOpTypes.isEmpty || !opTypes.isEmpty || strict || !evalData.isEmpty || report != nil || weightsInt8) {
             throw ValidationError("Calibration and placement options go with --int8.")
         }
         if int8 && data.isEmpty && loadStats.isEmpty && calibration.calibrationCache == nil {

@@ -105,7 +105,7 @@ struct Int8Conversion {
             return
         }
         var editor = GraphEditor(prepared.graph)
-        try QDQRewriter.apply(&editor, placement: placement, ranges: ranges)
+        try QDQRewriter.apply(&editor, placement: placement, ranges: ranges, weightsInt8: command.weightsInt8)
         var quantized = prepared
         quantized.graph = editor.graph
         let problems = quantized.graph.validate(model: quantized)

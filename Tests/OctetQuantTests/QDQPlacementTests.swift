@@ -57,4 +57,14 @@ struct QDQPlacementTests {
         let small = Placement.place(in: TestModels.linearRelu().graph, ranges: ["x": try #require(ranges["x"])])
         #expect(small.decisions.first?.skipped == "MatMul is 4×3: K or N below 16 (GEMV-shaped or tiny)")
     }
+
+    @Test func int8WeightsRoundHalfToEvenPerChannel() {
+        let weight = Tensor(shape: [2, 2], scalars: [Float(0.5), -1, 2, 1])
+        let scales = [Int8Quantization.scale(amax: 1), Int8Quantization.scale(amax: 2)]
+        let codes = QDQRewriter.quantizePerChannel(weight, scales: scales, axis: 0).scalars(as: Int8.self)
+        // 0.5 · 127 = 63.5 → 64 (half to even); −1 → −127; 2 → 127; 1 / (2/127) = 63.5 → 64.
+        #expect(codes == [64, -127, 127, 64])
+        let columns = QDQRewriter.quantizePerChannel(weight, scales: scales, axis: 1).scalars(as: Int8.self)
+        #expect(columns == [64, -64, 127, 64])
+    }
 }
