@@ -85,7 +85,7 @@ struct Int8Conversion {
         policy.excludedNodes = command.excludeNodes
         let placement = Placement.place(in: prepared.graph, ranges: ranges, policy: policy)
 
-        let missing = placement.decisions.compactMap { $0.skipped }.filter { $0.hasSuffix("has no calibrated range (not a float activation, or not observed)") }
+        let missing = placement.decisions.filter { $0.missingRange != nil }.compactMap(\.skipped)
         let known = Set(prepared.graph.productionOrder).union(source.graph.productionOrder)
         let unused = result.fromCache ? result.ranges.map(\.name).filter { !known.contains($0) } : []
         if !missing.isEmpty {

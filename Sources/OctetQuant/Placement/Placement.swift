@@ -25,6 +25,16 @@ public struct Placement: Sendable {
         public var opType: String
         /// `nil` when quantized, else why not.
         public var skipped: String?
+        /// The input that kept the node in float for lack of a calibrated range, if that was why.
+        public var missingRange: String?
+
+        /// Creates a decision.
+        public init(node: String, opType: String, skipped: String? = nil, missingRange: String? = nil) {
+            self.node = node
+            self.opType = opType
+            self.skipped = skipped
+            self.missingRange = missingRange
+        }
     }
 
     /// The inputs to quantize, in node order.
@@ -63,7 +73,9 @@ public struct Placement: Sendable {
                 continue
             }
             guard policy.operators.contains(node.opType) else { continue }
-            func skip(_ reason: String) { decisions.append(Decision(node: label, opType: node.opType, skipped: reason)) }
+            func skip(_ reason: String, missing: String? = nil) {
+                decisions.append(Decision(node: label, opType: node.opType, skipped: reason, missingRange: missing))
+            }
             if excluded.contains(where: { $0.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil }) {
                 skip("excluded by --exclude-nodes")
                 continue
@@ -74,6 +86,7 @@ public struct Placement: Sendable {
             }
             var nodeMarks: [Mark] = []
             var reason: String?
+            var missing: String?
             for position in 0..<2 {
                 let value = node.inputs[position]
                 if let weight = constants[value] {
@@ -93,13 +106,14 @@ public struct Placement: Sendable {
                     break
                 } else if let problem = usable(value) {
                     reason = problem
+                    if ranges[value] == nil { missing = value }
                     break
                 } else {
                     nodeMarks.append(Mark(node: index, input: position, value: value, axis: nil))
                 }
             }
             if let reason {
-                skip(reason)
+                skip(reason, missing: missing)
                 continue
             }
             marks += nodeMarks
