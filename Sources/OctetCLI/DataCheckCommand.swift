@@ -41,15 +41,7 @@ struct DataCheckCommand: ParsableCommand {
         struct DryRun: Codable {
             var ran: Bool
             var samples: Int
-            var error: String?
-
-            /// Writes `error` as null rather than leaving the key out, so the document's keys are stable.
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(ran, forKey: .ran)
-                try container.encode(samples, forKey: .samples)
-                try container.encode(error, forKey: .error)
-            }
+            @EncodedAsNull var error: String?
         }
 
         var model: String

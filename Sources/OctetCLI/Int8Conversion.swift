@@ -11,22 +11,14 @@ struct Int8Conversion {
 
     /// The `--dry-run` / `--json` report.
     struct Report: Codable {
-        struct Node: Codable {
+        struct Node: Codable, Sendable, Equatable {
             var node: String
             var opType: String
             var quantized: Bool
-            var reason: String?
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(node, forKey: .node)
-                try container.encode(opType, forKey: .opType)
-                try container.encode(quantized, forKey: .quantized)
-                try container.encode(reason, forKey: .reason)
-            }
+            @EncodedAsNull var reason: String?
         }
 
-        struct Evaluation: Codable {
+        struct Evaluation: Codable, Sendable, Equatable {
             var on: String
             var samples: Int
             var minCosine: Double
@@ -40,21 +32,9 @@ struct Int8Conversion {
         var nodes: [Node]
         var missingRanges: [String]
         var unusedCacheEntries: [String]
-        var evaluation: Evaluation?
+        @EncodedAsNull var evaluation: Evaluation?
         var wrote: [String]
         var ranges: [TensorRange]
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(model, forKey: .model)
-            try container.encode(rangesFrom, forKey: .rangesFrom)
-            try container.encode(nodes, forKey: .nodes)
-            try container.encode(missingRanges, forKey: .missingRanges)
-            try container.encode(unusedCacheEntries, forKey: .unusedCacheEntries)
-            try container.encode(evaluation, forKey: .evaluation)
-            try container.encode(wrote, forKey: .wrote)
-            try container.encode(ranges, forKey: .ranges)
-        }
     }
 
     /// Every ⌈1/fraction⌉-th sample (the last of each group) is held out for evaluation.

@@ -10,38 +10,19 @@ public struct InputStatistics: Codable, Sendable, Equatable {
     /// The model's element type for the input.
     public var modelDtype: String
     /// The model's declared shape.
-    public var modelShape: [Dim]?
+    @EncodedAsNull public var modelShape: [Dim]?
     /// Smallest and largest size of each dimension across samples (after adding the batch axis).
     public var shapeRange: [[Int]]
     /// Smallest and largest finite value.
-    public var minimum: Double?
+    @EncodedAsNull public var minimum: Double?
     /// Largest finite value.
-    public var maximum: Double?
+    @EncodedAsNull public var maximum: Double?
     /// Samples that hold this input.
     public var samples: Int
     /// NaN and infinite values seen.
     public var nonFinite: Int
     /// Whether every sample of this input fits the model.
     public var matches: Bool
-
-    enum CodingKeys: String, CodingKey {
-        case name, dtypes, modelDtype, modelShape, shapeRange, minimum, maximum, samples, nonFinite, matches
-    }
-
-    /// Writes absent values as null, so the document's keys are stable.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(name, forKey: .name)
-        try container.encode(dtypes, forKey: .dtypes)
-        try container.encode(modelDtype, forKey: .modelDtype)
-        try container.encode(modelShape, forKey: .modelShape)
-        try container.encode(shapeRange, forKey: .shapeRange)
-        try container.encode(minimum, forKey: .minimum)
-        try container.encode(maximum, forKey: .maximum)
-        try container.encode(samples, forKey: .samples)
-        try container.encode(nonFinite, forKey: .nonFinite)
-        try container.encode(matches, forKey: .matches)
-    }
 
     mutating func record(dtype: DType, shape: [Int], values: [Double]?) {
         if !dtypes.contains(dtype.name) { dtypes.append(dtype.name) }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import OctetGraph
 
 /// The INT8 range chosen for one tensor, with the statistics it came from.
 public struct TensorRange: Codable, Sendable, Equatable {
@@ -12,31 +13,15 @@ public struct TensorRange: Codable, Sendable, Equatable {
     /// The method that chose amax (`entropy`, `minmax`, `percentile 99.99`, `mse`, or `cache`).
     public var method: String
     /// Smallest finite value seen (`nil` when none was, or for ranges read from a cache).
-    public var min: Float?
+    @EncodedAsNull public var min: Float?
     /// Largest finite value seen.
-    public var max: Float?
+    @EncodedAsNull public var max: Float?
     /// Largest finite |x| seen.
-    public var absmax: Float?
+    @EncodedAsNull public var absmax: Float?
     /// NaN and infinite values seen.
     public var nonFinite: Int64
     /// Finite values seen.
     public var count: Int64
-
-    enum CodingKeys: String, CodingKey { case name, amax, scale, method, min, max, absmax, nonFinite, count }
-
-    /// Writes absent values as null, so the document's keys are stable.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(name, forKey: .name)
-        try container.encode(amax, forKey: .amax)
-        try container.encode(scale, forKey: .scale)
-        try container.encode(method, forKey: .method)
-        try container.encode(min, forKey: .min)
-        try container.encode(max, forKey: .max)
-        try container.encode(absmax, forKey: .absmax)
-        try container.encode(nonFinite, forKey: .nonFinite)
-        try container.encode(count, forKey: .count)
-    }
 
     /// A range read from a TensorRT cache (only the scale is known).
     public init(cacheEntry entry: CalibrationCache.Entry) {

@@ -39,25 +39,11 @@ public enum StatsFile {
             var name: String
             var count: Int64
             var nonFinite: Int64
-            var min: Float?
-            var max: Float?
+            @EncodedAsNull var min: Float?
+            @EncodedAsNull var max: Float?
             var absmax: Float
-            var binExponent: Int?
+            @EncodedAsNull var binExponent: Int?
             var counts: String
-
-            enum CodingKeys: String, CodingKey { case name, count, nonFinite, min, max, absmax, binExponent, counts }
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(name, forKey: .name)
-                try container.encode(count, forKey: .count)
-                try container.encode(nonFinite, forKey: .nonFinite)
-                try container.encode(min, forKey: .min)
-                try container.encode(max, forKey: .max)
-                try container.encode(absmax, forKey: .absmax)
-                try container.encode(binExponent, forKey: .binExponent)
-                try container.encode(counts, forKey: .counts)
-            }
         }
 
         var format: String
