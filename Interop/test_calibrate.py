@@ -172,3 +172,13 @@ def load_data():
     assert process.returncode == 130, f"exit {process.returncode}: {stderr.decode()[-500:]}"
     assert list(out.iterdir()) == [], "no output, and no temporary file, is left"
     assert list(scratch.iterdir()) == [], "the loader's driver file is removed"
+    time.sleep(0.5)
+    left = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if str(script).encode() in f.read():
+                    left.append(entry)
+        except OSError:
+            continue
+    assert left == [], f"the loader script's Python process {left} outlived octet"

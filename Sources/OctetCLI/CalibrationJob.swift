@@ -28,10 +28,11 @@ struct CalibrationJob {
         var fromCache: Bool
     }
 
-    func run() throws -> Result {
+    /// - Parameter preloaded: the model, when the caller already loaded it from ``model``.
+    func run(preloaded: Model? = nil) throws -> Result {
         let start = DispatchTime.now().uptimeNanoseconds
         let modelURL = URL(fileURLWithPath: model)
-        let loaded = try Model.load(contentsOf: modelURL)
+        let loaded = try preloaded ?? Model.load(contentsOf: modelURL)
         let hash = try ModelHash.of(modelURL, model: loaded)
         let algorithm = method.algorithm
         let header = try outputs.header()

@@ -51,7 +51,7 @@ struct Int8Conversion {
         let source = try Model.load(contentsOf: URL(fileURLWithPath: command.model))
         let inputFiles = command.inputFiles(of: source)
         try OutputPath.check(URL(fileURLWithPath: command.output), notAnyOf: inputFiles)
-        let result = try job.run()
+        let result = try job.run(preloaded: source)
         for note in result.notes { Console.note(note) }
 
         let prepared: Model
@@ -85,7 +85,9 @@ struct Int8Conversion {
             return
         }
         var editor = GraphEditor(prepared.graph)
-        try QDQRewriter.apply(&editor, placement: placement, ranges: ranges, weightsInt8: command.weightsInt8)
+        do { try QDQRewriter.apply(&editor, placement: placement, ranges: ranges, weightsInt8: command.weightsInt8) } catch let error as QDQRewriter.RewriteError {
+            throw CLIError.message("\(command.model): \(error.localizedDescription)")
+        }
         var quantized = prepared
         quantized.graph = editor.graph
         let problems = quantized.graph.validate(model: quantized)

@@ -108,10 +108,12 @@ public struct LoaderScriptSource: CalibrationSource {
                 throw DataError.loaderScript(script: script.path, reason: "cannot start \(python): \(error.localizedDescription)")
             }
             errorText = PipeCollector(errors.fileHandleForReading)
+            TemporaryPaths.register(process: process.processIdentifier)
         }
 
         deinit {
             if process.isRunning { process.terminate() }
+            TemporaryPaths.unregister(process: process.processIdentifier)
             try? FileManager.default.removeItem(at: driverFile)
             TemporaryPaths.unregister(driverFile)
         }

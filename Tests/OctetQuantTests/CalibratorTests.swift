@@ -135,6 +135,54 @@ import OctetRuntime
         #expect(statistics.tensors.first { $0.name == "then_out" }?.statistics.count == 3)
     }
 
+    @Test func hostileStatsFilesAreRefusedWithTheFileNamed() throws {
+        let folder = try TemporaryFolder()
+        let text = String(decoding: try StatsFile.encode(try Self.calibrate(try Self.data(3, in: folder))), as: UTF8.self)
+        func u64s(_ values: [UInt64]) -> String {
+            var bytes = Data()
+            for value in values { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+            return bytes.base64EncodedString()
+        }
+        let firstCounts = try #require(text.range(of: #""counts":"[^"]*""#, options: .regularExpression))
+        let cases: [(String, String)] = [
+            // Counts that would overflow when added up, and more bins than a histogram has.
+            (text.replacingCharacters(in: firstCounts, with: "\"counts\":\"\(u64s([UInt64.max]))\""), "out of range"),
+            (text.replacingCharacters(in: firstCounts, with: "\"counts\":\"\(u64s([UInt64](repeating: 1, count: 2049)))\""), "up to 2048"),
+            // A length that lies: the value count disagrees with the histogram.
+            (text.replacingOccurrences(of: "\"count\":", with: "\"count\":7"), "differs from the histogram"),
+            (text.replacingOccurrences(of: "\"binExponent\":-", with: "\"binExponent\":-9999"), "out of range"),
+            (text.replacingOccurrences(of: "\"fingerprint\":\"", with: "\"fingerprint\":\"zz"), "fingerprint"),
+            // Deep nesting.
+            (String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000), "not an Octet stats file"),
+            (String(repeating: "{\"a\":", count: 50_000) + "1" + String(repeating: "}", count: 50_000), "not an Octet stats file"),
+        ]
+        for (bad, expected) in cases {
+            do {
+                _ = try StatsFile.decode(Data(bad.utf8), file: "hostile.json")
+                Issue.record("accepted a hostile stats file (\(expected))")
+            } catch let error as StatsFileError {
+                #expect(error.localizedDescription.hasPrefix("hostile.json: "))
+                #expect(error.localizedDescription.contains(expected), "\(error.localizedDescription)")
+            }
+        }
+    }
+
+    @Test func hostileCachesAreRefusedWithTheLineNamed() {
+        let cases: [(String, String)] = [
+            ("TRT-100300-EntropyCalibration2\nx: 123456789\n", "2: not a TensorRT calibration cache line: '123456789' is not 1–8 hex digits"),
+            ("TRT-100300-EntropyCalibration2\n: 3c010204\n", "2: not a TensorRT calibration cache line: the tensor name is empty"),
+            (String(repeating: "A", count: 1 << 20), "1: not a TensorRT calibration cache line: expected a header"),
+            ("TRT-" + String(repeating: "9", count: 500) + "\nx: 1\n", "1: not a TensorRT calibration cache line: expected a header"),
+        ]
+        for (text, expected) in cases {
+            #expect(throws: CacheError.self) { try CalibrationCache.parse(text, file: "c.calib") }
+            do { _ = try CalibrationCache.parse(text, file: "c.calib") } catch {
+                #expect(error.localizedDescription == "c.calib:\(expected)" || error.localizedDescription.hasPrefix("c.calib:\(expected)"),
+                        "\(error.localizedDescription)")
+            }
+        }
+    }
+
     @Test func fingerprintsAddUpOverShards() {
         var whole = DataFingerprint()
         var even = DataFingerprint()

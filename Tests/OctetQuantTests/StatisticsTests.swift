@@ -102,6 +102,7 @@ struct StatisticsTests {
             var mse: [Double] = []
             for portable: Int32 in [0, 1] {
                 octet_stats_set_portable(portable)
+                #expect(octet_stats_portable() == portable)
                 var statistics = TensorStatistics()
                 statistics.add(tensor)
                 var again = statistics  // a second batch goes through the one-pass path

@@ -44,16 +44,9 @@ public enum QDQRewriter {
                 var attributes: [Attribute] = []
                 if let axis = mark.axis {
                     guard let weight = editor.initializer(value) else { throw RewriteError.missingWeight(value) }
+                    guard let floats = try? weight.converted(to: .float32) else { throw RewriteError.missingWeight(value) }
                     let channels = weight.shape[axis]
-                    let inner = weight.shape.dropFirst(axis + 1).reduce(1, *)
-                    var maxima = [Float](repeating: 0, count: channels)
-                    let floats = (try? weight.converted(to: .float32)) ?? weight
-                    floats.withElements(as: Float.self) { buffer in
-                        for (offset, element) in buffer.enumerated() where element.isFinite {
-                            let channel = (offset / max(inner, 1)) % max(channels, 1)
-                            maxima[channel] = max(maxima[channel], abs(element))
-                        }
-                    }
+                    let maxima = WeightStatistics.channelMaxima(floats, axis: axis)
                     // A channel of zeros still needs a positive scale.
                     let scales = maxima.map { Int8Quantization.scale(amax: Double($0 > 0 ? $0 : 1)) }
                     scale = editor.uniqueName("\(value)_scale")

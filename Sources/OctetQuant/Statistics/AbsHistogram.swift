@@ -78,9 +78,6 @@ public struct AbsHistogram: Sendable, Equatable {
     /// Finite values counted.
     public var total: Int64 { counts.reduce(0, +) }
 
-    /// Bin edges `e_k = k·w`, k = 0 … binCount.
-    public var edges: [Double] { (0...counts.count).map { Double($0) * (binWidth ?? 0) } }
-
     /// The smallest exponent whose 2,048 bins of width 2^e hold `value` (value < 2048 · 2^e), so
     /// no value needs clamping into the last bin (a clamp would break exact coarsening).
     static func exponent(covering value: Float) -> Int {

@@ -27,19 +27,25 @@ public struct WeightStatistics: Codable, Sendable, Equatable {
                   let axis = axis(of: node, rank: tensor.rank), seen.insert(node.inputs[1]).inserted,
                   let values = try? tensor.converted(to: .float32)
             else { continue }
-            let channels = tensor.shape[axis]
-            let inner = tensor.shape.dropFirst(axis + 1).reduce(1, *)
-            var perChannel = [Float](repeating: 0, count: channels)
-            values.withElements(as: Float.self) { buffer in
-                for (offset, value) in buffer.enumerated() where value.isFinite {
-                    let channel = (offset / inner) % max(channels, 1)
-                    perChannel[channel] = max(perChannel[channel], abs(value))
-                }
-            }
+            let perChannel = channelMaxima(values, axis: axis)
             result.append(WeightStatistics(name: node.inputs[1], node: node.displayName(index: index), opType: node.opType,
                                            axis: axis, absmax: perChannel.max() ?? 0, channelAbsmax: perChannel))
         }
         return result
+    }
+
+    /// The largest finite |w| of each slice of a float32 tensor along `axis`.
+    static func channelMaxima(_ values: Tensor, axis: Int) -> [Float] {
+        let channels = values.shape[axis]
+        let inner = values.shape.dropFirst(axis + 1).reduce(1, *)
+        var maxima = [Float](repeating: 0, count: channels)
+        values.withElements(as: Float.self) { buffer in
+            for (offset, value) in buffer.enumerated() where value.isFinite {
+                let channel = (offset / max(inner, 1)) % max(channels, 1)
+                maxima[channel] = max(maxima[channel], abs(value))
+            }
+        }
+        return maxima
     }
 
     /// SPEC §3's weight axis for `node`, or `nil` when the node takes no quantizable weight.
