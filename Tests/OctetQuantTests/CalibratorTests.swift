@@ -124,6 +124,26 @@ import OctetRuntime
         #expect(runs <= 3, "the model stops at the first bad sample")
     }
 
+    @Test func aFailingModelStopsTheReaderAndReportsTheNode() throws {
+        // Reshape to [2, -1] fails on an odd length.
+        let graph = Graph(
+            name: "halves",
+            nodes: [Node(opType: "Reshape", inputs: ["x", "shape"], outputs: ["y"], name: "halve")],
+            inputs: [.tensor("x", .float32, [.param("n")])], outputs: [.tensor("y", .float32, nil)],
+            initializers: [GraphTensor(name: "shape", tensor: Tensor(shape: [2], scalars: [Int64(2), -1]))])
+        let model = Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 13)])
+        let folder = try TemporaryFolder()
+        for (index, length) in ([4, 5] + [Int](repeating: 6, count: 40)).enumerated() {
+            try NPZArchive.write([("x", Tensor(shape: [length], scalars: [Float](repeating: 1, count: length)))],
+                                 to: folder.file(String(format: "s%03d.npz", index)))
+        }
+        var runs = 0
+        #expect(throws: RuntimeError.self) {
+            _ = try Calibrator(model: model, modelHash: "test").calibrate(try CalibrationData(paths: [folder.url.path])) { _, _ in runs += 1 }
+        }
+        #expect(runs == 1)
+    }
+
     @Test func subgraphValuesAreObserved() throws {
         let model = TestModels.ifModel()
         let calibrator = Calibrator(model: model, modelHash: "test")

@@ -129,7 +129,7 @@ public final class Calibrator {
             if !queue.isHalted { try run(try batcher.flush()) }
         } catch {
             failure = error
-            queue.halt()
+            if case DataError.invalid = error { queue.halt() } else { queue.cancel() }
         }
         finished.wait()
         if let error = result.error { throw error }
@@ -158,6 +158,7 @@ public final class Calibrator {
         var seen = 0
         do {
             try data.forEach { sample in
+                if queue.isCancelled { return false }
                 seen = sample.index + 1
                 guard options.uses(sample.index) else { return true }
                 guard let feeds = validator.check(sample) else {
@@ -175,6 +176,7 @@ public final class Calibrator {
             queue.halt()
             return
         }
+        if queue.isCancelled { return }
         if validator.sampleCount == 0 {
             if let shard = options.shard, seen > 0 {
                 result.problems.append("shard \(shard) holds no samples: the data has \(seen) sample\(seen == 1 ? "" : "s")")

@@ -16,6 +16,7 @@ final class FeedQueue: @unchecked Sendable {
     private let capacity: Int
     private var finished = false
     private var halted = false
+    private var cancelled = false
 
     /// - Parameter capacity: samples read ahead of the model at most.
     init(capacity: Int) { self.capacity = max(1, capacity) }
@@ -58,6 +59,22 @@ final class FeedQueue: @unchecked Sendable {
         items.removeAll()
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Halts, and tells the reader to stop reading too (the model failed: checking the rest of
+    /// the data would only delay the error).
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.unlock()
+        halt()
+    }
+
+    /// Whether ``cancel()`` was called.
+    var isCancelled: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return cancelled
     }
 
     /// Whether ``halt()`` was called.
