@@ -98,7 +98,13 @@ struct CalibrationJob {
             summary.peakTensorBytes = run.peakTensorBytes
             summary.source = "calibration"
         }
-        let ranges = try statistics.ranges(algorithm)
+        let softmaxOutputs = Self.softmaxOutputs(loaded.graph)
+        let ranges = try statistics.ranges(algorithm, observedMaximum: softmaxOutputs)
+        let keptMaximum = statistics.tensors.filter { softmaxOutputs.contains($0.name) }.count
+        if keptMaximum > 0, algorithm != .minmax {
+            let subject = keptMaximum == 1 ? "1 Softmax output keeps its" : "\(keptMaximum) Softmax outputs keep their"
+            notes.append("\(subject) largest value as range (probabilities in [0, 1]: clipping the peaks flattens attention)")
+        }
         summary.samples = statistics.data.samples
         summary.shards = statistics.shards
         summary.tensors = statistics.tensors.count
@@ -109,6 +115,16 @@ struct CalibrationJob {
         summary.seconds = Self.seconds(since: start)
         summary.peakMemoryBytes = Self.peakResidentBytes()
         return Result(ranges: ranges, statistics: statistics, modelHash: hash, summary: summary, notes: notes, fromCache: false)
+    }
+
+    /// Outputs of the Softmax nodes in the graph and its subgraphs.
+    static func softmaxOutputs(_ graph: Graph) -> Set<String> {
+        var names = Set<String>()
+        for node in graph.nodes {
+            if node.opType == "Softmax", node.domain.isEmpty || node.domain == "ai.onnx" { names.formUnion(node.outputs) }
+            for subgraph in node.attributes.flatMap(\.value.subgraphs) { names.formUnion(softmaxOutputs(subgraph)) }
+        }
+        return names
     }
 
     /// Writes the cache (unless it was reused), its sidecar, the stats file and the ranges, each atomically.

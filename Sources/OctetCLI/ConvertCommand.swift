@@ -81,6 +81,12 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "With --int8: samples to compare FP32 and INT8 on (the calibration data's formats); default: a held-out share of the calibration data.")
     var evalData: [String] = []
 
+    @Option(help: "With --int8 and --eval-data: a .npy of integer class labels, one per row of the model's class-score output ([batch, classes]) in sample order; INT8 then keeps accuracy when its task accuracy is within --max-accuracy-drop of FP32's.")
+    var evalLabels: String?
+
+    @Option(help: "With --eval-labels: the largest drop in task accuracy, in percentage points, for INT8 to count as keeping accuracy.")
+    var maxAccuracyDrop: Double = 1.0
+
     @Option(help: "With --int8 and no --eval-data: the share of the calibration samples held out of calibration and used to evaluate (every ⌈1/F⌉-th sample; 0 turns evaluation off).")
     var evalFraction: Double = 0.1
 
@@ -102,7 +108,7 @@ struct ConvertCommand: ParsableCommand {
     func validate() throws {
         if noFoldBatchNorm && !prepare && !int8 { throw ValidationError("--no-fold-batch-norm goes with --prepare or --int8.") }
         if !int8 && (!data.isEmpty || !loadStats.isEmpty || calibration.calibrationCache != nil || dryRun || !excludeNodes.isEmpty
-            || !excludeOpTypes.isEmpty || !opTypes.isEmpty || strict || !evalData.isEmpty || report != nil || weightsInt8) {
+            || !excludeOpTypes.isEmpty || !opTypes.isEmpty || strict || !evalData.isEmpty || evalLabels != nil || report != nil || weightsInt8) {
             throw ValidationError("Calibration and placement options go with --int8.")
         }
         if int8 && data.isEmpty && loadStats.isEmpty && calibration.calibrationCache == nil {
@@ -112,6 +118,10 @@ struct ConvertCommand: ParsableCommand {
             throw ValidationError("--load-stats takes the ranges from saved statistics; give it without --calibration-data.")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        if evalLabels != nil && evalData.isEmpty {
+            throw ValidationError("--eval-labels label the samples of --eval-data; give both.")
+        }
+        if !(0...100).contains(maxAccuracyDrop) { throw ValidationError("--max-accuracy-drop is in percentage points, from 0 to 100.") }
         if !(0...0.5).contains(evalFraction) { throw ValidationError("--eval-fraction must be from 0 to 0.5.") }
         if !(-1...1).contains(minCosine) || !(0...1).contains(minTop1) {
             throw ValidationError("--min-cosine must be from -1 to 1 and --min-top1 from 0 to 1.")

@@ -24,6 +24,8 @@ struct Int8Conversion {
             var minCosine: Double
             var minTop1: Double
             var outputs: [AccuracyEvaluator.OutputReport]
+            @EncodedAsNull var taskAccuracy: AccuracyEvaluator.TaskAccuracy?
+            @EncodedAsNull var maxAccuracyDrop: Double?
             var keptAccuracy: Bool
         }
 
@@ -51,6 +53,7 @@ struct Int8Conversion {
         let source = try Model.load(contentsOf: URL(fileURLWithPath: command.model))
         let inputFiles = command.inputFiles(of: source)
         try OutputPath.check(URL(fileURLWithPath: command.output), notAnyOf: inputFiles)
+        let labels = try command.evalLabels.map(Self.readLabels)
         let result = try job.run(preloaded: source)
         for note in result.notes { Console.note(note) }
 
@@ -94,7 +97,7 @@ struct Int8Conversion {
         if !problems.isEmpty {
             throw CLIError.message("\(command.model): the Q/DQ model is not valid (please report this): \(problems.joined(separator: "; "))")
         }
-        report.evaluation = try evaluate(reference: source, quantized: quantized)
+        report.evaluation = try evaluate(reference: source, quantized: quantized, labels: labels)
         if let destination = command.report {
             try OutputPath.check(URL(fileURLWithPath: destination), notAnyOf: inputFiles)
         }
@@ -115,7 +118,8 @@ struct Int8Conversion {
     }
 
     /// FP32 against INT8 on the eval data or the held-out samples (nil, with a note, when there are none).
-    func evaluate(reference: Model, quantized: Model) throws -> Report.Evaluation? {
+    /// - Parameter labels: true classes of the evaluation rows (`--eval-labels`), if given.
+    func evaluate(reference: Model, quantized: Model, labels: [Int]?) throws -> Report.Evaluation? {
         let source: String
         let data: CalibrationData
         let keep: (Int) -> Bool
@@ -132,14 +136,31 @@ struct Int8Conversion {
             return nil
         }
         let evaluator = try AccuracyEvaluator(reference: reference, quantized: quantized)
-        let (outputs, samples) = try evaluator.evaluate(data, model: reference, keep: keep)
+        let result: AccuracyEvaluator.Evaluation
+        do { result = try evaluator.evaluate(data, model: reference, labels: labels, keep: keep) } catch let error as AccuracyEvaluator.LabelError {
+            throw CLIError.message("\(command.evalLabels ?? "--eval-labels"): \(error.localizedDescription)")
+        }
+        let (outputs, samples) = (result.outputs, result.samples)
         guard samples > 0 else {
             Console.note("no evaluation: no sample was held out (fewer than \(heldOut?.count ?? 0) samples); give --eval-data")
             return nil
         }
-        let kept = outputs.allSatisfy { $0.meanCosine >= command.minCosine && ($0.top1Agreement ?? 1) >= command.minTop1 }
+        // With labels the task metric decides (top-1 agreement is shown, not judged); without, agreement does.
+        let kept = outputs.allSatisfy { $0.meanCosine >= command.minCosine && (result.task != nil || ($0.top1Agreement ?? 1) >= command.minTop1) }
+            && (result.task.map { $0.dropPoints <= command.maxAccuracyDrop } ?? true)
         return Report.Evaluation(on: source, samples: samples, minCosine: command.minCosine, minTop1: command.minTop1,
-                                 outputs: outputs, keptAccuracy: kept)
+                                 outputs: outputs, taskAccuracy: result.task, maxAccuracyDrop: result.task == nil ? nil : command.maxAccuracyDrop,
+                                 keptAccuracy: kept)
+    }
+
+    /// Integer class labels from a `.npy` file (any integer dtype, any shape; read flat).
+    static func readLabels(_ path: String) throws -> [Int] {
+        let tensor = try NPYFile.read(URL(fileURLWithPath: path))
+        guard tensor.dtype.isInteger else {
+            throw CLIError.message("\(path): labels must be integers (class indexes), not \(tensor.dtype)")
+        }
+        // Values past Int (only from uint64 or 2^63 itself) become Int.max: out of range for any model.
+        return try tensor.doubles().map { Int(exactly: $0) ?? Int.max }
     }
 
     static func text(_ report: Report, dryRun: Bool) -> String {
@@ -161,9 +182,17 @@ struct Int8Conversion {
                 lines.append("  " + zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
                     .trimmingCharacters(in: .whitespaces))
             }
+            let thresholds: String
+            if let task = evaluation.taskAccuracy, let drop = evaluation.maxAccuracyDrop {
+                lines.append(String(format: "Task accuracy on %d labelled rows of '%@': FP32 %.2f %%, INT8 %.2f %% (%@%.2f points)", task.rows, task.output,
+                                    task.fp32 * 100, task.int8 * 100, task.dropPoints > 0 ? "−" : "+", abs(task.dropPoints)))
+                thresholds = String(format: "every output's mean cosine ≥ %g, task accuracy within %g point%@ of FP32", evaluation.minCosine, drop, drop == 1 ? "" : "s")
+            } else {
+                thresholds = String(format: "every output's mean cosine ≥ %g, top-1 agreement ≥ %.1f %%", evaluation.minCosine, evaluation.minTop1 * 100)
+            }
             lines.append(evaluation.keptAccuracy
-                ? String(format: "INT8 kept accuracy (every output's mean cosine ≥ %g, top-1 agreement ≥ %.1f %%)", evaluation.minCosine, evaluation.minTop1 * 100)
-                : String(format: "INT8 did NOT keep accuracy (thresholds: mean cosine ≥ %g, top-1 agreement ≥ %.1f %%): see the outputs above; --exclude-nodes keeps sensitive layers in float", evaluation.minCosine, evaluation.minTop1 * 100))
+                ? "INT8 kept accuracy (\(thresholds))"
+                : "INT8 did NOT keep accuracy (thresholds: \(thresholds)): see the outputs above; --exclude-nodes keeps sensitive layers in float")
         }
         for file in report.wrote.dropFirst() { lines.append("Wrote \(file)") }
         return lines.joined(separator: "\n") + "\n"

@@ -10,7 +10,7 @@ public struct OctetCommand: ParsableCommand {
         commandName: "octet",
         abstract: "Post-training INT8 quantization for ONNX models with any number of inputs.",
         version: OctetVersion.current,
-        subcommands: [InspectCommand.self, RunCommand.self, CalibrateCommand.self, ConvertCommand.self, DataCommand.self]
+        subcommands: [DemoCommand.self, InspectCommand.self, RunCommand.self, CalibrateCommand.self, ConvertCommand.self, DataCommand.self]
     )
 
     public init() {}

@@ -136,6 +136,29 @@ struct ConvertCommandTests {
         let strict = try OctetProcess.run(["convert", DataCheckCommandTests.example, "--int8", "--calibration-data", data,
                                            "-o", folder.file("q2.onnx").path, "--eval-data", data, "--min-cosine", "0.99999"])
         #expect(strict.status == 0 && strict.stdout.contains("Accuracy, FP32 vs INT8 on 32 samples (--eval-data)"))
-        #expect(strict.stdout.contains("INT8 did NOT keep accuracy (thresholds: mean cosine ≥ 0.99999"))
+        #expect(strict.stdout.contains("INT8 did NOT keep accuracy (thresholds: every output's mean cosine ≥ 0.99999"))
+    }
+
+    @Test func int8LabelsAreCheckedAgainstTheEvaluationRows() throws {
+        let folder = try TemporaryFolder()
+        let data = OctetProcess.repositoryRoot.appendingPathComponent("Examples/mini-encoder/calib.npz").path
+        try NPYFile.write(Tensor(shape: [5], scalars: [Int64](repeating: 1, count: 5)), to: folder.file("five.npy"))
+        try NPYFile.write(Tensor(shape: [32], scalars: [Float](repeating: 1, count: 32)), to: folder.file("float.npy"))
+        let base = ["convert", DataCheckCommandTests.example, "--int8", "--calibration-data", data, "-o", folder.file("q.onnx").path]
+        let alone = try OctetProcess.run(base + ["--eval-labels", folder.file("five.npy").path])
+        #expect(alone.status == 64 && alone.stderr.contains("--eval-labels label the samples of --eval-data; give both."))
+        let count = try OctetProcess.run(base + ["--eval-data", data, "--eval-labels", folder.file("five.npy").path])
+        #expect(count.status == 1)
+        #expect(count.stderr.contains("five.npy: there are 5 labels but the evaluation samples gave 32 rows of 'pooler_output'"))
+        let floats = try OctetProcess.run(base + ["--eval-data", data, "--eval-labels", folder.file("float.npy").path])
+        #expect(floats.status == 1 && floats.stderr.contains("float.npy: labels must be integers (class indexes), not float32"))
+        #expect(!FileManager.default.fileExists(atPath: folder.file("q.onnx").path))
+    }
+
+    @Test func demoNamesItsMissingFiles() throws {
+        let folder = try TemporaryFolder()
+        let result = try OctetProcess.run(["demo", "--example-dir", folder.url.path, "--output-dir", folder.file("out").path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(folder.url.path): not the demo's folder (expected model.onnx, calib.npz, eval.npz, eval-labels.npy, classes.txt, vocab.txt)"))
     }
 }

@@ -45,6 +45,24 @@ import OctetRuntime
         }
     }
 
+    @Test func softmaxOutputsKeepTheirObservedMaximum() throws {
+        let folder = try TemporaryFolder()
+        let statistics = try Self.calibrate(try Self.data(10, in: folder))
+        let plain = try statistics.ranges(.percentile(50))
+        let kept = try statistics.ranges(.percentile(50), observedMaximum: ["scores"])
+        // The median clips the Softmax output, so the rule changes its range.
+        let clipped = try #require(plain.first { $0.name == "scores" })
+        #expect(clipped.amax < Double(try #require(clipped.absmax)))
+        for (before, after) in zip(plain, kept) {
+            if after.name == "scores" {
+                let absmax = try #require(after.absmax)
+                #expect(after.method == "minmax" && after.amax == Double(absmax))
+            } else {
+                #expect(after == before)
+            }
+        }
+    }
+
     @Test func mergedShardsEqualOneFullRun() throws {
         let folder = try TemporaryFolder()
         let data = try Self.data(11, in: folder)

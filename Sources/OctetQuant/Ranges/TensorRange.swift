@@ -55,16 +55,21 @@ public struct TensorRange: Codable, Sendable, Equatable {
 extension CalibrationStatistics {
     /// The range of every tensor, in the statistics' order, computed in parallel (each tensor's
     /// search is independent, so the result does not depend on the thread count).
-    /// - Parameter algorithm: how amax is chosen.
-    public func ranges(_ algorithm: RangeAlgorithm) throws -> [TensorRange] {
+    /// - Parameters:
+    ///   - algorithm: how amax is chosen.
+    ///   - observedMaximum: tensors that take their largest |x| whatever the algorithm (outputs
+    ///     bounded by construction, such as Softmax probabilities, whose few large values are the
+    ///     ones that matter: clipping them flattens attention).
+    public func ranges(_ algorithm: RangeAlgorithm, observedMaximum: Set<String> = []) throws -> [TensorRange] {
         let items = tensors
         var results = [Result<TensorRange, Error>?](repeating: nil, count: items.count)
         results.withUnsafeMutableBufferPointer { buffer in
             let shared = UnsafeSendable(buffer)
             DispatchQueue.concurrentPerform(iterations: items.count) { index in
                 let (name, statistics) = items[index]
+                let chosen = observedMaximum.contains(name) ? RangeAlgorithm.minmax : algorithm
                 shared.value[index] = Result {
-                    TensorRange(name: name, amax: try algorithm.amax(statistics.histogram), method: algorithm.description, statistics: statistics)
+                    TensorRange(name: name, amax: try chosen.amax(statistics.histogram), method: chosen.description, statistics: statistics)
                 }
             }
         }

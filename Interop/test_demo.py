@@ -1,0 +1,66 @@
+"""`octet demo` checked by ONNX Runtime: the Q/DQ model it writes passes onnx.checker (full
+check), and ONNX Runtime, running the FP32 and the INT8 model on the held-out labelled samples,
+finds the task accuracy Octet reported and INT8 within 1 point of FP32.
+
+The demo runs once (OCTET_DEMO_OUTPUT names a folder where .ci/run already ran it with the
+release build; otherwise it runs here, which takes minutes with a debug build)."""
+import json
+import os
+import pathlib
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "Examples" / "stdlib-topics"
+
+
+@pytest.fixture(scope="module")
+def demo(octet, tmp_path_factory):
+    folder = os.environ.get("OCTET_DEMO_OUTPUT")
+    if folder:
+        return pathlib.Path(folder)
+    out = tmp_path_factory.mktemp("demo")
+    result = octet("demo", "--output-dir", out)
+    assert "INT8 kept accuracy" in result.stdout
+    return out
+
+
+def ort_accuracy(model_path):
+    feeds = dict(np.load(EXAMPLE / "eval.npz"))
+    labels = np.load(EXAMPLE / "eval-labels.npy")
+    logits = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"]).run(["logits"], feeds)[0]
+    return float((logits.argmax(1) == labels).mean()), labels.size
+
+
+def test_bundle_is_small_and_three_input():
+    total = sum(f.stat().st_size for f in EXAMPLE.iterdir())
+    assert total <= 5 * 1024 * 1024, f"the demo's files take {total} bytes"
+    model = onnx.load(str(EXAMPLE / "model.onnx"))
+    assert [i.name for i in model.graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert all(i.type.tensor_type.elem_type == onnx.TensorProto.INT64 for i in model.graph.input)
+
+
+def test_demo_model_is_valid_and_keeps_accuracy_in_onnx_runtime(demo):
+    quantized = demo / "model.int8.onnx"
+    onnx.checker.check_model(onnx.load(str(quantized)), full_check=True)
+    ops = {n.op_type for n in onnx.load(str(quantized)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    fp32, rows = ort_accuracy(EXAMPLE / "model.onnx")
+    int8, _ = ort_accuracy(quantized)
+    assert fp32 - int8 <= 0.01, f"ONNX Runtime: FP32 {fp32:.4f}, INT8 {int8:.4f}"
+    task = json.loads((demo / "report.json").read_text())["evaluation"]["taskAccuracy"]
+    assert task["rows"] == rows
+    # Octet's engine and ONNX Runtime classify the same rows: FP32 identically up to a tie or
+    # two, INT8 within three rows (the engines round a few activations to different steps).
+    assert abs(task["fp32"] - fp32) * rows <= 2, (task, fp32)
+    assert abs(task["int8"] - int8) * rows <= 3, (task, int8)
+
+
+def test_demo_cache_comes_from_the_same_run(demo):
+    header = (demo / "model.calib").read_text().splitlines()[0]
+    assert header == "TRT-101303-EntropyCalibration2"
+    sidecar = json.loads((demo / "model.calib.json").read_text())
+    assert sidecar["samples"] == 256
