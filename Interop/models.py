@@ -181,6 +181,60 @@ def lstm_model(opset=14, seed=3):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
 
 
+def audio_control_flow(opset=13, seed=17):
+    """A recurrent audio model with control flow: a projection, an If on the clip length whose
+    branches hold MatMuls (one reading an outer-scope weight, one its own), an LSTM, and a Loop
+    refining the state three times with a MatMul on an outer-scope weight; features [batch, time, 32]."""
+    rng = _rng(seed)
+    w = lambda *shape, scale=0.2: (rng.standard_normal(shape) * scale).astype(np.float32)
+    inits = [numpy_helper.from_array(a, n) for n, a in [
+        ("w_in", w(32, 32)), ("b_in", w(32, scale=0.05)), ("w_long", w(32, 32)), ("lstm_w", w(1, 64, 32, scale=0.15)),
+        ("lstm_r", w(1, 64, 16, scale=0.15)), ("w_loop", w(16, 16, scale=0.3)), ("w_cls", w(10, 16)), ("b_cls", w(10, scale=0.05)),
+        ("time_axis", np.array(1, np.int64)), ("min_time", np.array(8, np.int64)), ("squeeze_axes", np.array([0], np.int64)),
+        ("trips", np.array(3, np.int64)), ("keep_going", np.array(True))]]
+    long_graph = helper.make_graph(
+        [helper.make_node("MatMul", ["h", "w_long"], ["long_mm"], name="long/MatMul"),
+         helper.make_node("Relu", ["long_mm"], ["long_relu"], name="long/Relu"),
+         helper.make_node("MatMul", ["long_relu", "w_long2"], ["long_out"], name="long/MatMul_1")],
+        "long_clip", [], [helper.make_tensor_value_info("long_out", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w(32, 32), "w_long2")])
+    short_graph = helper.make_graph(
+        [helper.make_node("MatMul", ["h", "w_short"], ["short_mm"], name="short/MatMul"),
+         helper.make_node("Tanh", ["short_mm"], ["short_tanh"], name="short/Tanh"),
+         helper.make_node("MatMul", ["short_tanh", "w_short2"], ["short_out"], name="short/MatMul_1")],
+        "short_clip", [], [helper.make_tensor_value_info("short_out", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w(32, 32), "w_short"), numpy_helper.from_array(w(32, 32), "w_short2")])
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["state_in", "w_loop"], ["loop_mm"], name="refine/MatMul"),
+         helper.make_node("Add", ["loop_mm", "b_loop"], ["loop_pre"], name="refine/Add"),
+         helper.make_node("Tanh", ["loop_pre"], ["state_out"], name="refine/Tanh"),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"], name="refine/cond")],
+        "refine", [helper.make_tensor_value_info("iteration", TensorProto.INT64, []),
+                   helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                   helper.make_tensor_value_info("state_in", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("state_out", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w(16, scale=0.05), "b_loop")])
+    nodes = [
+        helper.make_node("MatMul", ["features", "w_in"], ["proj_mm"], name="proj/MatMul"),
+        helper.make_node("Add", ["proj_mm", "b_in"], ["proj"], name="proj/Add"),
+        helper.make_node("Relu", ["proj"], ["h"], name="proj/Relu"),
+        helper.make_node("Shape", ["features"], ["shape"], name="length/Shape"),
+        helper.make_node("Gather", ["shape", "time_axis"], ["time"], name="length/Gather", axis=0),
+        helper.make_node("Greater", ["time", "min_time"], ["is_long"], name="length/Greater"),
+        helper.make_node("If", ["is_long"], ["branch_out"], name="by_length", then_branch=long_graph, else_branch=short_graph),
+        helper.make_node("Transpose", ["branch_out"], ["time_major"], name="to_time_major", perm=[1, 0, 2]),
+        helper.make_node("LSTM", ["time_major", "lstm_w", "lstm_r"], ["", "lstm_h"], name="lstm", hidden_size=16),
+        helper.make_node("Squeeze", ["lstm_h", "squeeze_axes"], ["state"], name="state/Squeeze"),
+        helper.make_node("Loop", ["trips", "keep_going", "state"], ["refined"], name="refine_loop", body=body),
+        helper.make_node("Gemm", ["refined", "w_cls", "b_cls"], ["logits"], name="classifier", transB=1),
+    ]
+    graph = helper.make_graph(nodes, "audio_control_flow",
+                              [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", "time", 32])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
 def legacy_inputs_model(seed=4):
     """IR version 3 / opset 9: initializers are also listed as graph inputs."""
     rng = _rng(seed)

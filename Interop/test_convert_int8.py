@@ -1,7 +1,8 @@
 """`octet convert --int8` on builder models: the Q/DQ model passes onnx.checker (full check),
-runs in ONNX Runtime and in Octet's engine, the two agree within four quantization steps of
-the output on at least 99.9 % of its elements (see the test for why not one yet), the output is byte-identical from run to run, and a
-TensorRT cache alone is migrated to a Q/DQ model."""
+runs in ONNX Runtime and in Octet's engine, the two agree within one quantization step of the
+output on at least 99.9 % of its elements (ONNX Runtime running the graph as written; within
+four steps of its optimized run, which differs from the unoptimized one as much), the output
+is byte-identical from run to run, and a TensorRT cache alone is migrated to a Q/DQ model."""
 import json
 
 import numpy as np
@@ -28,6 +29,7 @@ def cases():
         "unet_opset12_constants": (models.unet(12, True), images(8)),
         "crnn_opset11_constants": (models.crnn(11), images(8, 32, 40, 1, "image")),
     }
+    result["audio_if_loop_lstm"] = (models.audio_control_flow(), {"features": rng.standard_normal((8, 12, 32)).astype(np.float32)})
     encoder = models.encoder_feeds(16, 9, seed=2)
     result["encoder_opset17"] = (models.mini_encoder(17), encoder)
     result["encoder_opset12_constants"] = (models.mini_encoder(12, True), encoder)
@@ -55,20 +57,26 @@ def test_qdq_model_is_valid_and_runs_like_onnx_runtime(tmp_path, octet, name):
             zero_point = next(i for i in quantized.graph.initializer if i.name == node.input[2])
             assert zero_point.data_type == onnx.TensorProto.INT8
     ranges = {t["name"]: t for t in json.loads((tmp_path / "ranges.json").read_text())["tensors"]}
-    feeds = {k: v[:2] for k, v in samples.items()}
-    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    expected = session.run(None, feeds)
+    feeds = samples
     np.savez(tmp_path / "in.npz", **feeds)
     octet("run", out, "--load-inputs", tmp_path / "in.npz", "--save-outputs", tmp_path / "out.npz")
+    # ONNX Runtime as the graph is written (graph optimizations off), and as deployed (all on:
+    # Conv fused with its activation and run in the NCHWc layout, DQ → MatMul as
+    # MatMulIntegerToFloat, ...). The optimized run rounds differently: a value on a rounding
+    # edge before a later Q lands one step apart and the step spreads, so ONNX Runtime's two
+    # runs differ from each other by more than one output step on up to 1.2 % of elements.
+    plain = ort.SessionOptions()
+    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    written = ort.InferenceSession(str(out), plain, providers=["CPUExecutionProvider"]).run(None, feeds)
+    deployed = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)
     with np.load(tmp_path / "out.npz") as got:
-        for output, want in zip(quantized.graph.output, expected):
+        for output, want, fast in zip(quantized.graph.output, written, deployed):
             step = ranges[output.name]["amax"] / 127 if output.name in ranges else float(np.abs(want).max()) / 127
-            # ONNX Runtime runs DQ → Conv/Gemm/MatMul with integer kernels, Octet in float32: a value
-            # on a rounding edge before a later Q can land one step apart, and the step spreads.
-            # (ONNX Runtime with its graph optimizations off differs from itself just as much.)
-            # Within four output steps everywhere; one step on 98.8-100 % of elements today.
-            close = np.abs(got[output.name] - want) <= 4 * step + 1e-6
-            assert close.mean() >= 0.999, f"{name} {output.name}: {close.mean():.4%} within four steps ({step})"
+            mine = got[output.name]
+            within_one = (np.abs(mine - want) <= step + 1e-6).mean()
+            assert within_one >= 0.999, f"{name} {output.name}: {within_one:.4%} within one step ({step}) of ONNX Runtime"
+            close = np.abs(mine - fast) <= 4 * step + 1e-6
+            assert close.mean() >= 0.999, f"{name} {output.name}: {close.mean():.4%} within four steps of optimized ONNX Runtime"
 
 
 def test_output_is_byte_identical_run_to_run(tmp_path, octet):
@@ -106,7 +114,7 @@ def test_tensorrt_cache_alone_migrates_to_qdq(tmp_path, octet):
     assert not (tmp_path / "s.onnx").exists()
 
 
-@pytest.mark.parametrize("name", ["resnet_opset11_constants", "encoder_opset17"])
+@pytest.mark.parametrize("name", ["resnet_opset11_constants", "encoder_opset17", "audio_if_loop_lstm"])
 def test_weights_int8_is_smaller_and_computes_the_same(tmp_path, octet, name):
     model, samples = CASES[name]
     onnx.save(model, str(tmp_path / "model.onnx"))
@@ -131,3 +139,40 @@ def test_weights_int8_is_smaller_and_computes_the_same(tmp_path, octet, name):
     b = ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)
     for want, got in zip(a, b):
         assert float(np.abs(want - got).max()) <= 1e-5 * max(1.0, float(np.abs(want).max()))
+
+
+def test_qdq_inside_if_and_loop_bodies_where_observed(tmp_path, octet):
+    """Calibrated on long clips only: the If's then-branch and the Loop body get Q/DQ, the
+    else-branch only where its input comes from outside (observed); its own activation, never
+    observed, stays float with the reason. Short clips then run the else-branch in both runtimes."""
+    model = models.audio_control_flow()
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    rng = np.random.default_rng(5)
+    np.savez(tmp_path / "calib.npz", features=rng.standard_normal((8, 12, 32)).astype(np.float32))
+    out = tmp_path / "q.onnx"
+    octet("convert", tmp_path / "model.onnx", "--int8", "--calibration-data", tmp_path / "calib.npz", "-o", out,
+          "--report", tmp_path / "report.json", "--eval-fraction", "0")
+    decisions = {n["node"]: n for n in json.loads((tmp_path / "report.json").read_text())["nodes"]}
+    assert decisions["'long/MatMul_1' (MatMul) in 'by_length' (If).then_branch"]["quantized"]
+    assert decisions["'refine/MatMul' (MatMul) in 'refine_loop' (Loop).body"]["quantized"]
+    assert decisions["'short/MatMul' (MatMul) in 'by_length' (If).else_branch"]["quantized"]
+    skipped = decisions["'short/MatMul_1' (MatMul) in 'by_length' (If).else_branch"]
+    assert not skipped["quantized"] and "'short_tanh' was not observed" in skipped["reason"]
+    quantized = onnx.load(str(out))
+    onnx.checker.check_model(quantized, full_check=True)
+    bodies = {a.name: a.g for n in quantized.graph.node for a in n.attribute if a.type == onnx.AttributeProto.GRAPH}
+    assert sum(n.op_type == "DequantizeLinear" for n in bodies["then_branch"].node) == 4
+    assert sum(n.op_type == "DequantizeLinear" for n in bodies["else_branch"].node) == 2
+    assert sum(n.op_type == "DequantizeLinear" for n in bodies["body"].node) == 2
+    ranges = {t["name"]: t for t in json.loads((tmp_path / "report.json").read_text())["ranges"]}
+    step = ranges["logits"]["amax"] / 127
+    plain = ort.SessionOptions()
+    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(out), plain, providers=["CPUExecutionProvider"])
+    for time in (12, 6):
+        feeds = {"features": rng.standard_normal((4, time, 32)).astype(np.float32)}
+        np.savez(tmp_path / "in.npz", **feeds)
+        octet("run", out, "--load-inputs", tmp_path / "in.npz", "--save-outputs", tmp_path / "out.npz")
+        want = session.run(["logits"], feeds)[0]
+        got = np.load(tmp_path / "out.npz")["logits"]
+        assert (np.abs(got - want) <= step + 1e-6).mean() >= 0.999, time

@@ -64,3 +64,16 @@ def test_demo_cache_comes_from_the_same_run(demo):
     assert header == "TRT-101303-EntropyCalibration2"
     sidecar = json.loads((demo / "model.calib.json").read_text())
     assert sidecar["samples"] == 256
+
+
+def test_demo_int8_model_runs_like_onnx_runtime(demo, octet, tmp_path):
+    feeds = {k: v[:64] for k, v in np.load(EXAMPLE / "eval.npz").items()}
+    np.savez(tmp_path / "in.npz", **feeds)
+    octet("run", demo / "model.int8.onnx", "--load-inputs", tmp_path / "in.npz", "--save-outputs", tmp_path / "out.npz")
+    plain = ort.SessionOptions()
+    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    want = ort.InferenceSession(str(demo / "model.int8.onnx"), plain, providers=["CPUExecutionProvider"]).run(["logits"], feeds)[0]
+    ranges = {t["name"]: t for t in json.loads((demo / "report.json").read_text())["ranges"]}
+    step = ranges["logits"]["amax"] / 127
+    got = np.load(tmp_path / "out.npz")["logits"]
+    assert (np.abs(got - want) <= step + 1e-6).mean() >= 0.999

@@ -149,7 +149,11 @@ public final class Session {
         guard inputs.count == plan.graph.inputs.count else {
             throw KernelError("subgraph '\(plan.graph.name)' takes \(plan.graph.inputs.count) inputs, was given \(inputs.count)")
         }
-        for (info, tensor) in zip(plan.graph.inputs, inputs) where !info.name.isEmpty { scope.values[info.name] = tensor }
+        for (info, tensor) in zip(plan.graph.inputs, inputs) where !info.name.isEmpty {
+            scope.values[info.name] = tensor
+            // A body's inputs (a Loop's carried state, a Scan's slices) are values of the run too.
+            observer?(info.name, tensor)
+        }
         try execute(plan, scope: scope, observer: observer)
         return try plan.graph.outputs.map { output in
             guard let value = scope.lookup(output.name) else { throw KernelError("subgraph output '\(output.name)' was not produced") }

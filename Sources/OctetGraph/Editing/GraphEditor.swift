@@ -16,6 +16,26 @@ public struct GraphEditor {
         taken = Self.names(in: graph)
     }
 
+    /// Starts editing a subgraph of a graph being edited: new names also avoid `names` (every
+    /// name of the enclosing model, from the enclosing editor's ``reservedNames``).
+    public init(_ graph: Graph, reserving names: Set<String>) {
+        self.graph = graph
+        taken = Self.names(in: graph).union(names)
+    }
+
+    /// Every name in use or handed out by ``uniqueName(_:)`` so far.
+    public var reservedNames: Set<String> { taken }
+
+    /// Marks `names` as used (names a subgraph's editor handed out).
+    public mutating func reserve(_ names: Set<String>) { taken.formUnion(names) }
+
+    /// Replaces the graph attribute `attribute` of node `index` (an `If` branch, a `Loop` body).
+    public mutating func replaceSubgraph(of index: Int, attribute: String, with subgraph: Graph) {
+        guard let position = graph.nodes[index].attributes.firstIndex(where: { $0.name == attribute }) else { return }
+        graph.nodes[index].attributes[position].value = .graph(subgraph)
+        taken.formUnion(Self.names(in: subgraph))
+    }
+
     /// Value and node names of `graph` and of its subgraphs.
     static func names(in graph: Graph) -> Set<String> {
         var result = Set(graph.inputs.map(\.name) + graph.outputs.map(\.name) + graph.initializers.map(\.name))

@@ -13,11 +13,14 @@ public enum QDQRewriter {
         case missingRange(String)
         /// A marked weight that is not an initializer.
         case missingWeight(String)
+        /// A mark inside a subgraph that the graph does not have.
+        case missingSubgraph(node: Int, attribute: String)
 
         public var errorDescription: String? {
             switch self {
             case let .missingRange(name): "'\(name)' is marked for Q/DQ but has no range"
             case let .missingWeight(name): "'\(name)' is marked as a weight but is not an initializer"
+            case let .missingSubgraph(node, attribute): "node #\(node) has no graph attribute '\(attribute)' for the Q/DQ marked inside it"
             }
         }
     }
@@ -33,8 +36,37 @@ public enum QDQRewriter {
     public static func apply(_ editor: inout GraphEditor, placement: Placement, ranges: [String: TensorRange],
                              weightsInt8: Bool = false) throws -> [String: [String]] {
         var replacements: [String: [String]] = [:]
+        try rewrite(&editor, marks: placement.marks, outerConstants: [:], ranges: ranges, weightsInt8: weightsInt8, replacements: &replacements)
+        if weightsInt8 { editor.removeUnusedInitializers() }
+        return replacements
+    }
+
+    /// Rewrites one graph: first the subgraphs that hold marks (editing a node's attribute keeps
+    /// every index valid), each with its own editor whose new names avoid the whole model's,
+    /// then the graph's own marks from the last node backwards.
+    /// - Parameter outerConstants: initializers of the enclosing graphs (weights a body reads).
+    private static func rewrite(_ editor: inout GraphEditor, marks: [Placement.Mark], outerConstants: [String: Tensor],
+                                ranges: [String: TensorRange], weightsInt8: Bool, replacements: inout [String: [String]]) throws {
+        let constants = outerConstants.merging(editor.graph.initializers.map { ($0.name, $0.tensor) }, uniquingKeysWith: { _, inner in inner })
+        let nested = Dictionary(grouping: marks.filter { !$0.subgraph.isEmpty }) { $0.subgraph[0] }
+        for step in nested.keys.sorted() {
+            guard editor.graph.nodes.indices.contains(step.node),
+                  let attribute = editor.graph.nodes[step.node].attributes.first(where: { $0.name == step.attribute }),
+                  case .graph(let body) = attribute.value
+            else { throw RewriteError.missingSubgraph(node: step.node, attribute: step.attribute) }
+            var inner = GraphEditor(body, reserving: editor.reservedNames)
+            let innerMarks = (nested[step] ?? []).map { mark in
+                var mark = mark
+                mark.subgraph.removeFirst()
+                return mark
+            }
+            try rewrite(&inner, marks: innerMarks, outerConstants: constants, ranges: ranges, weightsInt8: weightsInt8, replacements: &replacements)
+            if weightsInt8 { inner.removeUnusedInitializers() }
+            editor.reserve(inner.reservedNames)
+            editor.replaceSubgraph(of: step.node, attribute: step.attribute, with: inner.graph)
+        }
         var activationParameters: [String: (scale: String, zeroPoint: String)] = [:]
-        let byNode = Dictionary(grouping: placement.marks, by: \.node)
+        let byNode = Dictionary(grouping: marks.filter { $0.subgraph.isEmpty }, by: \.node)
         for index in byNode.keys.sorted(by: >) {
             var node = editor.graph.nodes[index]
             var inserted: [Node] = []
@@ -43,7 +75,7 @@ public enum QDQRewriter {
                 let scale: String, zeroPoint: String
                 var attributes: [Attribute] = []
                 if let axis = mark.axis {
-                    guard let weight = editor.initializer(value) else { throw RewriteError.missingWeight(value) }
+                    guard let weight = constants[value] else { throw RewriteError.missingWeight(value) }
                     guard let floats = try? weight.converted(to: .float32) else { throw RewriteError.missingWeight(value) }
                     let channels = weight.shape[axis]
                     let maxima = WeightStatistics.channelMaxima(floats, axis: axis)
@@ -66,7 +98,7 @@ public enum QDQRewriter {
                 }
                 let quantized = editor.uniqueName("\(value)_quantized")
                 let restored = editor.uniqueName("\(value)_dequantized")
-                if weightsInt8, let axis = mark.axis, let weight = editor.initializer(value), let scales = editor.initializer(scale) {
+                if weightsInt8, let axis = mark.axis, let weight = constants[value], let scales = editor.initializer(scale) {
                     editor.setInitializer(quantized, Self.quantizePerChannel(weight, scales: scales.scalars(as: Float.self), axis: axis))
                 } else {
                     inserted.append(Node(opType: "QuantizeLinear", inputs: [value, scale, zeroPoint], outputs: [quantized],
@@ -80,8 +112,6 @@ public enum QDQRewriter {
             editor.replaceNode(at: index, with: node)
             editor.insert(inserted, at: index)
         }
-        if weightsInt8 { editor.removeUnusedInitializers() }
-        return replacements
     }
 
     /// `clamp(round_half_even(w / scale[c]), -127, 127)` per channel along `axis`, as int8 (the

@@ -142,7 +142,7 @@ public final class StatisticsCollector: @unchecked Sendable {
 
 extension Graph {
     /// Every value name in the order a run produces them: graph inputs, then for each node (in
-    /// topological order) the values of its subgraphs, then its outputs. Statistics are listed
+    /// topological order) the values of its subgraphs (their inputs first), then its outputs. Statistics are listed
     /// in this order, so merged shards list tensors exactly as one full run does.
     public var productionOrder: [String] {
         var seen = Set<String>()
@@ -150,17 +150,17 @@ extension Graph {
         func add(_ name: String) {
             if !name.isEmpty, seen.insert(name).inserted { order.append(name) }
         }
-        func visit(_ graph: Graph, top: Bool) {
-            if top { graph.inputs.forEach { add($0.name) } }
+        func visit(_ graph: Graph) {
+            graph.inputs.forEach { add($0.name) }
             for index in graph.topologicalOrder() ?? Array(graph.nodes.indices) {
                 let node = graph.nodes[index]
                 for attribute in node.attributes {
-                    for subgraph in attribute.value.subgraphs { visit(subgraph, top: false) }
+                    for subgraph in attribute.value.subgraphs { visit(subgraph) }
                 }
                 node.outputs.forEach(add)
             }
         }
-        visit(self, top: true)
+        visit(self)
         return order
     }
 }
