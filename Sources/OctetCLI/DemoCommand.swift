@@ -71,7 +71,7 @@ struct DemoCommand: ParsableCommand {
 
         print("\nStep 2/4  Check the calibration data against the inputs, by name")
         let calibration = try CalibrationData(paths: [file("calib.npz")])
-        var validator = FeedValidator(model: model, allowNonfinite: false, recordStatistics: true)
+        var validator = FeedValidator(model: model, allowNonfinite: false, recordStatistics: false)
         var samples = 0
         try calibration.forEach { sample in
             samples += 1
@@ -143,7 +143,7 @@ struct DemoCommand: ParsableCommand {
                       let best = logits.indices.max(by: { logits[$0] < logits[$1] }), best < classes.count else { return "?" }
                 return classes[best]
             }
-            let truth = labels[sample.index] < classes.count ? classes[labels[sample.index]] : "?"
+            let truth = classes.indices.contains(labels[sample.index]) ? classes[labels[sample.index]] : "?"
             print("  \"\(text)\"\n      true: \(truth)   FP32: \(try answer(fp32))   INT8: \(try answer(int8))")
             return sample.index < (shown.max() ?? 0)
         }
