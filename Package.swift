@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "OctetTensorTests", dependencies: ["OctetTensor", "COctetKernels", "_OctetTestSupport"]),
         .testTarget(name: "OctetDataTests", dependencies: ["OctetData", "OctetRuntime", "_OctetTestSupport"]),
         .testTarget(name: "OctetQuantTests", dependencies: ["OctetQuant", "OctetData", "OctetRuntime", "COctetKernels", "_OctetTestSupport"]),
-        .testTarget(name: "OctetRuntimeTests", dependencies: ["OctetRuntime", "_OctetTestSupport"]),
+        .testTarget(name: "OctetRuntimeTests", dependencies: ["OctetRuntime", "COctetKernels", "_OctetTestSupport"]),
         .testTarget(name: "OctetGraphTests", dependencies: ["OctetGraph", "ONNXProto", "_OctetTestSupport"]),
         // Depends on the executable so `swift test` builds the binary its end-to-end tests run.
         .testTarget(name: "OctetCLITests", dependencies: ["octet", "OctetGraph", "ONNXProto", "_OctetTestSupport"]),

@@ -76,24 +76,13 @@ static void tile_avx2(int rows, int k, const float *a, long lda, const float *pa
 }
 #endif
 
-static int use_avx2 = -1;
 static int stats_portable = 0;
 
 void octet_stats_set_portable(int portable) { stats_portable = portable; }
 
 int octet_stats_portable(void) { return stats_portable; }
 
-int octet_kernels_use_avx2(void) {
-    if (use_avx2 < 0) {
-#ifdef OCTET_X86
-        __builtin_cpu_init();
-        use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-        use_avx2 = 0;
-#endif
-    }
-    return use_avx2;
-}
+int octet_kernels_use_avx2(void) { return octet_kernels_level() >= 1; }
 
 void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *panel,
                       float *c, long ldc, int width, int accumulate) {
@@ -186,10 +175,10 @@ static void column_range(int shift, int stride, int width, int out_w, int *first
     if (*last > out_w - 1) *last = out_w - 1;
 }
 
-void octet_depthwise_plane(const float *image, int height, int width, const float *kernel,
-                           int kernel_h, int kernel_w, int stride_h, int stride_w,
-                           int dilation_h, int dilation_w, int pad_top, int pad_left,
-                           float bias, float *out, int out_h, int out_w) {
+// The depthwise body, inlined into one copy per instruction set below.
+static inline __attribute__((always_inline)) void depthwise_body(
+    const float *image, int height, int width, const float *kernel, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int dilation_h, int dilation_w, int pad_top, int pad_left, float bias, float *out, int out_h, int out_w) {
     for (int oh = 0; oh < out_h; oh++) {
         float *row = out + (long)oh * out_w;
         for (int ow = 0; ow < out_w; ow++) row[ow] = bias;
@@ -209,6 +198,26 @@ void octet_depthwise_plane(const float *image, int height, int width, const floa
             }
         }
     }
+}
+
+#define DEPTHWISE_ARGS image, height, width, kernel, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, bias, out, out_h, out_w
+#define DEPTHWISE_PARAMS const float *image, int height, int width, const float *kernel, int kernel_h, int kernel_w, int stride_h, \
+    int stride_w, int dilation_h, int dilation_w, int pad_top, int pad_left, float bias, float *out, int out_h, int out_w
+
+static void depthwise_portable(DEPTHWISE_PARAMS) { depthwise_body(DEPTHWISE_ARGS); }
+#ifdef OCTET_X86
+__attribute__((target("avx2,fma"))) static void depthwise_avx2(DEPTHWISE_PARAMS) { depthwise_body(DEPTHWISE_ARGS); }
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void depthwise_avx512(DEPTHWISE_PARAMS) { depthwise_body(DEPTHWISE_ARGS); }
+#endif
+
+void octet_depthwise_plane(DEPTHWISE_PARAMS) {
+#ifdef OCTET_X86
+    switch (octet_kernels_level()) {
+    case 2: depthwise_avx512(DEPTHWISE_ARGS); return;
+    case 1: depthwise_avx2(DEPTHWISE_ARGS); return;
+    }
+#endif
+    depthwise_portable(DEPTHWISE_ARGS);
 }
 
 void octet_maxpool_plane(const float *image, int height, int width,

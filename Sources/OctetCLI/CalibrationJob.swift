@@ -52,7 +52,7 @@ struct CalibrationJob {
                 summary.source = "cache"
                 summary.tensors = cache.entries.count
                 summary.seconds = Self.seconds(since: start)
-                summary.peakMemoryBytes = Self.peakResidentBytes()
+                summary.peakMemoryBytes = ProcessMemory.peakResidentBytes()
                 return Result(ranges: cache.entries.map(TensorRange.init(cacheEntry:)), statistics: nil, modelHash: hash,
                               summary: summary, notes: notes, fromCache: true)
             }
@@ -113,7 +113,7 @@ struct CalibrationJob {
             .sorted { ($0.clippingRatio ?? 0, $1.name) > ($1.clippingRatio ?? 0, $0.name) }.prefix(10)
             .map { CalibrationSummary.Outlier(name: $0.name, absmax: Double($0.absmax ?? 0), amax: $0.amax, ratio: $0.clippingRatio ?? 1) })
         summary.seconds = Self.seconds(since: start)
-        summary.peakMemoryBytes = Self.peakResidentBytes()
+        summary.peakMemoryBytes = ProcessMemory.peakResidentBytes()
         return Result(ranges: ranges, statistics: statistics, modelHash: hash, summary: summary, notes: notes, fromCache: false)
     }
 
@@ -191,17 +191,5 @@ struct CalibrationJob {
 
     static func duration(_ seconds: Double) -> String {
         seconds < 60 ? String(format: "%.0f s", seconds) : String(format: "%d min %02d s", Int(seconds) / 60, Int(seconds) % 60)
-    }
-
-    /// The process's peak resident memory.
-    static func peakResidentBytes() -> Int {
-        var usage = rusage()
-        #if os(Linux)
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return usage.ru_maxrss * 1024
-        #else
-        getrusage(RUSAGE_SELF, &usage)
-        return usage.ru_maxrss
-        #endif
     }
 }

@@ -40,7 +40,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Untimed runs before the timed ones.")
     var warmUp = 0
 
-    @Option(help: "Timed runs; with more than one, the mean and fastest run time are printed on stderr.")
+    @Option(help: "Timed runs; with more than one, the mean, median and fastest run time are printed on stderr.")
     var iterations = 1
 
     func validate() throws {
@@ -79,7 +79,11 @@ struct RunCommand: ParsableCommand {
         }
         if iterations > 1 {
             let mean = times.reduce(0, +) / Double(times.count)
-            FileHandle.standardError.write(Data(String(format: "%d runs: mean %.3f ms, fastest %.3f ms\n", times.count, mean, times.min() ?? 0).utf8))
+            let sorted = times.sorted()
+            let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            FileHandle.standardError.write(Data(String(format: "%d runs: mean %.3f ms, median %.3f ms, fastest %.3f ms, peak RSS %.0f MiB\n",
+                                                       times.count, mean, median, sorted.first ?? 0,
+                                                       Double(ProcessMemory.peakResidentBytes()) / 1_048_576).utf8))
         }
         for (index, results) in runs.enumerated() {
             if runs.count > 1 { print("run \(index):") }

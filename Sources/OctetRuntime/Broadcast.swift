@@ -1,3 +1,4 @@
+import COctetKernels
 import OctetGraph
 
 /// NumPy-style broadcasting of element-wise operations.
@@ -107,6 +108,83 @@ enum Broadcast {
                                 ia += steps[0]
                                 ib += steps[1]
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The float32 operators with a vectorized C kernel.
+    enum FloatOperator: Int32 {
+        case add, sub, mul, div
+
+        init?(_ kind: ArithmeticKernels.Binary.Kind) {
+            switch kind {
+            case .add: self = .add
+            case .sub: self = .sub
+            case .mul: self = .mul
+            case .div: self = .div
+            default: return nil
+            }
+        }
+
+        var code: Int32 {
+            switch self {
+            case .add: Int32(OCTET_BINARY_ADD)
+            case .sub: Int32(OCTET_BINARY_SUB)
+            case .mul: Int32(OCTET_BINARY_MUL)
+            case .div: Int32(OCTET_BINARY_DIV)
+            }
+        }
+    }
+
+    /// `a op b` on float32 with broadcasting, row by row through the C kernel (rows in
+    /// parallel); the general pattern falls back to ``binary(_:_:as:_:into:_:)``.
+    static func floatBinary(_ a: Tensor, _ b: Tensor, _ op: FloatOperator) throws -> Tensor {
+        let shape = try Self.shape([a.shape, b.shape])
+        let count = shape.reduce(1, *)
+        // (row width, left (element, row) steps, right (element, row) steps)
+        let layout: (Int, (Int, Int), (Int, Int))
+        switch (Access(a.shape, in: shape), Access(b.shape, in: shape)) {
+        case (.direct, .direct): layout = (count, (1, 0), (1, 0))
+        case (.direct, .tiled(1)): layout = (count, (1, 0), (0, 0))
+        case (.tiled(1), .direct): layout = (count, (0, 0), (1, 0))
+        case (.direct, .tiled(let n)): layout = (n, (1, n), (1, 0))
+        case (.tiled(let n), .direct): layout = (n, (1, 0), (1, n))
+        case (.direct, .repeated(let m)): layout = (m, (1, m), (0, 1))
+        case (.repeated(let m), .direct): layout = (m, (0, 1), (1, m))
+        default:
+            return try binary(a, b, as: Float.self, Float.self, into: Float.self) { x, y in
+                switch op {
+                case .add: x + y
+                case .sub: x - y
+                case .mul: x * y
+                case .div: x / y
+                }
+            }
+        }
+        let (width, left, right) = layout
+        return a.withElements(as: Float.self) { x in
+            b.withElements(as: Float.self) { y in
+                Tensor.build(Float.self, shape: shape) { out in
+                    guard width > 0, let xBase = x.baseAddress, let yBase = y.baseAddress, let outBase = out.baseAddress else { return }
+                    let (source, other, target) = (UnsafeSendablePointer(pointer: xBase), UnsafeSendablePointer(pointer: yBase),
+                                                   UnsafeSendableMutablePointer(pointer: outBase))
+                    let rows = count / width
+                    if rows == 1 {
+                        // One long row: split it into chunks instead.
+                        ThreadPool.parallelFor(count, minimumChunk: 32_768) { range in
+                            octet_binary_f32(op.code, source.pointer + range.lowerBound * left.0, Int32(left.0),
+                                             other.pointer + range.lowerBound * right.0, Int32(right.0),
+                                             target.pointer + range.lowerBound, range.count)
+                        }
+                        return
+                    }
+                    ThreadPool.parallelFor(rows, minimumChunk: Swift.max(1, 32_768 / width)) { range in
+                        for row in range {
+                            octet_binary_f32(op.code, source.pointer + row * left.1, Int32(left.0), other.pointer + row * right.1, Int32(right.0),
+                                             target.pointer + row * width, width)
                         }
                     }
                 }

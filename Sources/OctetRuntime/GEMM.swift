@@ -33,6 +33,27 @@ enum GEMM {
         multiply(m: m, n: n, k: k, a: a, packedB: UnsafePointer(packed), c: c, accumulate: accumulate)
     }
 
+    /// B[k×n] packed into ⌈n/16⌉ panels of k × 16, made once for a constant weight.
+    final class PackedMatrix: @unchecked Sendable {
+        let k: Int
+        let n: Int
+        let panels: UnsafeMutablePointer<Float>
+
+        /// Packs `b[k×n]` (row-major, contiguous).
+        init(k: Int, n: Int, b: UnsafePointer<Float>) {
+            self.k = k
+            self.n = n
+            let count = (n + GEMM.panelWidth - 1) / GEMM.panelWidth
+            panels = UnsafeMutablePointer<Float>.allocate(capacity: max(count * k * GEMM.panelWidth, 1))
+            for panel in 0..<count {
+                let column = panel * GEMM.panelWidth
+                octet_pack_panel(Int32(k), b + column, n, Int32(min(GEMM.panelWidth, n - column)), panels + panel * k * GEMM.panelWidth)
+            }
+        }
+
+        deinit { panels.deallocate() }
+    }
+
     /// Computes `c[m×n] (+)= a[m×k] · B` where B is already packed into ⌈n/16⌉ panels of k × 16.
     static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
                          c: UnsafeMutablePointer<Float>, accumulate: Bool = false) {

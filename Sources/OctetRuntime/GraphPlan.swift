@@ -12,6 +12,10 @@ final class GraphPlan: @unchecked Sendable {
         var releases: [String]
         /// Subgraph plans by attribute name.
         let subgraphs: [String: GraphPlan]
+        /// Which inputs are constants of this graph.
+        let constantInputs: [Bool]
+        /// What the kernel derived from those constants (packed weights).
+        let prepared = PreparedValues()
     }
 
     let graph: Graph
@@ -55,6 +59,7 @@ final class GraphPlan: @unchecked Sendable {
         }
         // Graph inputs belong to the caller; only values made during the run are released.
         let keepAll = keep.union(graph.outputs.map(\.name)).union(graph.inputs.map(\.name))
+        let graphInputs = Set(graph.inputs.map(\.name))
         for (position, index) in running.enumerated() {
             let node = graph.nodes[index]
             let opset = model.opsetVersion(for: node.domain) ?? 1
@@ -70,7 +75,10 @@ final class GraphPlan: @unchecked Sendable {
             let releases = lastReader.filter { $0.value == position && !keepAll.contains($0.key) && constants[$0.key] == nil }
                 .map(\.key).sorted()
             steps.append(Step(nodeIndex: index, label: node.displayName(index: index), kernel: kernel, opset: opset,
-                              releases: releases, subgraphs: subgraphs))
+                              releases: releases, subgraphs: subgraphs, constantInputs: node.inputs.map { name in
+                                  // An initializer that is also a graph input may be fed a different value.
+                                  !name.isEmpty && constants[name] != nil && !graphInputs.contains(name)
+                              }))
             for output in node.outputs where !output.isEmpty && lastReader[output] == nil && !keepAll.contains(output) {
                 unread.insert(output)
             }

@@ -10,6 +10,12 @@ public struct KernelContext {
     public let opset: Int64
     /// Input values in order; `nil` for omitted optional inputs.
     public let inputs: [Tensor?]
+    /// Which inputs are constants of the graph (initializers, `Constant` nodes): the same
+    /// tensor on every run, so work derived from them can be kept in ``prepared``.
+    var constantInputs: [Bool] = []
+    /// Values a kernel derives once from constant inputs (packed weights), kept by the plan
+    /// for the session's lifetime.
+    var prepared: PreparedValues?
     /// Runs the subgraph held in the named attribute, its inputs bound by position, with the
     /// enclosing values in scope.
     let runSubgraph: (String, [Tensor]) throws -> [Tensor]
@@ -21,6 +27,16 @@ public struct KernelContext {
             throw KernelError("required input #\(index) is missing")
         }
         return value
+    }
+
+    /// Whether input `index` is a graph constant (see ``prepared``).
+    func isConstant(_ index: Int) -> Bool { index < constantInputs.count && constantInputs[index] }
+
+    /// The value stored under `key` for this node, made by `make` on first use. Only for values
+    /// derived from constant inputs (``isConstant(_:)``); without a plan it is made every time.
+    func prepared<T: AnyObject>(_ key: String, _ make: () throws -> T) rethrows -> T {
+        guard let prepared else { return try make() }
+        return try prepared.value(key, make)
     }
 
     /// The optional input at `index`, or `nil`.
@@ -84,3 +100,20 @@ public struct KernelContext {
 
 /// A kernel: computes a node's outputs from its context.
 public typealias Kernel = (KernelContext) throws -> [Tensor]
+
+/// Values kernels derive once per session from a node's constant inputs, by key; safe to use
+/// from the threads of one run.
+final class PreparedValues: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [String: AnyObject] = [:]
+
+    /// The value under `key`, made by `make` (under the lock) the first time.
+    func value<T: AnyObject>(_ key: String, _ make: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        if let value = values[key] as? T { return value }
+        let value = try make()
+        values[key] = value
+        return value
+    }
+}

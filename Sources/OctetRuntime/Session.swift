@@ -110,7 +110,8 @@ public final class Session {
                 }
                 inputs.append(value)
             }
-            let context = KernelContext(node: node, opset: step.opset, inputs: inputs) { [unowned self] attribute, values in
+            let context = KernelContext(node: node, opset: step.opset, inputs: inputs, constantInputs: step.constantInputs,
+                                        prepared: step.prepared) { [unowned self] attribute, values in
                 guard let subplan = step.subgraphs[attribute] else {
                     throw KernelError("attribute '\(attribute)' is not a graph")
                 }

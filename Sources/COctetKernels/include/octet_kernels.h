@@ -42,6 +42,31 @@ void octet_maxpool_plane(const float *image, int height, int width,
                          int dilation_h, int dilation_w, int pad_top, int pad_left,
                          float *out, int out_h, int out_w);
 
+/// Element-wise activations of `octet_unary_f32`.
+enum {
+    OCTET_UNARY_RELU = 0,         // x < 0 ? 0 : x (NaN stays NaN)
+    OCTET_UNARY_SIGMOID = 1,      // 1 / (1 + e^-x)
+    OCTET_UNARY_HARD_SIGMOID = 2, // clamp(alpha · x + beta, 0, 1)
+    OCTET_UNARY_HARD_SWISH = 3,   // x · clamp(x / 6 + 1/2, 0, 1)
+    OCTET_UNARY_ERF = 4,          // erf(x), absolute error < 4e-7
+    OCTET_UNARY_EXP = 5,          // e^x, about 2 ulp (inputs clamped to [-87.3, 88.7])
+};
+
+/// y[i] = op(x[i]) for i < n (y may be x).
+void octet_unary_f32(int op, const float *x, float *y, long n, float alpha, float beta);
+
+/// Arithmetic operators of `octet_binary_f32`.
+enum { OCTET_BINARY_ADD = 0, OCTET_BINARY_SUB = 1, OCTET_BINARY_MUL = 2, OCTET_BINARY_DIV = 3 };
+
+/// y[i] = a[i · step_a] op b[i · step_b] for i < n, steps 0 (a broadcast scalar) or 1.
+void octet_binary_f32(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n);
+
+/// The instruction set the element-wise kernels use: 0 portable, 1 AVX2 + FMA, 2 AVX-512.
+int octet_kernels_level(void);
+
+/// Forces a level (tests of the portable path); -1 returns to detection.
+void octet_kernels_set_level(int level);
+
 /// What one pass over float32 values found: the smallest and largest finite value, the largest
 /// finite |x|, and how many values were NaN or infinite.
 typedef struct {

@@ -1,3 +1,4 @@
+import COctetKernels
 import Foundation
 import OctetGraph
 
@@ -17,7 +18,18 @@ enum ActivationKernels {
     }
 
     private static func map<T: KernelFloat>(_ input: Tensor, _: T.Type, _ function: FloatFunction) -> Tensor {
-        input.withElements(as: T.self) { x in
+        if T.self == Float.self, let (op, alpha, beta) = vectorized(function) {
+            return input.withElements(as: Float.self) { x in
+                Tensor.build(Float.self, shape: input.shape) { out in
+                    let (source, target) = (UncheckedSendable(x), UncheckedSendable(out))
+                    ThreadPool.parallelFor(out.count, minimumChunk: 32_768) { range in
+                        guard let from = source.value.baseAddress, let to = target.value.baseAddress else { return }
+                        octet_unary_f32(op, from + range.lowerBound, to + range.lowerBound, range.count, alpha, beta)
+                    }
+                }
+            }
+        }
+        return input.withElements(as: T.self) { x in
             Tensor.build(T.self, shape: input.shape) { out in
                 // The common activations get a loop of their own; the rest switch per element.
                 switch function {
@@ -31,6 +43,18 @@ enum ActivationKernels {
                 default: apply(x, out) { function($0) }
                 }
             }
+        }
+    }
+
+    /// The C kernel (and its parameters) computing `function` on float32, if there is one.
+    private static func vectorized(_ function: FloatFunction) -> (Int32, Float, Float)? {
+        switch function {
+        case .relu: (Int32(OCTET_UNARY_RELU), 0, 0)
+        case .sigmoid: (Int32(OCTET_UNARY_SIGMOID), 0, 0)
+        case .hardSigmoid(let alpha, let beta): (Int32(OCTET_UNARY_HARD_SIGMOID), Float(alpha), Float(beta))
+        case .hardSwish: (Int32(OCTET_UNARY_HARD_SWISH), 0, 0)
+        case .erf: (Int32(OCTET_UNARY_ERF), 0, 0)
+        default: nil
         }
     }
 

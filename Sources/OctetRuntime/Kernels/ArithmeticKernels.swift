@@ -31,6 +31,7 @@ enum ArithmeticKernels {
     /// Applies a binary kernel, widening float16/bfloat16 to float32 and back.
     static func binary(_ a: Tensor, _ b: Tensor, _ kind: Binary.Kind) throws -> Tensor {
         guard a.dtype == b.dtype else { throw KernelError("input types differ: \(a.dtype) and \(b.dtype)") }
+        if a.dtype == .float32, let op = Broadcast.FloatOperator(kind) { return try Broadcast.floatBinary(a, b, op) }
         let (wa, original) = try Dispatch.widened(a)
         let (wb, _) = try Dispatch.widened(b)
         let result = try Dispatch.number(wa.dtype, Binary(a: wa, b: wb, kind: kind))

@@ -9,9 +9,17 @@ enum LinearKernels {
         return transposed ? try Layout.transpose(value, [1, 0]) : value
     }
 
-    /// `a · b` for float32 matrices.
-    static func multiply(_ a: Tensor, _ b: Tensor, m: Int, n: Int, k: Int) -> Tensor {
-        a.withElements(as: Float.self) { x in
+    /// `a · b` for float32 matrices; `packed` is b already packed (a constant weight).
+    static func multiply(_ a: Tensor, _ b: Tensor, m: Int, n: Int, k: Int, packed: GEMM.PackedMatrix? = nil) -> Tensor {
+        if let packed {
+            return a.withElements(as: Float.self) { x in
+                Tensor.build(Float.self, shape: [m, n]) { out in
+                    guard let xa = x.baseAddress, let o = out.baseAddress else { return }
+                    GEMM.multiply(m: m, n: n, k: k, a: xa, packedB: packed.panels, c: o)
+                }
+            }
+        }
+        return a.withElements(as: Float.self) { x in
             b.withElements(as: Float.self) { y in
                 Tensor.build(Float.self, shape: [m, n]) { out in
                     guard let xa = x.baseAddress, let yb = y.baseAddress, let o = out.baseAddress else { return }
@@ -19,6 +27,39 @@ enum LinearKernels {
                 }
             }
         }
+    }
+
+    /// The constant weight of a node packed once, when it is a float32 matrix.
+    /// - Parameters:
+    ///   - index: the weight's input position (it must be a graph constant).
+    ///   - transposed: pack Bᵀ (Gemm's `transB`).
+    static func packedWeight(_ context: KernelContext, input index: Int, transposed: Bool) throws -> GEMM.PackedMatrix? {
+        guard context.isConstant(index), let weight = context.optionalInput(index), weight.rank == 2, weight.dtype == .float32,
+              weight.elementCount > 0
+        else { return nil }
+        return try context.prepared("packed \(index) \(transposed)") {
+            let b = try matrix(weight, transposed: transposed)
+            return try b.withElements(as: Float.self) { values in
+                guard let base = values.baseAddress else { throw KernelError("weight \(weight.shape) has no elements") }
+                return GEMM.PackedMatrix(k: b.shape[0], n: b.shape[1], b: base)
+            }
+        }
+    }
+
+    /// MatMul, with B from the plan's packed copy when it is a constant matrix.
+    static func matmul(_ context: KernelContext) throws -> Tensor {
+        let first = try context.input(0)
+        let second = try context.input(1)
+        if first.dtype == .float32, first.rank >= 2, let packed = try packedWeight(context, input: 1, transposed: false),
+           first.shape[first.rank - 1] == packed.k
+        {
+            // [..., m, k] · [k, n]: the leading dimensions fold into m.
+            let k = packed.k
+            let m = first.elementCount / max(k, 1)
+            let product = multiply(first.unsafeReshaped([m, k]), second, m: m, n: packed.n, k: k, packed: packed)
+            return product.unsafeReshaped(Array(first.shape.dropLast()) + [packed.n])
+        }
+        return try matmul(first, second)
     }
 
     static func matmul(_ first: Tensor, _ second: Tensor) throws -> Tensor {
@@ -65,14 +106,17 @@ enum LinearKernels {
     static func gemm(_ context: KernelContext) throws -> Tensor {
         let first = try context.input(0)
         let a = try matrix(first, transposed: context.int("transA", 0) != 0)
-        let b = try matrix(try context.input(1), transposed: context.int("transB", 0) != 0)
-        guard a.rank == 2, b.rank == 2, a.shape[1] == b.shape[0] else {
+        let transB = context.int("transB", 0) != 0
+        let packed = first.dtype == .float32 ? try packedWeight(context, input: 1, transposed: transB) : nil
+        let b = packed == nil ? try matrix(try context.input(1), transposed: transB) : try context.input(1)
+        let (bk, bn) = packed.map { ($0.k, $0.n) } ?? (b.rank == 2 ? (b.shape[0], b.shape[1]) : (-1, -1))
+        guard a.rank == 2, b.rank == 2, a.shape[1] == bk else {
             throw KernelError("A and B do not multiply: \(a.shape) × \(b.shape) after transposition")
         }
-        let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
+        let (m, k, n) = (a.shape[0], a.shape[1], bn)
         let alpha = context.float("alpha", 1)
         let beta = context.float("beta", 1)
-        var product = multiply(a, b, m: m, n: n, k: k)
+        var product = multiply(a, b, m: m, n: n, k: k, packed: packed)
         if alpha != 1 { product.withMutableElements(as: Float.self) { for i in 0..<$0.count { $0[i] *= alpha } } }
         if let bias = context.optionalInput(2), beta != 0 {
             let scaled = try bias.converted(to: .float32)
@@ -83,7 +127,7 @@ enum LinearKernels {
     }
 
     static func register(in registry: inout OpRegistry) {
-        registry.register("MatMul") { context in [try matmul(context.input(0), context.input(1))] }
+        registry.register("MatMul") { context in [try matmul(context)] }
         registry.register("Gemm") { [try gemm($0)] }
     }
 }

@@ -1,0 +1,159 @@
+// Element-wise float32 kernels: activations and the four arithmetic operators over rows whose
+// inputs advance by 1 (a tensor) or 0 (a broadcast scalar). One branch-free body per kernel,
+// compiled three times (baseline, AVX2 + FMA, AVX-512) so the compiler vectorizes it for each
+// instruction set; the entry points pick one at run time.
+#include "octet_kernels.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define OCTET_X86 1
+#endif
+
+// e^x for x clamped to [-87.3, 88.7] (Cephes' expf: x = n·ln2 + r, |r| ≤ ln2/2, degree-6
+// polynomial, 2^n built in the exponent bits); relative error about 2 ulp.
+static inline float exp_approx(float x) {
+    x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float r2 = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r2 + r + 1.0f;
+    union { int32_t i; float f; } scale;
+    scale.i = ((int32_t)n + 127) << 23;
+    return p * scale.f;
+}
+
+// erf(x): x · P(x²) / Q(x²) on x clamped to [-4, 4] (erf(±4) rounds to ±1 in float32); the
+// rational fit Eigen uses for float, absolute error below 4e-7 (a few ulps near ±1).
+static inline float erf_approx(float x) {
+    x = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
+    float x2 = x * x;
+    float p = -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 + -2.10102402082508e-06f;
+    p = p * x2 + -5.69250639462346e-05f;
+    p = p * x2 + -7.34990630326855e-04f;
+    p = p * x2 + -2.95459980854025e-03f;
+    p = p * x2 + -1.60960333262415e-02f;
+    float q = -1.45660718464996e-05f;
+    q = q * x2 + -2.13374055278905e-04f;
+    q = q * x2 + -1.68282697438203e-03f;
+    q = q * x2 + -7.37332916720468e-03f;
+    q = q * x2 + -1.42647390514189e-02f;
+    return x * p / q;
+}
+
+#define UNARY_BODY                                                                                \
+    switch (op) {                                                                                 \
+    case OCTET_UNARY_RELU:                                                                        \
+        for (long i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];                            \
+        break;                                                                                    \
+    case OCTET_UNARY_SIGMOID:                                                                     \
+        for (long i = 0; i < n; i++) y[i] = 1.0f / (1.0f + exp_approx(-x[i]));                    \
+        break;                                                                                    \
+    case OCTET_UNARY_HARD_SIGMOID:                                                                \
+        for (long i = 0; i < n; i++) {                                                            \
+            float v = alpha * x[i] + beta;                                                        \
+            v = v < 0.0f ? 0.0f : v;                                                              \
+            y[i] = v > 1.0f ? 1.0f : v;                                                           \
+        }                                                                                         \
+        break;                                                                                    \
+    case OCTET_UNARY_HARD_SWISH:                                                                  \
+        for (long i = 0; i < n; i++) {                                                            \
+            float v = x[i] / 6.0f + 0.5f;                                                         \
+            v = v < 0.0f ? 0.0f : v;                                                              \
+            y[i] = x[i] * (v > 1.0f ? 1.0f : v);                                                  \
+        }                                                                                         \
+        break;                                                                                    \
+    case OCTET_UNARY_ERF:                                                                         \
+        for (long i = 0; i < n; i++) y[i] = erf_approx(x[i]);                                     \
+        break;                                                                                    \
+    case OCTET_UNARY_EXP:                                                                         \
+        for (long i = 0; i < n; i++) y[i] = exp_approx(x[i]);                                     \
+        break;                                                                                    \
+    }
+
+#define BINARY_LOOP(EXPR)                                                                         \
+    if (step_a && step_b) {                                                                       \
+        for (long i = 0; i < n; i++) { float u = a[i], v = b[i]; y[i] = EXPR; }                   \
+    } else if (step_a) {                                                                          \
+        float v = b[0];                                                                           \
+        for (long i = 0; i < n; i++) { float u = a[i]; y[i] = EXPR; }                             \
+    } else if (step_b) {                                                                          \
+        float u = a[0];                                                                           \
+        for (long i = 0; i < n; i++) { float v = b[i]; y[i] = EXPR; }                             \
+    } else {                                                                                      \
+        float u = a[0], v = b[0];                                                                 \
+        for (long i = 0; i < n; i++) y[i] = EXPR;                                                 \
+    }
+
+#define BINARY_BODY                                                                               \
+    switch (op) {                                                                                 \
+    case OCTET_BINARY_ADD: BINARY_LOOP(u + v) break;                                              \
+    case OCTET_BINARY_SUB: BINARY_LOOP(u - v) break;                                              \
+    case OCTET_BINARY_MUL: BINARY_LOOP(u * v) break;                                              \
+    case OCTET_BINARY_DIV: BINARY_LOOP(u / v) break;                                              \
+    }
+
+static void unary_portable(int op, const float *x, float *y, long n, float alpha, float beta) { UNARY_BODY }
+static void binary_portable(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n) { BINARY_BODY }
+
+#ifdef OCTET_X86
+__attribute__((target("avx2,fma")))
+static void unary_avx2(int op, const float *x, float *y, long n, float alpha, float beta) { UNARY_BODY }
+__attribute__((target("avx2,fma")))
+static void binary_avx2(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n) { BINARY_BODY }
+__attribute__((target("avx512f,avx512vl,avx2,fma")))
+static void unary_avx512(int op, const float *x, float *y, long n, float alpha, float beta) { UNARY_BODY }
+__attribute__((target("avx512f,avx512vl,avx2,fma")))
+static void binary_avx512(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n) { BINARY_BODY }
+#endif
+
+static int forced_level = -1;
+static int detected_level = -1;
+
+void octet_kernels_set_level(int level) { forced_level = level; }
+
+int octet_kernels_level(void) {
+    if (forced_level >= 0) return forced_level;
+    if (detected_level < 0) {
+#ifdef OCTET_X86
+        __builtin_cpu_init();
+        int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+        detected_level = avx512 ? 2 : (avx2 ? 1 : 0);
+#else
+        detected_level = 0;
+#endif
+    }
+    return detected_level;
+}
+
+void octet_unary_f32(int op, const float *x, float *y, long n, float alpha, float beta) {
+#ifdef OCTET_X86
+    switch (octet_kernels_level()) {
+    case 2: unary_avx512(op, x, y, n, alpha, beta); return;
+    case 1: unary_avx2(op, x, y, n, alpha, beta); return;
+    }
+#endif
+    unary_portable(op, x, y, n, alpha, beta);
+}
+
+void octet_binary_f32(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n) {
+#ifdef OCTET_X86
+    switch (octet_kernels_level()) {
+    case 2: binary_avx512(op, a, step_a, b, step_b, y, n); return;
+    case 1: binary_avx2(op, a, step_a, b, step_b, y, n); return;
+    }
+#endif
+    binary_portable(op, a, step_a, b, step_b, y, n);
+}
