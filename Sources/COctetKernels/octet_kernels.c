@@ -1,6 +1,7 @@
 #include "octet_kernels.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -175,29 +176,78 @@ static void column_range(int shift, int stride, int width, int out_w, int *first
     if (*last > out_w - 1) *last = out_w - 1;
 }
 
-// The depthwise body, inlined into one copy per instruction set below.
+// One output row of a depthwise convolution over a zero-padded plane: blocks of 16 outputs
+// accumulate every tap in registers (one store per output instead of one per tap). `stride_w`
+// is a constant at each call site, so each stride gets its own vectorized loop.
+static inline __attribute__((always_inline)) void depthwise_row(
+    const float *padded, long padded_w, const float *kernel, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int dilation_h, int dilation_w, float bias, float *row, int oh, int out_w) {
+    for (int block = 0; block < out_w; block += 16) {
+        float acc[16];
+        for (int j = 0; j < 16; j++) acc[j] = bias;
+        for (int ki = 0; ki < kernel_h; ki++) {
+            const float *line = padded + (long)(oh * stride_h + ki * dilation_h) * padded_w + (long)block * stride_w;
+            for (int kj = 0; kj < kernel_w; kj++) {
+                const float weight = kernel[ki * kernel_w + kj];
+                const float *source = line + kj * dilation_w;
+                for (int j = 0; j < 16; j++) acc[j] += weight * source[j * stride_w];
+            }
+        }
+        int count = out_w - block < 16 ? out_w - block : 16;
+        for (int j = 0; j < count; j++) row[block + j] = acc[j];
+    }
+}
+
+// The depthwise body, inlined into one copy per instruction set below. The plane is first
+// copied into a zero-padded buffer wide enough for whole blocks of 16 outputs, so the taps
+// need no bounds checks.
 static inline __attribute__((always_inline)) void depthwise_body(
     const float *image, int height, int width, const float *kernel, int kernel_h, int kernel_w, int stride_h, int stride_w,
     int dilation_h, int dilation_w, int pad_top, int pad_left, float bias, float *out, int out_h, int out_w) {
-    for (int oh = 0; oh < out_h; oh++) {
-        float *row = out + (long)oh * out_w;
-        for (int ow = 0; ow < out_w; ow++) row[ow] = bias;
-        for (int ki = 0; ki < kernel_h; ki++) {
-            int ih = oh * stride_h - pad_top + ki * dilation_h;
-            if (ih < 0 || ih >= height) continue;
-            const float *line = image + (long)ih * width;
-            for (int kj = 0; kj < kernel_w; kj++) {
-                int shift = kj * dilation_w - pad_left, first, last;
-                column_range(shift, stride_w, width, out_w, &first, &last);
-                float weight = kernel[ki * kernel_w + kj];
-                if (stride_w == 1) {
-                    for (int ow = first; ow <= last; ow++) row[ow] += weight * line[ow + shift];
-                } else {
+    if (out_h <= 0 || out_w <= 0) return;
+    long blocks = (out_w + 15) / 16;
+    long padded_h = (long)(out_h - 1) * stride_h + (long)(kernel_h - 1) * dilation_h + 1;
+    long padded_w = (blocks * 16 - 1) * stride_w + (long)(kernel_w - 1) * dilation_w + 1;
+    float *padded = calloc((size_t)(padded_h * padded_w), sizeof(float));
+    if (!padded) {
+        // Out of memory: the direct loops below need no buffer.
+        for (int oh = 0; oh < out_h; oh++) {
+            float *row = out + (long)oh * out_w;
+            for (int ow = 0; ow < out_w; ow++) row[ow] = bias;
+            for (int ki = 0; ki < kernel_h; ki++) {
+                int ih = oh * stride_h - pad_top + ki * dilation_h;
+                if (ih < 0 || ih >= height) continue;
+                const float *line = image + (long)ih * width;
+                for (int kj = 0; kj < kernel_w; kj++) {
+                    int shift = kj * dilation_w - pad_left, first, last;
+                    column_range(shift, stride_w, width, out_w, &first, &last);
+                    float weight = kernel[ki * kernel_w + kj];
                     for (int ow = first; ow <= last; ow++) row[ow] += weight * line[ow * stride_w + shift];
                 }
             }
         }
+        return;
     }
+    for (long r = 0; r < padded_h; r++) {
+        long ih = r - pad_top;
+        if (ih < 0 || ih >= height) continue;
+        long first = pad_left > 0 ? pad_left : 0;              // first padded column holding image data
+        long source = first - pad_left;                          // its image column
+        long count = width - source;
+        if (first + count > padded_w) count = padded_w - first;
+        if (count > 0) memcpy(padded + r * padded_w + first, image + ih * width + source, (size_t)count * sizeof(float));
+    }
+    for (int oh = 0; oh < out_h; oh++) {
+        float *row = out + (long)oh * out_w;
+        if (stride_w == 1) {
+            depthwise_row(padded, padded_w, kernel, kernel_h, kernel_w, stride_h, 1, dilation_h, dilation_w, bias, row, oh, out_w);
+        } else if (stride_w == 2) {
+            depthwise_row(padded, padded_w, kernel, kernel_h, kernel_w, stride_h, 2, dilation_h, dilation_w, bias, row, oh, out_w);
+        } else {
+            depthwise_row(padded, padded_w, kernel, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, bias, row, oh, out_w);
+        }
+    }
+    free(padded);
 }
 
 #define DEPTHWISE_ARGS image, height, width, kernel, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, bias, out, out_h, out_w
