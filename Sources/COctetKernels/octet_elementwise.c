@@ -104,6 +104,38 @@ static inline float erf_approx(float x) {
     case OCTET_BINARY_DIV: BINARY_LOOP(u / v) break;                                              \
     }
 
+// Softmax of rows of n: y = e^(x - max) / Σ, with e^-inf exactly 0 (masked positions); the
+// sum runs in 16 float lanes, then the lanes add in double.
+#define SOFTMAX_BODY                                                                              \
+    for (long row = 0; row < rows; row++) {                                                       \
+        const float *in = x + row * n;                                                            \
+        float *out = y + row * n;                                                                 \
+        float peak = -INFINITY;                                                                   \
+        for (long i = 0; i < n; i++) peak = in[i] > peak ? in[i] : peak;                          \
+        float lanes[16] = {0};                                                                    \
+        long i = 0;                                                                               \
+        for (; i + 16 <= n; i += 16) {                                                            \
+            for (int j = 0; j < 16; j++) {                                                        \
+                float v = in[i + j];                                                              \
+                float e = v == -INFINITY ? 0.0f : exp_approx(v - peak);                           \
+                out[i + j] = e;                                                                   \
+                lanes[j] += e;                                                                    \
+            }                                                                                     \
+        }                                                                                         \
+        for (; i < n; i++) {                                                                      \
+            float v = in[i];                                                                      \
+            float e = v == -INFINITY ? 0.0f : exp_approx(v - peak);                               \
+            out[i] = e;                                                                           \
+            lanes[i % 16] += e;                                                                   \
+        }                                                                                         \
+        double total = 0;                                                                         \
+        for (int j = 0; j < 16; j++) total += lanes[j];                                           \
+        float scale = (float)(1.0 / total);                                                       \
+        for (long k = 0; k < n; k++) out[k] *= scale;                                             \
+    }
+
+static void softmax_portable(const float *x, float *y, long rows, long n) { SOFTMAX_BODY }
+
 static void unary_portable(int op, const float *x, float *y, long n, float alpha, float beta) { UNARY_BODY }
 static void binary_portable(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n) { BINARY_BODY }
 
@@ -112,6 +144,10 @@ __attribute__((target("avx2,fma")))
 static void unary_avx2(int op, const float *x, float *y, long n, float alpha, float beta) { UNARY_BODY }
 __attribute__((target("avx2,fma")))
 static void binary_avx2(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n) { BINARY_BODY }
+__attribute__((target("avx2,fma")))
+static void softmax_avx2(const float *x, float *y, long rows, long n) { SOFTMAX_BODY }
+__attribute__((target("avx512f,avx512vl,avx2,fma")))
+static void softmax_avx512(const float *x, float *y, long rows, long n) { SOFTMAX_BODY }
 __attribute__((target("avx512f,avx512vl,avx2,fma")))
 static void unary_avx512(int op, const float *x, float *y, long n, float alpha, float beta) { UNARY_BODY }
 __attribute__((target("avx512f,avx512vl,avx2,fma")))
@@ -156,4 +192,14 @@ void octet_binary_f32(int op, const float *a, int step_a, const float *b, int st
     }
 #endif
     binary_portable(op, a, step_a, b, step_b, y, n);
+}
+
+void octet_softmax_rows_f32(const float *x, float *y, long rows, long n) {
+#ifdef OCTET_X86
+    switch (octet_kernels_level()) {
+    case 2: softmax_avx512(x, y, rows, n); return;
+    case 1: softmax_avx2(x, y, rows, n); return;
+    }
+#endif
+    softmax_portable(x, y, rows, n);
 }

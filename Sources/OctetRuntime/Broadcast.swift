@@ -167,7 +167,7 @@ enum Broadcast {
         let (width, left, right) = layout
         return a.withElements(as: Float.self) { x in
             b.withElements(as: Float.self) { y in
-                Tensor.build(Float.self, shape: shape) { out in
+                Tensor.buildOverwriting(Float.self, shape: shape) { out in
                     guard width > 0, let xBase = x.baseAddress, let yBase = y.baseAddress, let outBase = out.baseAddress else { return }
                     let (source, other, target) = (UnsafeSendablePointer(pointer: xBase), UnsafeSendablePointer(pointer: yBase),
                                                    UnsafeSendableMutablePointer(pointer: outBase))

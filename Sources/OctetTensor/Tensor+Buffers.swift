@@ -32,6 +32,15 @@ extension Tensor {
         return result
     }
 
+    /// A new tensor whose elements `fill` writes, every one of them: the buffer is not cleared
+    /// first (kernels whose output is all computed, such as element-wise maps and GEMM).
+    public static func buildOverwriting<T: TensorElement>(_ type: T.Type, shape: [Int], _ fill: (UnsafeMutableBufferPointer<T>) throws -> Void) rethrows -> Tensor {
+        precondition(shape.allSatisfy { $0 >= 0 } && T.dtype != .string, "negative dimension in \(shape)")
+        var result = Tensor(uninitialized: T.dtype, shape: shape)
+        try result.withMutableElements(as: T.self, fill)
+        return result
+    }
+
     /// A new tensor of any fixed-size `dtype` whose raw bytes `fill` writes.
     public static func build(dtype: DType, shape: [Int], _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows -> Tensor {
         var result = Tensor(zeros: dtype, shape: shape)

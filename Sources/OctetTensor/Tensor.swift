@@ -18,12 +18,23 @@ public struct Tensor: Sendable {
     ///   - dtype: element type (not `.string`).
     ///   - shape: dimensions, each ≥ 0.
     public init(zeros dtype: DType, shape: [Int]) {
+        self.init(dtype, shape, cleared: true)
+    }
+
+    private init(_ dtype: DType, _ shape: [Int], cleared: Bool) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.dtype = dtype
         self.shape = shape
         let count = shape.reduce(1, *)
-        storage = TensorStorage(byteCount: dtype.byteCount(forElements: count))
+        let bytes = dtype.byteCount(forElements: count)
+        storage = cleared ? TensorStorage(byteCount: bytes) : TensorStorage(uninitializedByteCount: bytes)
         strings = dtype == .string ? Array(repeating: Data(), count: count) : []
+    }
+
+    /// A numeric tensor whose buffer is not cleared (see ``buildOverwriting(_:shape:_:)``);
+    /// sub-byte types are cleared, since a partly used last byte would not be written.
+    init(uninitialized dtype: DType, shape: [Int]) {
+        self.init(dtype, shape, cleared: dtype.bitWidth < 8)
     }
 
     /// Creates a numeric tensor from its raw little-endian bytes.
@@ -47,7 +58,7 @@ public struct Tensor: Sendable {
     ///   - scalars: the elements, row-major.
     public init<T: TensorElement>(shape: [Int], scalars: [T]) {
         precondition(shape.reduce(1, *) == scalars.count, "\(scalars.count) scalars for shape \(shape)")
-        self.init(zeros: T.dtype, shape: shape)
+        self.init(uninitialized: T.dtype, shape: shape)
         scalars.withUnsafeBytes { source in
             if let base = source.baseAddress, source.count > 0 {
                 storage.baseAddress.copyMemory(from: base, byteCount: source.count)

@@ -16,10 +16,17 @@ public final class TensorStorage: @unchecked Sendable {
         baseAddress.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
     }
 
+    /// Allocates a buffer without clearing it, for callers that write every byte before any
+    /// is read (a kernel's output, a copy).
+    public init(uninitializedByteCount byteCount: Int) {
+        self.byteCount = byteCount
+        baseAddress = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 16)
+    }
+
     /// Allocates a buffer holding a copy of `bytes`.
     /// - Parameter bytes: the contents.
     public convenience init(copying bytes: UnsafeRawBufferPointer) {
-        self.init(byteCount: bytes.count)
+        self.init(uninitializedByteCount: bytes.count)
         if let source = bytes.baseAddress, bytes.count > 0 {
             baseAddress.copyMemory(from: source, byteCount: bytes.count)
         }

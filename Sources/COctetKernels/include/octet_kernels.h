@@ -55,6 +55,10 @@ enum {
 /// y[i] = op(x[i]) for i < n (y may be x).
 void octet_unary_f32(int op, const float *x, float *y, long n, float alpha, float beta);
 
+/// Softmax over `rows` contiguous rows of `n`: e^(x − max) / Σ (e^-inf is exactly 0; a row of
+/// -inf only, or holding NaN, gives NaN), the sum in 16 float lanes added in double.
+void octet_softmax_rows_f32(const float *x, float *y, long rows, long n);
+
 /// Arithmetic operators of `octet_binary_f32`.
 enum { OCTET_BINARY_ADD = 0, OCTET_BINARY_SUB = 1, OCTET_BINARY_MUL = 2, OCTET_BINARY_DIV = 3 };
 

@@ -20,7 +20,7 @@ enum ActivationKernels {
     private static func map<T: KernelFloat>(_ input: Tensor, _: T.Type, _ function: FloatFunction) -> Tensor {
         if T.self == Float.self, let (op, alpha, beta) = vectorized(function) {
             return input.withElements(as: Float.self) { x in
-                Tensor.build(Float.self, shape: input.shape) { out in
+                Tensor.buildOverwriting(Float.self, shape: input.shape) { out in
                     let (source, target) = (UncheckedSendable(x), UncheckedSendable(out))
                     ThreadPool.parallelFor(out.count, minimumChunk: 32_768) { range in
                         guard let from = source.value.baseAddress, let to = target.value.baseAddress else { return }

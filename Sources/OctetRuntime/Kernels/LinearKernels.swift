@@ -13,7 +13,7 @@ enum LinearKernels {
     static func multiply(_ a: Tensor, _ b: Tensor, m: Int, n: Int, k: Int, packed: GEMM.PackedMatrix? = nil) -> Tensor {
         if let packed {
             return a.withElements(as: Float.self) { x in
-                Tensor.build(Float.self, shape: [m, n]) { out in
+                Tensor.buildOverwriting(Float.self, shape: [m, n]) { out in
                     guard let xa = x.baseAddress, let o = out.baseAddress else { return }
                     GEMM.multiply(m: m, n: n, k: k, a: xa, packedB: packed.panels, c: o)
                 }

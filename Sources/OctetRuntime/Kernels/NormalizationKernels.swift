@@ -21,7 +21,7 @@ enum NormalizationKernels {
         let multiplier = (0..<channels).map { scale[$0] / (variance[$0] + epsilon).squareRoot() }
         let offset = (0..<channels).map { bias[$0] - mean[$0] * multiplier[$0] }
         let result = x.withElements(as: Float.self) { input in
-            Tensor.build(Float.self, shape: x.shape) { out in
+            Tensor.buildOverwriting(Float.self, shape: x.shape) { out in
                 let (source, target) = (UncheckedSendable(input), UncheckedSendable(out))
                 ThreadPool.parallelFor(x.shape[0] * channels, minimumChunk: max(1, 32_768 / max(size, 1))) { planes in
                     for plane in planes {

@@ -1,3 +1,4 @@
+import COctetKernels
 import Foundation
 import OctetGraph
 
@@ -139,6 +140,19 @@ enum ReductionKernels {
     /// Softmax or LogSoftmax over contiguous float32 rows of `rowSize` (sums in double).
     static func softmaxRows(_ x: Tensor, rowSize: Int, log: Bool) -> Tensor {
         let rows = rowSize == 0 ? 0 : x.elementCount / rowSize
+        if !log {
+            // The vectorized kernel (sum in float lanes, added in double).
+            return x.withElements(as: Float.self) { input in
+                Tensor.buildOverwriting(Float.self, shape: x.shape) { out in
+                    guard let from = input.baseAddress, let to = out.baseAddress else { return }
+                    let (source, target) = (UnsafeSendablePointer(pointer: from), UnsafeSendableMutablePointer(pointer: to))
+                    ThreadPool.parallelFor(rows, minimumChunk: max(1, 16_384 / max(rowSize, 1))) { range in
+                        octet_softmax_rows_f32(source.pointer + range.lowerBound * rowSize, target.pointer + range.lowerBound * rowSize,
+                                               range.count, rowSize)
+                    }
+                }
+            }
+        }
         return x.withElements(as: Float.self) { input in
             Tensor.build(Float.self, shape: x.shape) { out in
                 let (source, target) = (UncheckedSendable(input), UncheckedSendable(out))
