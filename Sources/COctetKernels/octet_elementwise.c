@@ -203,3 +203,9 @@ void octet_softmax_rows_f32(const float *x, float *y, long rows, long n) {
 #endif
     softmax_portable(x, y, rows, n);
 }
+
+void octet_cpu_pause(void) {
+#ifdef OCTET_X86
+    __builtin_ia32_pause();
+#endif
+}

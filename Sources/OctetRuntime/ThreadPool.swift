@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 
-/// Splits work over the machine's cores. Work is divided by index ranges only, so results do
+/// Splits work over the machine's cores (persistent workers, ``WorkerPool``). Work is divided by index ranges only, so results do
 /// not depend on the thread count.
 public enum ThreadPool {
     nonisolated(unsafe) private static var configured = ProcessInfo.processInfo.activeProcessorCount
@@ -26,14 +26,11 @@ public enum ThreadPool {
         }
         let chunks = workers * 4 < count ? workers * 4 : workers
         let size = (count + chunks - 1) / chunks
-        withoutActuallyEscaping(body) { body in
-            // Each chunk writes a disjoint range, so sharing the closure across threads is safe.
-            let shared = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let start = chunk * size
-                let end = min(count, start + size)
-                if start < end { shared.value(start..<end) }
-            }
+        // Each chunk writes a disjoint range, so sharing the closure across threads is safe.
+        WorkerPool.shared.run(chunks: chunks, threads: workers) { chunk in
+            let start = chunk * size
+            let end = min(count, start + size)
+            if start < end { body(start..<end) }
         }
     }
 }

@@ -65,6 +65,9 @@ enum { OCTET_BINARY_ADD = 0, OCTET_BINARY_SUB = 1, OCTET_BINARY_MUL = 2, OCTET_B
 /// y[i] = a[i · step_a] op b[i · step_b] for i < n, steps 0 (a broadcast scalar) or 1.
 void octet_binary_f32(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n);
 
+/// The CPU's spin-wait hint (`pause` on x86, nothing elsewhere), for worker threads waiting for work.
+void octet_cpu_pause(void);
+
 /// The instruction set the element-wise kernels use: 0 portable, 1 AVX2 + FMA, 2 AVX-512.
 int octet_kernels_level(void);
 
