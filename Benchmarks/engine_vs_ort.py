@@ -1,6 +1,6 @@
 """Octet's CPU engine against ONNX Runtime on the same machine, in one run.
 
-    python Benchmarks/engine_vs_ort.py [--octet PATH] [--threads 1 2] [--iterations N] [--only SUBSTRING] [--no-gemm]
+    python Benchmarks/engine_vs_ort.py [--octet PATH] [--threads 1 2] [--iterations N] [--only SUBSTRING] [--no-gemm] [--check]
 
 For each model of Benchmarks/bench_models.py (realistic sizes) and each thread count, runs
 ONNX Runtime (CPU provider, intra_op_num_threads = threads, graph optimizations on) and
@@ -74,6 +74,22 @@ def run(command, env=None):
     return float(re.search(r"median ([0-9.]+)", out).group(1)), float(rss.group(1)) if rss else None
 
 
+def check(octet, model_path, data_path, feeds, folder):
+    """Octet's outputs against ONNX Runtime's (graph as written), ≤ 1e-4 of the largest |value|."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    subprocess.run([octet, "run", str(model_path), "--load-inputs", str(data_path), "--save-outputs", str(folder / "check.npz")],
+                   check=True, capture_output=True)
+    with np.load(folder / "check.npz") as got:
+        for name, want in expected.items():
+            error = float(np.abs(got[name] - want).max()) / max(float(np.abs(want).max()), 1e-12)
+            if error > 1e-4:
+                raise SystemExit(f"{model_path.name} {name}: Octet differs from ONNX Runtime by {error:.2e} of the largest value")
+
+
 def matmul_model(m, n, k):
     rng = np.random.default_rng(1)
     weight = numpy_helper.from_array((rng.standard_normal((k, n)) * 0.05).astype(np.float32), "w")
@@ -97,6 +113,7 @@ def main():
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--only", default="", help="run only the models whose name contains this")
     parser.add_argument("--no-gemm", action="store_true")
+    parser.add_argument("--check", action="store_true", help="first require Octet's outputs within 1e-4 (relative to the largest) of ONNX Runtime's")
     args = parser.parse_args()
     folder = pathlib.Path(tempfile.mkdtemp())
     print(f"{'model':26} {'thr':>3} {'ORT ms':>9} {'Octet ms':>9} {'ratio':>6} {'ORT MiB':>8} {'Octet MiB':>9}", flush=True)
@@ -110,6 +127,8 @@ def main():
             saved[key] = folder / f"{slug}.onnx"
             onnx.save(model, str(saved[key]))
         np.savez(folder / f"{slug}.npz", **feeds)
+        if args.check:
+            check(args.octet, saved[key], folder / f"{slug}.npz", feeds, folder)
         for threads in args.threads:
             ort_ms, ort_rss = run([sys.executable, "-c", ORT_WORKER, str(saved[key]), str(folder / f"{slug}.npz"),
                                             str(threads), str(args.iterations)])

@@ -9,13 +9,17 @@
 #define OCTET_X86 1
 #endif
 
-// Portable tile: plain C that compilers vectorize for the baseline instruction set.
-static void tile_portable(int rows, int k, const float *a, long lda, const float *panel,
-                          float *c, long ldc, int width, int accumulate) {
+// Portable tile: plain C that compilers vectorize for the baseline instruction set. B rows are
+// `ldb` apart (16 for a packed panel); accumulators start from `row_bias[r]` when given.
+static void tile_portable(int rows, int k, const float *a, long lda, const float *b_base, long ldb,
+                          float *c, long ldc, int width, int accumulate, const float *row_bias) {
     float acc[OCTET_GEMM_MR][OCTET_GEMM_NR];
-    memset(acc, 0, sizeof(acc));
+    for (int r = 0; r < OCTET_GEMM_MR; r++) {
+        float start = row_bias && r < rows ? row_bias[r] : 0.0f;
+        for (int j = 0; j < OCTET_GEMM_NR; j++) acc[r][j] = start;
+    }
     for (int p = 0; p < k; p++) {
-        const float *b = panel + (long)p * OCTET_GEMM_NR;
+        const float *b = b_base + (long)p * ldb;
         for (int r = 0; r < rows; r++) {
             float x = a[r * lda + p];
             for (int j = 0; j < OCTET_GEMM_NR; j++) acc[r][j] += x * b[j];
@@ -29,17 +33,18 @@ static void tile_portable(int rows, int k, const float *a, long lda, const float
 
 #ifdef OCTET_X86
 __attribute__((target("avx2,fma")))
-static void tile_avx2(int rows, int k, const float *a, long lda, const float *panel,
-                      float *c, long ldc, int width, int accumulate) {
+static void tile_avx2(int rows, int k, const float *a, long lda, const float *panel, long ldb,
+                      float *c, long ldc, int width, int accumulate, const float *row_bias) {
     __m256 acc[OCTET_GEMM_MR][2];
     for (int r = 0; r < OCTET_GEMM_MR; r++) {
-        acc[r][0] = _mm256_setzero_ps();
-        acc[r][1] = _mm256_setzero_ps();
+        __m256 start = row_bias && r < rows ? _mm256_set1_ps(row_bias[r]) : _mm256_setzero_ps();
+        acc[r][0] = start;
+        acc[r][1] = start;
     }
     if (rows == OCTET_GEMM_MR) {
         for (int p = 0; p < k; p++) {
-            __m256 b0 = _mm256_loadu_ps(panel + (long)p * 16);
-            __m256 b1 = _mm256_loadu_ps(panel + (long)p * 16 + 8);
+            __m256 b0 = _mm256_loadu_ps(panel + (long)p * ldb);
+            __m256 b1 = _mm256_loadu_ps(panel + (long)p * ldb + 8);
             for (int r = 0; r < OCTET_GEMM_MR; r++) {
                 __m256 x = _mm256_broadcast_ss(a + r * lda + p);
                 acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
@@ -48,8 +53,8 @@ static void tile_avx2(int rows, int k, const float *a, long lda, const float *pa
         }
     } else {
         for (int p = 0; p < k; p++) {
-            __m256 b0 = _mm256_loadu_ps(panel + (long)p * 16);
-            __m256 b1 = _mm256_loadu_ps(panel + (long)p * 16 + 8);
+            __m256 b0 = _mm256_loadu_ps(panel + (long)p * ldb);
+            __m256 b1 = _mm256_loadu_ps(panel + (long)p * ldb + 8);
             for (int r = 0; r < rows; r++) {
                 __m256 x = _mm256_broadcast_ss(a + r * lda + p);
                 acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
@@ -87,13 +92,18 @@ int octet_kernels_use_avx2(void) { return octet_kernels_level() >= 1; }
 
 void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *panel,
                       float *c, long ldc, int width, int accumulate) {
+    octet_sgemm_tile_ex(rows, k, a, lda, panel, OCTET_GEMM_NR, c, ldc, width, accumulate, 0);
+}
+
+void octet_sgemm_tile_ex(int rows, int k, const float *a, long lda, const float *b, long ldb,
+                         float *c, long ldc, int width, int accumulate, const float *row_bias) {
 #ifdef OCTET_X86
     if (octet_kernels_use_avx2()) {
-        tile_avx2(rows, k, a, lda, panel, c, ldc, width, accumulate);
+        tile_avx2(rows, k, a, lda, b, ldb, c, ldc, width, accumulate, row_bias);
         return;
     }
 #endif
-    tile_portable(rows, k, a, lda, panel, c, ldc, width, accumulate);
+    tile_portable(rows, k, a, lda, b, ldb, c, ldc, width, accumulate, row_bias);
 }
 
 void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel) {

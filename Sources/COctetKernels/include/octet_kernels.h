@@ -16,6 +16,12 @@ enum { OCTET_GEMM_MR = 6, OCTET_GEMM_NR = 16 };
 void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *panel,
                       float *c, long ldc, int width, int accumulate);
 
+/// `octet_sgemm_tile` with B rows `ldb` floats apart (16 for a packed panel; a row stride of an
+/// unpacked B when all 16 columns lie inside it) and, when `row_bias` is not NULL, row r's
+/// accumulators starting from row_bias[r] (a convolution's bias, added in the same pass).
+void octet_sgemm_tile_ex(int rows, int k, const float *a, long lda, const float *b, long ldb,
+                         float *c, long ldc, int width, int accumulate, const float *row_bias);
+
 /// Packs columns [column, column + width) of B (row stride ldb, k rows) into a 16-wide panel.
 void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel);
 

@@ -87,69 +87,95 @@ enum ConvKernels {
         let panels = (positions + GEMM.panelWidth - 1) / GEMM.panelWidth
         let panelFloats = rows * GEMM.panelWidth
         let rowBlocks = (groupFilters + GEMM.tileRows - 1) / GEMM.tileRows
-        let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self)
-        var output = Tensor(zeros: .float32, shape: [batch, filters, outH, outW])
-        x.withElements(as: Float.self) { input in
+        // A 1×1 kernel with stride 1 and no padding reads the image as B itself (rows of
+        // `positions`): no im2col, no packing, except for a last partial panel.
+        let pointwise = geometry.kernel == [1, 1] && geometry.strides == [1, 1] && geometry.padBegin == [0, 0] && positions == height * width
+        let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
+        return x.withElements(as: Float.self) { input in
             w.withElements(as: Float.self) { weights in
-                output.withMutableElements(as: Float.self) { out in
-                    guard let inBase = input.baseAddress, let wBase = weights.baseAddress, let outBase = out.baseAddress else { return }
-                    let sharedInput = UnsafeSendablePointer(pointer: inBase)
-                    let sharedWeights = UnsafeSendablePointer(pointer: wBase)
-                    let sharedOut = UnsafeSendableMutablePointer(pointer: outBase)
-                    for n in 0..<batch {
-                        for g in 0..<group {
-                            let image = sharedInput.pointer + (n * channels + g * groupChannels) * height * width
-                            let a = sharedWeights.pointer + g * groupFilters * rows
-                            let c = sharedOut.pointer + (n * filters + g * groupFilters) * positions
-                            func pack(_ first: Int, _ last: Int, into buffer: UnsafeMutablePointer<Float>) {
-                                octet_im2col_panels_2d(
-                                    image, Int32(groupChannels), Int32(height), Int32(width),
-                                    Int32(geometry.kernel[0]), Int32(geometry.kernel[1]), Int32(geometry.strides[0]), Int32(geometry.strides[1]),
-                                    Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
-                                    Int32(outH), Int32(outW), Int32(first), Int32(last), buffer)
-                            }
-                            if panels >= rowBlocks {
-                                let step = max(1, min(8, 65_536 / max(panelFloats, 1)))
-                                let work = max(1, panelFloats * groupFilters)
-                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
-                                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: step * panelFloats)
-                                    defer { buffer.deallocate() }
-                                    for first in stride(from: range.lowerBound, to: range.upperBound, by: step) {
-                                        let last = min(first + step, range.upperBound)
-                                        pack(first, last, into: buffer)
-                                        for panel in first..<last {
+                bias.withUnsafeBufferPointer { biasBuffer in
+                    Tensor.buildOverwriting(Float.self, shape: [batch, filters, outH, outW]) { out in
+                        guard let inBase = input.baseAddress, let wBase = weights.baseAddress, let outBase = out.baseAddress,
+                              let biasBase = biasBuffer.baseAddress
+                        else { return }
+                        let sharedInput = UnsafeSendablePointer(pointer: inBase)
+                        let sharedWeights = UnsafeSendablePointer(pointer: wBase)
+                        let sharedBias = UnsafeSendablePointer(pointer: biasBase)
+                        let sharedOut = UnsafeSendableMutablePointer(pointer: outBase)
+                        for n in 0..<batch {
+                            for g in 0..<group {
+                                let image = sharedInput.pointer + (n * channels + g * groupChannels) * height * width
+                                let a = sharedWeights.pointer + g * groupFilters * rows
+                                let c = sharedOut.pointer + (n * filters + g * groupFilters) * positions
+                                let rowBias = sharedBias.pointer + g * groupFilters
+                                func pack(_ first: Int, _ last: Int, into buffer: UnsafeMutablePointer<Float>) {
+                                    octet_im2col_panels_2d(
+                                        image, Int32(groupChannels), Int32(height), Int32(width),
+                                        Int32(geometry.kernel[0]), Int32(geometry.kernel[1]), Int32(geometry.strides[0]), Int32(geometry.strides[1]),
+                                        Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
+                                        Int32(outH), Int32(outW), Int32(first), Int32(last), buffer)
+                                }
+                                /// The tiles of one panel whose B rows are `ldb` apart.
+                                func tiles(panel: Int, b: UnsafePointer<Float>, ldb: Int, blocks: Range<Int>) {
+                                    let column = panel * GEMM.panelWidth
+                                    for block in blocks {
+                                        let row = block * GEMM.tileRows
+                                        octet_sgemm_tile_ex(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a + row * rows, rows,
+                                                            b, ldb, c + row * positions + column, positions,
+                                                            Int32(min(GEMM.panelWidth, positions - column)), 0, rowBias + row)
+                                    }
+                                }
+                                if pointwise {
+                                    let work = max(1, rows * GEMM.panelWidth * groupFilters)
+                                    ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
+                                        var partial: UnsafeMutablePointer<Float>?
+                                        defer { partial?.deallocate() }
+                                        for panel in range {
                                             let column = panel * GEMM.panelWidth
-                                            for block in 0..<rowBlocks {
-                                                let row = block * GEMM.tileRows
-                                                octet_sgemm_tile(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a + row * rows, rows,
-                                                                 buffer + (panel - first) * panelFloats, c + row * positions + column, positions,
-                                                                 Int32(min(GEMM.panelWidth, positions - column)), 0)
+                                            if column + GEMM.panelWidth <= positions {
+                                                tiles(panel: panel, b: image + column, ldb: positions, blocks: 0..<rowBlocks)
+                                            } else {
+                                                let buffer = partial ?? UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
+                                                partial = buffer
+                                                pack(panel, panel + 1, into: buffer)
+                                                tiles(panel: panel, b: buffer, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
                                             }
                                         }
                                     }
+                                } else if panels >= rowBlocks {
+                                    let step = max(1, min(8, 65_536 / max(panelFloats, 1)))
+                                    let work = max(1, panelFloats * groupFilters)
+                                    ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
+                                        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: step * panelFloats)
+                                        defer { buffer.deallocate() }
+                                        for first in stride(from: range.lowerBound, to: range.upperBound, by: step) {
+                                            let last = min(first + step, range.upperBound)
+                                            pack(first, last, into: buffer)
+                                            for panel in first..<last {
+                                                tiles(panel: panel, b: buffer + (panel - first) * panelFloats, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
+                                            }
+                                        }
+                                    }
+                                } else {
+                                    let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(panels * panelFloats, 1))
+                                    defer { packed.deallocate() }
+                                    let sharedPacked = UnsafeSendableMutablePointer(pointer: packed)
+                                    ThreadPool.parallelFor(panels, minimumChunk: max(1, 16_384 / max(panelFloats, 1))) { range in
+                                        pack(range.lowerBound, range.upperBound, into: sharedPacked.pointer + range.lowerBound * panelFloats)
+                                    }
+                                    let tileWork = max(1, rows * GEMM.panelWidth * GEMM.tileRows * panels)
+                                    ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / tileWork)) { blocks in
+                                        for panel in 0..<panels {
+                                            tiles(panel: panel, b: sharedPacked.pointer + panel * panelFloats, ldb: GEMM.panelWidth, blocks: blocks)
+                                        }
+                                    }
                                 }
-                            } else {
-                                let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(panels * panelFloats, 1))
-                                defer { packed.deallocate() }
-                                let sharedPacked = UnsafeSendableMutablePointer(pointer: packed)
-                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 16_384 / max(panelFloats, 1))) { range in
-                                    pack(range.lowerBound, range.upperBound, into: sharedPacked.pointer + range.lowerBound * panelFloats)
-                                }
-                                GEMM.multiply(m: groupFilters, n: positions, k: rows, a: a, packedB: UnsafePointer(packed), c: c)
-                            }
-                        }
-                        if let bias {
-                            for f in 0..<filters {
-                                let plane = sharedOut.pointer + (n * filters + f) * positions
-                                let value = bias[f]
-                                for o in 0..<positions { plane[o] += value }
                             }
                         }
                     }
                 }
             }
         }
-        return output
     }
 
     /// Depthwise 2-D convolution (one input channel per group): one C pass per plane that adds

@@ -140,6 +140,7 @@ enum ResizeKernels {
         for axis in axes where x.shape[axis] == 0 && sizes[axis] > 0 {
             throw KernelError("cannot resize an empty axis \(axis) to \(sizes[axis])")
         }
+        if let gathered = nearestGather(x, sizes: sizes, scales: scales, axes: axes, roi: roi, options: options) { return gathered }
         var values = try x.doubles()
         var shape = x.shape
         for (position, axis) in axes.enumerated() where sizes[axis] != shape[axis] || scales[axis] != 1 || options.coordinates == "tf_crop_and_resize" {
@@ -149,6 +150,38 @@ enum ResizeKernels {
         }
         if x.dtype.isInteger { values = values.map { $0.rounded() } }
         return try Tensor(shape: shape, scalars: values).converted(to: x.dtype)
+    }
+
+    /// Nearest-mode resizing of float32 [N, C, H, W] along H and W only (the upsampling of
+    /// detector and segmenter necks): each output copies the input element the same index maps
+    /// as ``contributions(input:output:scale:options:roi:)`` pick. `nil` when the case is another.
+    static func nearestGather(_ x: Tensor, sizes: [Int], scales: [Double], axes: [Int], roi: [Double], options: Options) -> Tensor? {
+        guard options.mode == "nearest", options.coordinates != "tf_crop_and_resize", x.dtype == .float32, x.rank == 4,
+              sizes[0] == x.shape[0], sizes[1] == x.shape[1], x.shape[2] > 0, x.shape[3] > 0
+        else { return nil }
+        let (height, width, outH, outW) = (x.shape[2], x.shape[3], sizes[2], sizes[3])
+        func map(_ axis: Int, input: Int, output: Int) -> [Int]? {
+            let position = axes.firstIndex(of: axis)
+            let bounds = position.map { roi.count == 2 * axes.count ? (roi[$0], roi[$0 + axes.count]) : (0.0, 1.0) } ?? (0.0, 1.0)
+            let terms = contributions(input: input, output: output, scale: scales[axis], options: options, roi: bounds)
+            let indexes = terms.compactMap { $0.count == 1 ? $0[0].0 : nil }
+            return indexes.count == output ? indexes : nil
+        }
+        guard let rowsFrom = map(2, input: height, output: outH), let columnsFrom = map(3, input: width, output: outW) else { return nil }
+        let planes = x.shape[0] * x.shape[1]
+        return x.withElements(as: Float.self) { input in
+            Tensor.buildOverwriting(Float.self, shape: sizes) { out in
+                let (source, target) = (UncheckedSendable(input), UncheckedSendable(out))
+                ThreadPool.parallelFor(planes * outH, minimumChunk: max(1, 16_384 / max(outW, 1))) { range in
+                    for row in range {
+                        let (plane, oh) = (row / outH, row % outH)
+                        let line = (plane * height + rowsFrom[oh]) * width
+                        let start = row * outW
+                        for ow in 0..<outW { target.value[start + ow] = source.value[line + columnsFrom[ow]] }
+                    }
+                }
+            }
+        }
     }
 
     static func register(in registry: inout OpRegistry) {
