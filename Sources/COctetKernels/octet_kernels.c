@@ -12,7 +12,7 @@
 // Portable tile: plain C that compilers vectorize for the baseline instruction set. B rows are
 // `ldb` apart (16 for a packed panel); accumulators start from `row_bias[r]` when given.
 static void tile_portable(int rows, int k, const float *a, long lda, const float *b_base, long ldb,
-                          float *c, long ldc, int width, int accumulate, const float *row_bias) {
+                          float *c, long ldc, int width, int accumulate, const float *row_bias, int relu) {
     float acc[OCTET_GEMM_MR][OCTET_GEMM_NR];
     for (int r = 0; r < OCTET_GEMM_MR; r++) {
         float start = row_bias && r < rows ? row_bias[r] : 0.0f;
@@ -27,14 +27,17 @@ static void tile_portable(int rows, int k, const float *a, long lda, const float
     }
     for (int r = 0; r < rows; r++) {
         float *out = c + r * ldc;
-        for (int j = 0; j < width; j++) out[j] = accumulate ? out[j] + acc[r][j] : acc[r][j];
+        for (int j = 0; j < width; j++) {
+            float v = accumulate ? out[j] + acc[r][j] : acc[r][j];
+            out[j] = relu && v < 0.0f ? 0.0f : v;
+        }
     }
 }
 
 #ifdef OCTET_X86
 __attribute__((target("avx2,fma")))
 static void tile_avx2(int rows, int k, const float *a, long lda, const float *panel, long ldb,
-                      float *c, long ldc, int width, int accumulate, const float *row_bias) {
+                      float *c, long ldc, int width, int accumulate, const float *row_bias, int relu) {
     __m256 acc[OCTET_GEMM_MR][2];
     for (int r = 0; r < OCTET_GEMM_MR; r++) {
         __m256 start = row_bias && r < rows ? _mm256_set1_ps(row_bias[r]) : _mm256_setzero_ps();
@@ -70,13 +73,21 @@ static void tile_avx2(int rows, int k, const float *a, long lda, const float *pa
                 low = _mm256_add_ps(low, _mm256_loadu_ps(out));
                 high = _mm256_add_ps(high, _mm256_loadu_ps(out + 8));
             }
+            if (relu) {
+                // max(0, x) returns its second operand for NaN, so NaN stays NaN.
+                low = _mm256_max_ps(_mm256_setzero_ps(), low);
+                high = _mm256_max_ps(_mm256_setzero_ps(), high);
+            }
             _mm256_storeu_ps(out, low);
             _mm256_storeu_ps(out + 8, high);
         } else {
             float buffer[16];
             _mm256_storeu_ps(buffer, acc[r][0]);
             _mm256_storeu_ps(buffer + 8, acc[r][1]);
-            for (int j = 0; j < width; j++) out[j] = accumulate ? out[j] + buffer[j] : buffer[j];
+            for (int j = 0; j < width; j++) {
+                float v = accumulate ? out[j] + buffer[j] : buffer[j];
+                out[j] = relu && v < 0.0f ? 0.0f : v;
+            }
         }
     }
 }
@@ -92,18 +103,18 @@ int octet_kernels_use_avx2(void) { return octet_kernels_level() >= 1; }
 
 void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *panel,
                       float *c, long ldc, int width, int accumulate) {
-    octet_sgemm_tile_ex(rows, k, a, lda, panel, OCTET_GEMM_NR, c, ldc, width, accumulate, 0);
+    octet_sgemm_tile_ex(rows, k, a, lda, panel, OCTET_GEMM_NR, c, ldc, width, accumulate, 0, 0);
 }
 
 void octet_sgemm_tile_ex(int rows, int k, const float *a, long lda, const float *b, long ldb,
-                         float *c, long ldc, int width, int accumulate, const float *row_bias) {
+                         float *c, long ldc, int width, int accumulate, const float *row_bias, int relu) {
 #ifdef OCTET_X86
     if (octet_kernels_use_avx2()) {
-        tile_avx2(rows, k, a, lda, b, ldb, c, ldc, width, accumulate, row_bias);
+        tile_avx2(rows, k, a, lda, b, ldb, c, ldc, width, accumulate, row_bias, relu);
         return;
     }
 #endif
-    tile_portable(rows, k, a, lda, b, ldb, c, ldc, width, accumulate, row_bias);
+    tile_portable(rows, k, a, lda, b, ldb, c, ldc, width, accumulate, row_bias, relu);
 }
 
 void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel) {

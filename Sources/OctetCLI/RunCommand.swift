@@ -53,7 +53,8 @@ struct RunCommand: ParsableCommand {
         if let threads { ThreadPool.threads = threads }
         let url = URL(fileURLWithPath: model)
         let loaded = try Model.load(contentsOf: url)
-        let session = try Session(model: loaded)
+        // Only the graph outputs: BatchNorm and Relu may be fused into the Convs.
+        let session = try Session(model: loaded, options: .init(fuse: outputs == nil))
         let feedSets = try Self.feedSets(loadInputs, model: loaded)
         var wanted: [String]?
         if outputs == "all" {

@@ -22,15 +22,27 @@ public final class Session {
     public private(set) var peakBytes = 0
     private var liveBytes = 0
 
+    /// How a session runs its model.
+    public struct Options: Sendable {
+        /// Fold BatchNormalization into Convs and compute a Relu after a Conv in the Conv
+        /// (``Fusion``): faster, but the removed intermediate values are neither observed nor
+        /// returnable, so only for runs that want the graph outputs.
+        public var fuse: Bool
+
+        /// - Parameter fuse: see ``fuse``.
+        public init(fuse: Bool = false) { self.fuse = fuse }
+    }
+
     /// Prepares `model`.
     /// - Parameters:
     ///   - model: a validated model.
     ///   - registry: the kernels to use.
+    ///   - options: fusions (off by default: every value of the graph can be observed).
     /// - Throws: ``RuntimeError/unsupportedOperators`` listing every operator that has no kernel.
-    public init(model: Model, registry: OpRegistry = .standard) throws {
-        self.model = model
+    public init(model: Model, registry: OpRegistry = .standard, options: Options = Options()) throws {
+        self.model = options.fuse ? Fusion.apply(model) : model
         self.registry = registry
-        let missing = Self.unsupportedOperators(in: model, registry: registry)
+        let missing = Self.unsupportedOperators(in: self.model, registry: registry)
         if !missing.isEmpty { throw RuntimeError.unsupportedOperators(missing) }
         _ = try plan(keep: [])
     }

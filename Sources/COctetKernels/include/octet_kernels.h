@@ -17,10 +17,11 @@ void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *pa
                       float *c, long ldc, int width, int accumulate);
 
 /// `octet_sgemm_tile` with B rows `ldb` floats apart (16 for a packed panel; a row stride of an
-/// unpacked B when all 16 columns lie inside it) and, when `row_bias` is not NULL, row r's
-/// accumulators starting from row_bias[r] (a convolution's bias, added in the same pass).
+/// unpacked B when all 16 columns lie inside it), when `row_bias` is not NULL row r's
+/// accumulators starting from row_bias[r] (a convolution's bias, added in the same pass), and
+/// with `relu` the stored values clamped below at 0 (a fused Relu; NaN stays NaN).
 void octet_sgemm_tile_ex(int rows, int k, const float *a, long lda, const float *b, long ldb,
-                         float *c, long ldc, int width, int accumulate, const float *row_bias);
+                         float *c, long ldc, int width, int accumulate, const float *row_bias, int relu);
 
 /// Packs columns [column, column + width) of B (row stride ldb, k rows) into a 16-wide panel.
 void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel);

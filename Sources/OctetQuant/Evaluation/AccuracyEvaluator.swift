@@ -100,8 +100,9 @@ public struct AccuracyEvaluator {
     ///   - reference: the FP32 model.
     ///   - quantized: its Q/DQ version (same inputs and outputs).
     public init(reference: Model, quantized: Model) throws {
-        self.reference = try Session(model: reference)
-        self.quantized = try Session(model: quantized)
+        // Only graph outputs are compared, so the sessions may fuse (BatchNorm, Conv → Relu).
+        self.reference = try Session(model: reference, options: .init(fuse: true))
+        self.quantized = try Session(model: quantized, options: .init(fuse: true))
         outputs = reference.graph.outputs.map(\.name)
     }
 

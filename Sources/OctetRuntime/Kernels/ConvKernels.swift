@@ -4,7 +4,24 @@ import OctetGraph
 
 /// Conv and ConvTranspose (any spatial rank, groups, dilations, padding) via im2col + GEMM.
 enum ConvKernels {
+    /// The attribute a fused Conv → Relu carries (see ``Fusion``); not an ONNX attribute.
+    static let fusedActivation = "_octet_fused_activation"
+
+    /// Conv, with a Relu folded in when the session fused one (in the GEMM tiles' stores for
+    /// 2-D convolutions, as a pass over the output otherwise).
     static func conv(_ context: KernelContext) throws -> Tensor {
+        let relu = context.string(fusedActivation, "") == "Relu"
+        let x = try context.input(0)
+        if relu, x.dtype == .float32, x.rank == 4, let w = context.optionalInput(1), w.rank == 4, w.dtype == .float32,
+           !(context.int("group", 1) == x.shape[1] && x.shape[1] > 1)
+        {
+            return try convolve(context, relu: true)
+        }
+        let result = try convolve(context, relu: false)
+        return relu ? try ActivationKernels.unary(result, .relu) : result
+    }
+
+    private static func convolve(_ context: KernelContext, relu: Bool) throws -> Tensor {
         let xOriginal = try context.input(0)
         let x = try xOriginal.converted(to: .float32)
         let w = try context.input(1).converted(to: .float32)
@@ -25,7 +42,7 @@ enum ConvKernels {
             return try depthwise2d(x: x, w: w, bias: context.optionalInput(2), geometry: geometry).converted(to: xOriginal.dtype)
         }
         if kernel.count == 2 {
-            return try conv2d(x: x, w: w, bias: context.optionalInput(2), group: group, geometry: geometry)
+            return try conv2d(x: x, w: w, bias: context.optionalInput(2), group: group, geometry: geometry, relu: relu)
                 .converted(to: xOriginal.dtype)
         }
         let indices = geometry.inputIndices()
@@ -76,7 +93,7 @@ enum ConvKernels {
     /// tiles while they are in cache, so the packed buffer stays small whatever the image size;
     /// otherwise all panels are packed once and the filters' row blocks are split over threads.
     /// Each output element is the same micro-kernel sum either way.
-    static func conv2d(x: Tensor, w: Tensor, bias biasTensor: Tensor?, group: Int, geometry: ConvGeometry) throws -> Tensor {
+    static func conv2d(x: Tensor, w: Tensor, bias biasTensor: Tensor?, group: Int, geometry: ConvGeometry, relu: Bool = false) throws -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let filters = w.shape[0]
         let groupChannels = channels / group
@@ -122,7 +139,7 @@ enum ConvKernels {
                                         let row = block * GEMM.tileRows
                                         octet_sgemm_tile_ex(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a + row * rows, rows,
                                                             b, ldb, c + row * positions + column, positions,
-                                                            Int32(min(GEMM.panelWidth, positions - column)), 0, rowBias + row)
+                                                            Int32(min(GEMM.panelWidth, positions - column)), 0, rowBias + row, relu ? 1 : 0)
                                     }
                                 }
                                 if pointwise {
