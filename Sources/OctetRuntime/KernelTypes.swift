@@ -6,8 +6,15 @@ protocol KernelNumber: TensorElement, Comparable {
     static func + (lhs: Self, rhs: Self) -> Self
     static func - (lhs: Self, rhs: Self) -> Self
     static func * (lhs: Self, rhs: Self) -> Self
-    /// Division with ONNX semantics (truncation for integers; ±inf/NaN for floats).
+    /// Division with ONNX semantics (truncation for integers, 0 for a zero divisor, min / −1
+    /// wrapping to min; ±inf/NaN for floats).
     static func divide(_ lhs: Self, _ rhs: Self) -> Self
+    /// `lhs + rhs`, wrapping around on integer overflow (two's complement, as ONNX Runtime).
+    static func wrappingAdd(_ lhs: Self, _ rhs: Self) -> Self
+    /// `lhs − rhs`, wrapping around on integer overflow.
+    static func wrappingSubtract(_ lhs: Self, _ rhs: Self) -> Self
+    /// `lhs · rhs`, wrapping around on integer overflow.
+    static func wrappingMultiply(_ lhs: Self, _ rhs: Self) -> Self
     static var zero: Self { get }
     static var one: Self { get }
     init(double: Double)
@@ -17,7 +24,10 @@ protocol KernelNumber: TensorElement, Comparable {
 }
 
 extension KernelNumber where Self: FixedWidthInteger {
-    static func divide(_ lhs: Self, _ rhs: Self) -> Self { rhs == 0 ? 0 : lhs / rhs }
+    static func divide(_ lhs: Self, _ rhs: Self) -> Self { rhs == 0 ? 0 : lhs.dividedReportingOverflow(by: rhs).partialValue }
+    static func wrappingAdd(_ lhs: Self, _ rhs: Self) -> Self { lhs &+ rhs }
+    static func wrappingSubtract(_ lhs: Self, _ rhs: Self) -> Self { lhs &- rhs }
+    static func wrappingMultiply(_ lhs: Self, _ rhs: Self) -> Self { lhs &* rhs }
     static var one: Self { 1 }
     /// Truncates toward zero and saturates at the type's range; NaN gives 0.
     init(double: Double) {
@@ -33,6 +43,12 @@ extension KernelNumber where Self: FixedWidthInteger {
     }
     var double: Double { Double(self) }
     var isNaNValue: Bool { false }
+}
+
+extension KernelNumber where Self: BinaryFloatingPoint {
+    static func wrappingAdd(_ lhs: Self, _ rhs: Self) -> Self { lhs + rhs }
+    static func wrappingSubtract(_ lhs: Self, _ rhs: Self) -> Self { lhs - rhs }
+    static func wrappingMultiply(_ lhs: Self, _ rhs: Self) -> Self { lhs * rhs }
 }
 
 extension Float: KernelNumber {

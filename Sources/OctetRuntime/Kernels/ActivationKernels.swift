@@ -79,8 +79,9 @@ enum ActivationKernels {
                     for i in 0..<out.count {
                         let value = x[i]
                         switch kind {
-                        case .neg: out[i] = T.zero - value
-                        case .abs: out[i] = value < T.zero ? T.zero - value : value
+                        // Integer min has no negation: it wraps to itself, as in ONNX Runtime.
+                        case .neg: out[i] = T.wrappingSubtract(T.zero, value)
+                        case .abs: out[i] = value < T.zero ? T.wrappingSubtract(T.zero, value) : value
                         case .sign: out[i] = value > T.zero ? T.one : (value < T.zero ? T.zero - T.one : T.zero)
                         case .relu: out[i] = value < T.zero ? T.zero : value
                         }

@@ -11,9 +11,9 @@ enum ArithmeticKernels {
 
         func callAsFunction<T: KernelNumber>(_ type: T.Type) throws -> Tensor {
             switch kind {
-            case .add: return try Broadcast.binary(a, b, as: T.self, T.self, into: T.self) { $0 + $1 }
-            case .sub: return try Broadcast.binary(a, b, as: T.self, T.self, into: T.self) { $0 - $1 }
-            case .mul: return try Broadcast.binary(a, b, as: T.self, T.self, into: T.self) { $0 * $1 }
+            case .add: return try Broadcast.binary(a, b, as: T.self, T.self, into: T.self) { T.wrappingAdd($0, $1) }
+            case .sub: return try Broadcast.binary(a, b, as: T.self, T.self, into: T.self) { T.wrappingSubtract($0, $1) }
+            case .mul: return try Broadcast.binary(a, b, as: T.self, T.self, into: T.self) { T.wrappingMultiply($0, $1) }
             case .div: return try Broadcast.binary(a, b, as: T.self, T.self, into: T.self) { T.divide($0, $1) }
             case .min:
                 return try Broadcast.binary(a, b, as: T.self, T.self, into: T.self) { x, y in
@@ -23,7 +23,7 @@ enum ArithmeticKernels {
                 return try Broadcast.binary(a, b, as: T.self, T.self, into: T.self) { x, y in
                     x.isNaNValue || y.isNaNValue ? (x.isNaNValue ? x : y) : (y > x ? y : x)
                 }
-            case .prelu: return try Broadcast.binary(a, b, as: T.self, T.self, into: T.self) { x, slope in x < T.zero ? x * slope : x }
+            case .prelu: return try Broadcast.binary(a, b, as: T.self, T.self, into: T.self) { x, slope in x < T.zero ? T.wrappingMultiply(x, slope) : x }
             }
         }
     }
