@@ -71,8 +71,19 @@ enum CLIError: LocalizedError {
 
 /// Writing to stdout and stderr.
 enum Console {
+    /// Longest line printed on stderr: names and values from a hostile file (a 100,000-character
+    /// input name, a million-entry attribute) are cut with "…" instead of flooding logs.
+    static let longestLine = 2_000
+
+    /// `message` with every line cut to ``longestLine`` characters.
+    static func bounded(_ message: String) -> String {
+        message.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.count <= longestLine ? String(line) : "\(line.prefix(longestLine))… (\(line.count - longestLine) more characters)"
+        }.joined(separator: "\n")
+    }
+
     /// Prints an `Error: …` line to stderr.
-    static func error(_ message: String) { FileHandle.standardError.write(Data("Error: \(message)\n".utf8)) }
+    static func error(_ message: String) { FileHandle.standardError.write(Data("Error: \(bounded(message))\n".utf8)) }
     /// Prints a command's result on stdout: a stable JSON document (sorted keys) or its text form.
     static func printResult<T: Encodable>(_ value: T, json: Bool, text: () -> String) throws {
         if json {
@@ -85,10 +96,10 @@ enum Console {
     }
 
     /// Prints a `note: …` line to stderr.
-    static func note(_ message: String) { FileHandle.standardError.write(Data("note: \(message)\n".utf8)) }
+    static func note(_ message: String) { FileHandle.standardError.write(Data("note: \(bounded(message))\n".utf8)) }
 
     /// Prints a `warning: …` line to stderr.
-    static func warning(_ message: String) { FileHandle.standardError.write(Data("warning: \(message)\n".utf8)) }
+    static func warning(_ message: String) { FileHandle.standardError.write(Data("warning: \(bounded(message))\n".utf8)) }
 }
 
 /// Checks on output paths made before anything is written.

@@ -123,6 +123,10 @@ public struct NPZArchive {
             try AtomicFile.write(to: url) { temporary in
                 let archive = try Archive(url: temporary, accessMode: .create)
                 for (key, tensor) in arrays {
+                    // ZIP stores a member's name length in 16 bits.
+                    guard "\(key).npy".utf8.count <= Int(UInt16.max) else {
+                        throw NumpyError.io(file: url.path, reason: "cannot store an array named with \(key.utf8.count) bytes: .npz member names are at most 65,531 bytes")
+                    }
                     let member = try NPYFile.encode(tensor, file: "\(url.path):\(key).npy")
                     try archive.addEntry(
                         with: "\(key).npy", type: .file, uncompressedSize: Int64(member.count),

@@ -25,6 +25,21 @@ struct BadInputTests {
         try Onnx_ModelProto(serializedBytes: try TestModels.linearRelu().serializedData())
     }
 
+    /// A hostile name 60,000 characters long is cut in the message, not echoed whole; a name
+    /// past ZIP's 16-bit length cannot be written (an error, not a trap).
+    @Test func hugeNamesAreCutInMessages() throws {
+        let folder = try TemporaryFolder()
+        #expect(throws: NumpyError.self) {
+            try NPZArchive.write([(String(repeating: "n", count: 70_000), Tensor(shape: [1], scalars: [Float(1)]))], to: folder.file("long.npz"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.file("long.npz").path))
+        let name = String(repeating: "n", count: 60_000)
+        try NPZArchive.write([(name, Tensor(shape: [1, 4], scalars: [Float](repeating: 1, count: 4)))], to: folder.file("d.npz"))
+        _ = try TestModels.linearRelu().save(to: folder.file("m.onnx"))
+        let stderr = try Self.expectFailure(["run", folder.file("m.onnx").path, "--load-inputs", folder.file("d.npz").path], naming: ["d.npz", "more characters)"])
+        #expect(stderr.split(separator: "\n").allSatisfy { $0.count < 2_200 }, "a line of \(stderr.count) characters")
+    }
+
     @Test func garbageAndTruncatedModels() throws {
         let folder = try TemporaryFolder()
         let garbage = folder.file("garbage.onnx")
