@@ -1,7 +1,6 @@
 #include "octet_kernels.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -219,36 +218,26 @@ static inline __attribute__((always_inline)) void depthwise_row(
     }
 }
 
+long octet_depthwise_scratch(int out_h, int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                             int dilation_h, int dilation_w) {
+    if (out_h <= 0 || out_w <= 0) return 0;
+    long blocks = (out_w + 15) / 16;
+    long padded_h = (long)(out_h - 1) * stride_h + (long)(kernel_h - 1) * dilation_h + 1;
+    long padded_w = (blocks * 16 - 1) * stride_w + (long)(kernel_w - 1) * dilation_w + 1;
+    return padded_h * padded_w;
+}
+
 // The depthwise body, inlined into one copy per instruction set below. The plane is first
-// copied into a zero-padded buffer wide enough for whole blocks of 16 outputs, so the taps
-// need no bounds checks.
+// copied into `scratch`, zero-padded and wide enough for whole blocks of 16 outputs, so the
+// taps need no bounds checks.
 static inline __attribute__((always_inline)) void depthwise_body(
     const float *image, int height, int width, const float *kernel, int kernel_h, int kernel_w, int stride_h, int stride_w,
-    int dilation_h, int dilation_w, int pad_top, int pad_left, float bias, float *out, int out_h, int out_w) {
+    int dilation_h, int dilation_w, int pad_top, int pad_left, float bias, float *out, int out_h, int out_w, float *padded) {
     if (out_h <= 0 || out_w <= 0) return;
     long blocks = (out_w + 15) / 16;
     long padded_h = (long)(out_h - 1) * stride_h + (long)(kernel_h - 1) * dilation_h + 1;
     long padded_w = (blocks * 16 - 1) * stride_w + (long)(kernel_w - 1) * dilation_w + 1;
-    float *padded = calloc((size_t)(padded_h * padded_w), sizeof(float));
-    if (!padded) {
-        // Out of memory: the direct loops below need no buffer.
-        for (int oh = 0; oh < out_h; oh++) {
-            float *row = out + (long)oh * out_w;
-            for (int ow = 0; ow < out_w; ow++) row[ow] = bias;
-            for (int ki = 0; ki < kernel_h; ki++) {
-                int ih = oh * stride_h - pad_top + ki * dilation_h;
-                if (ih < 0 || ih >= height) continue;
-                const float *line = image + (long)ih * width;
-                for (int kj = 0; kj < kernel_w; kj++) {
-                    int shift = kj * dilation_w - pad_left, first, last;
-                    column_range(shift, stride_w, width, out_w, &first, &last);
-                    float weight = kernel[ki * kernel_w + kj];
-                    for (int ow = first; ow <= last; ow++) row[ow] += weight * line[ow * stride_w + shift];
-                }
-            }
-        }
-        return;
-    }
+    memset(padded, 0, (size_t)(padded_h * padded_w) * sizeof(float));
     for (long r = 0; r < padded_h; r++) {
         long ih = r - pad_top;
         if (ih < 0 || ih >= height) continue;
@@ -268,12 +257,11 @@ static inline __attribute__((always_inline)) void depthwise_body(
             depthwise_row(padded, padded_w, kernel, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, bias, row, oh, out_w);
         }
     }
-    free(padded);
 }
 
-#define DEPTHWISE_ARGS image, height, width, kernel, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, bias, out, out_h, out_w
+#define DEPTHWISE_ARGS image, height, width, kernel, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, bias, out, out_h, out_w, scratch
 #define DEPTHWISE_PARAMS const float *image, int height, int width, const float *kernel, int kernel_h, int kernel_w, int stride_h, \
-    int stride_w, int dilation_h, int dilation_w, int pad_top, int pad_left, float bias, float *out, int out_h, int out_w
+    int stride_w, int dilation_h, int dilation_w, int pad_top, int pad_left, float bias, float *out, int out_h, int out_w, float *scratch
 
 static void depthwise_portable(DEPTHWISE_PARAMS) { depthwise_body(DEPTHWISE_ARGS); }
 #ifdef OCTET_X86

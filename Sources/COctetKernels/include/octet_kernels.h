@@ -35,12 +35,18 @@ void octet_im2col_panels_2d(const float *image, int channels, int height, int wi
                             int dilation_h, int dilation_w, int pad_top, int pad_left,
                             int out_h, int out_w, int first, int last, float *packed);
 
+/// Floats of scratch `octet_depthwise_plane` needs for this geometry (a zero-padded copy of the
+/// plane, wide enough for whole blocks of 16 outputs).
+long octet_depthwise_scratch(int out_h, int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                             int dilation_h, int dilation_w);
+
 /// Depthwise 2-D convolution of one plane: out[oh][ow] = bias + Σ w[ki][kj] · in[ih][iw] over
-/// the taps inside the image (padding contributes 0).
+/// the taps inside the image (padding contributes 0); `scratch` holds
+/// `octet_depthwise_scratch(...)` floats and may be reused from plane to plane.
 void octet_depthwise_plane(const float *image, int height, int width, const float *kernel,
                            int kernel_h, int kernel_w, int stride_h, int stride_w,
                            int dilation_h, int dilation_w, int pad_top, int pad_left,
-                           float bias, float *out, int out_h, int out_w);
+                           float bias, float *out, int out_h, int out_w, float *scratch);
 
 /// 2-D max pooling of one plane: each output is the largest input in its window (NaN inputs
 /// are skipped; a window entirely in the padding gives -inf).

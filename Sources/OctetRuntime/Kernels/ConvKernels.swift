@@ -195,8 +195,8 @@ enum ConvKernels {
         }
     }
 
-    /// Depthwise 2-D convolution (one input channel per group): one C pass per plane that adds
-    /// each tap to whole output rows, planes in parallel.
+    /// Depthwise 2-D convolution (one input channel per group): one C pass per plane over a
+    /// zero-padded copy (scratch reused within each thread's planes), planes in parallel.
     static func depthwise2d(x: Tensor, w: Tensor, bias biasTensor: Tensor?, geometry g: ConvGeometry) throws -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let filters = w.shape[0]
@@ -213,7 +213,11 @@ enum ConvKernels {
                     guard let inBase = input.baseAddress, let wBase = weights.baseAddress, let outBase = out.baseAddress else { return }
                     let (source, kernels, target) = (UnsafeSendablePointer(pointer: inBase), UnsafeSendablePointer(pointer: wBase),
                                                      UnsafeSendableMutablePointer(pointer: outBase))
+                    let scratchFloats = octet_depthwise_scratch(Int32(outH), Int32(outW), Int32(kernelH), Int32(kernelW), Int32(strideH),
+                                                                Int32(strideW), Int32(dilationH), Int32(dilationW))
                     ThreadPool.parallelFor(batch * filters, minimumChunk: max(1, 4096 / max(outH * outW * kernelH * kernelW, 1))) { range in
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(scratchFloats, 1))
+                        defer { scratch.deallocate() }
                         for plane in range {
                             let (n, f) = (plane / filters, plane % filters)
                             let image = source.pointer + (n * channels + f / multiplier) * height * width
@@ -221,7 +225,7 @@ enum ConvKernels {
                             let result = target.pointer + plane * outH * outW
                             octet_depthwise_plane(image, Int32(height), Int32(width), kernel, Int32(kernelH), Int32(kernelW),
                                                   Int32(strideH), Int32(strideW), Int32(dilationH), Int32(dilationW),
-                                                  Int32(padTop), Int32(padLeft), bias[f], result, Int32(outH), Int32(outW))
+                                                  Int32(padTop), Int32(padLeft), bias[f], result, Int32(outH), Int32(outW), scratch)
                         }
                     }
                 }
