@@ -235,6 +235,21 @@ def audio_control_flow(opset=13, seed=17):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
 
 
+def loop_scan_only(opset=13):
+    """A Loop with no loop-carried value, only a scan output: y[i] = i · x over 3 trips."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"], name="keep_going"),
+         helper.make_node("Cast", ["i"], ["i_f"], name="index", to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["i_f", "x"], ["scan_out"], name="scale")],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("scan_out", TensorProto.FLOAT, [2])])
+    graph = helper.make_graph([helper.make_node("Loop", ["trips", "cond"], ["ys"], name="loop", body=body)], "loop_scan_only",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("ys", TensorProto.FLOAT, [3, 2])],
+                              [numpy_helper.from_array(np.array(3, np.int64), "trips"), numpy_helper.from_array(np.array(True), "cond")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
 def legacy_inputs_model(seed=4):
     """IR version 3 / opset 9: initializers are also listed as graph inputs."""
     rng = _rng(seed)
@@ -466,6 +481,7 @@ def engine_models():
     for opset in (11, 12, 17):
         result[f"crnn_opset{opset}_constants"] = (crnn(opset), [{"image": rng.standard_normal((1, 1, 32, 40)).astype(np.float32)},
                                                               {"image": rng.standard_normal((3, 1, 32, 64)).astype(np.float32)}])
+    result["loop_scan_outputs_only"] = (loop_scan_only(), [{"x": rng.standard_normal(2).astype(np.float32)}])
     result["encoder_opset17_decomposed_layernorm"] = (mini_encoder(17, decomposed_layernorm=True), [encoder_feeds(2, 9)])
     result["einsum_attention"] = (einsum_attention(), [{"x": rng.standard_normal((2, 5, 8)).astype(np.float32)},
                                                        {"x": rng.standard_normal((1, 9, 8)).astype(np.float32)}])

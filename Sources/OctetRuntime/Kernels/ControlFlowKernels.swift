@@ -21,7 +21,7 @@ enum ControlFlowKernels {
                 throw KernelError("the body returns \(outputs.count) values, expected \(1 + carried.count + scanCount)")
             }
             condition = try outputs[0].doubles().first != 0
-            carried = Array(outputs[1...carried.count])
+            carried = Array(outputs[1..<(1 + carried.count)])
             for (index, value) in outputs[(1 + carried.count)...].enumerated() { scans[index].append(value) }
             iteration += 1
         }
