@@ -60,6 +60,9 @@ final class GraphPlan: @unchecked Sendable {
         // Graph inputs belong to the caller; only values made during the run are released.
         let keepAll = keep.union(graph.outputs.map(\.name)).union(graph.inputs.map(\.name))
         let graphInputs = Set(graph.inputs.map(\.name))
+        // Values by the step that reads them last (linear in the graph, not steps × values).
+        var readersLastAt: [Int: [String]] = [:]
+        for (name, position) in lastReader { readersLastAt[position, default: []].append(name) }
         for (position, index) in running.enumerated() {
             let node = graph.nodes[index]
             let opset = model.opsetVersion(for: node.domain) ?? 1
@@ -72,8 +75,7 @@ final class GraphPlan: @unchecked Sendable {
                     subgraphs[attribute.name] = try GraphPlan(graph: subgraph, model: model, registry: registry, keep: [])
                 }
             }
-            let releases = lastReader.filter { $0.value == position && !keepAll.contains($0.key) && constants[$0.key] == nil }
-                .map(\.key).sorted()
+            let releases = (readersLastAt[position] ?? []).filter { !keepAll.contains($0) && constants[$0] == nil }.sorted()
             steps.append(Step(nodeIndex: index, label: node.displayName(index: index), kernel: kernel, opset: opset,
                               releases: releases, subgraphs: subgraphs, constantInputs: node.inputs.map { name in
                                   // An initializer that is also a graph input may be fed a different value.
