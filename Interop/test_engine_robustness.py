@@ -2,13 +2,15 @@
 weights, rewired inputs) must make `octet run` fail with an `Error:` line and exit 1, or run;
 never crash. The same holds for byte-mutated stats files and TensorRT caches given to
 `octet calibrate`. Fixed seeds keep the cases the same from run to run."""
+import os
+import pathlib
 import random
 import subprocess
 
 import numpy as np
 import onnx
 import pytest
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 import models
 
@@ -121,3 +123,21 @@ def test_corrupted_stats_files_and_caches_never_crash(tmp_path, octet):
         if result.returncode == 1:
             assert result.stderr.startswith("Error: ") and result.stderr.count("Error:") == 1, result.stderr[-2000:]
             assert "Fatal error" not in result.stderr
+
+
+def test_long_chain_plans_in_linear_time(tmp_path, octet):
+    """A 50,000-node chain runs (planning was quadratic: minutes for 200,000 nodes). The bound
+    is a hang guard (about 30× the debug build's time here), not a speed target."""
+    n = 50_000
+    nodes = [helper.make_node("Relu", [f"v{i}"], [f"v{i + 1}"], name=f"r{i}") for i in range(n)]
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("v0", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info(f"v{n}", TensorProto.FLOAT, [4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "chain.onnx"))
+    np.savez(tmp_path / "in.npz", v0=np.ones(4, np.float32))
+    binary = os.environ.get("OCTET", str(pathlib.Path(__file__).resolve().parent.parent / ".build" / "debug" / "octet"))
+    result = subprocess.run([binary, "run", str(tmp_path / "chain.onnx"), "--load-inputs", str(tmp_path / "in.npz")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"v{n}: float32 [4] min 1 max 1 mean 1" in result.stdout
