@@ -43,6 +43,22 @@ struct ConvertCommandTests {
         #expect(try Model.load(contentsOf: source).graph.initializers.count == 2)
     }
 
+    /// An external data path that is the output model itself, or a folder, is refused before
+    /// anything is written.
+    @Test func externalDataPathThatWouldClobberIsRefused() throws {
+        let folder = try TemporaryFolder()
+        let model = OctetProcess.repositoryRoot.appendingPathComponent("Examples/mini-encoder/model.onnx").path
+        let same = try OctetProcess.run(["convert", model, "-o", folder.file("out.onnx").path, "--save-external-data",
+                                         "--external-data-path", "out.onnx"])
+        #expect(same.status == 1 && same.stderr.contains("--external-data-path out.onnx: the external data would overwrite the model"))
+        #expect(!FileManager.default.fileExists(atPath: folder.file("out.onnx").path))
+        try FileManager.default.createDirectory(at: folder.file("weights"), withIntermediateDirectories: false)
+        let directory = try OctetProcess.run(["convert", model, "-o", folder.file("out.onnx").path, "--save-external-data",
+                                              "--external-data-path", "weights"])
+        #expect(directory.status == 1 && directory.stderr.contains("is a folder; name a file for the external data"))
+        #expect(!FileManager.default.fileExists(atPath: folder.file("out.onnx").path))
+    }
+
     @Test func badFlagsAndMissingFolders() throws {
         let folder = try TemporaryFolder()
         let source = folder.file("model.onnx")
