@@ -192,10 +192,6 @@ struct ConvertCommand: ParsableCommand {
             if OutputPath.canonical(dataFile) == OutputPath.canonical(destination) {
                 throw CLIError.message("--external-data-path \(location): the external data would overwrite the model \(output) itself; choose another name")
             }
-            var isFolder: ObjCBool = false
-            if FileManager.default.fileExists(atPath: dataFile.path, isDirectory: &isFolder), isFolder.boolValue {
-                throw CLIError.message("--external-data-path \(location): \(dataFile.path) is a folder; name a file for the external data")
-            }
         }
         let report = try loaded.save(to: destination, options: options)
         var line = "Wrote \(output) (\(formatBytes(report.modelBytes))"

@@ -121,6 +121,11 @@ enum OutputPath {
         if let input = inputs.first(where: { canonical($0) == target }) {
             throw CLIError.wouldOverwriteInput(output: output.path, input: input.path)
         }
+        // Outputs replace files only: never a device node, FIFO, socket or folder (as root,
+        // renaming over /dev/null would replace the device).
+        if let type = (try? FileManager.default.attributesOfItem(atPath: target))?[.type] as? FileAttributeType, type != .typeRegular {
+            throw CLIError.message("\(output.path): exists and is not a regular file; Octet writes its outputs to new or regular files only")
+        }
     }
 }
 

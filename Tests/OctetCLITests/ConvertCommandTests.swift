@@ -55,8 +55,20 @@ struct ConvertCommandTests {
         try FileManager.default.createDirectory(at: folder.file("weights"), withIntermediateDirectories: false)
         let directory = try OctetProcess.run(["convert", model, "-o", folder.file("out.onnx").path, "--save-external-data",
                                               "--external-data-path", "weights"])
-        #expect(directory.status == 1 && directory.stderr.contains("is a folder; name a file for the external data"))
+        #expect(directory.status == 1 && directory.stderr.contains("weights: exists and is not a regular file"), "\(directory.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder.file("out.onnx").path))
+    }
+
+    /// An output path naming a FIFO (like a device node) is refused and left as it was.
+    @Test func outputsNeverReplaceSpecialFiles() throws {
+        let folder = try TemporaryFolder()
+        let fifo = folder.file("pipe.onnx")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        let model = OctetProcess.repositoryRoot.appendingPathComponent("Examples/mini-encoder/model.onnx").path
+        let result = try OctetProcess.run(["convert", model, "-o", fifo.path])
+        #expect(result.status == 1 && result.stderr.contains("exists and is not a regular file"), "\(result.stderr)")
+        let type = try FileManager.default.attributesOfItem(atPath: fifo.path)[.type] as? FileAttributeType
+        #expect(type != nil && type != .typeRegular, "the FIFO is still there")
     }
 
     @Test func badFlagsAndMissingFolders() throws {
