@@ -1,8 +1,8 @@
 import Dispatch
 import Foundation
 
-/// Splits work over the machine's cores (persistent workers, ``WorkerPool``). Work is divided by index ranges only, so results do
-/// not depend on the thread count.
+/// Splits work over the machine's cores (persistent workers, ``WorkerPool``). Work is divided
+/// by index ranges only, so results do not depend on the thread count.
 public enum ThreadPool {
     nonisolated(unsafe) private static var configured = ProcessInfo.processInfo.activeProcessorCount
 
