@@ -146,7 +146,6 @@ struct ConvertCommand: ParsableCommand {
         if let threads { ThreadPool.threads = threads }
         if int8 { return try Int8Conversion(command: self).run() }
         let source = URL(fileURLWithPath: model)
-        let destination = URL(fileURLWithPath: output)
         var loaded = try Model.load(contentsOf: source)
         let files = inputFiles(of: loaded)
         var preparation: ModelPreparation.Report?
