@@ -90,16 +90,9 @@ enum Broadcast {
                             }
                         }
                     }
-                    let last = Swift.max(shape.last ?? 1, 1)
-                    switch (left, right) {
-                    case (.direct, .direct): rows(width: last, leftStep: (1, last), rightStep: (1, last))
-                    case (.direct, .tiled(1)): rows(width: last, leftStep: (1, last), rightStep: (0, 0))
-                    case (.tiled(1), .direct): rows(width: last, leftStep: (0, 0), rightStep: (1, last))
-                    case (.direct, .tiled(let n)): rows(width: n, leftStep: (1, n), rightStep: (1, 0))
-                    case (.tiled(let n), .direct): rows(width: n, leftStep: (1, 0), rightStep: (1, n))
-                    case (.direct, .repeated(let m)): rows(width: m, leftStep: (1, m), rightStep: (0, 1))
-                    case (.repeated(let m), .direct): rows(width: m, leftStep: (0, 1), rightStep: (1, m))
-                    default:
+                    if let layout = RowLayout(left, right, last: Swift.max(shape.last ?? 1, 1)) {
+                        rows(width: layout.width, leftStep: layout.left, rightStep: layout.right)
+                    } else {
                         forEachRow(output: shape, inputs: [a.shape, b.shape]) { start, starts, steps, count in
                             var ia = starts[0]
                             var ib = starts[1]
@@ -144,17 +137,7 @@ enum Broadcast {
     static func floatBinary(_ a: Tensor, _ b: Tensor, _ op: FloatOperator) throws -> Tensor {
         let shape = try Self.shape([a.shape, b.shape])
         let count = shape.reduce(1, *)
-        // (row width, left (element, row) steps, right (element, row) steps)
-        let layout: (Int, (Int, Int), (Int, Int))
-        switch (Access(a.shape, in: shape), Access(b.shape, in: shape)) {
-        case (.direct, .direct): layout = (count, (1, 0), (1, 0))
-        case (.direct, .tiled(1)): layout = (count, (1, 0), (0, 0))
-        case (.tiled(1), .direct): layout = (count, (0, 0), (1, 0))
-        case (.direct, .tiled(let n)): layout = (n, (1, n), (1, 0))
-        case (.tiled(let n), .direct): layout = (n, (1, 0), (1, n))
-        case (.direct, .repeated(let m)): layout = (m, (1, m), (0, 1))
-        case (.repeated(let m), .direct): layout = (m, (0, 1), (1, m))
-        default:
+        guard var layout = RowLayout(Access(a.shape, in: shape), Access(b.shape, in: shape), last: Swift.max(shape.last ?? 1, 1)) else {
             return try binary(a, b, as: Float.self, Float.self, into: Float.self) { x, y in
                 switch op {
                 case .add: x + y
@@ -164,7 +147,12 @@ enum Broadcast {
                 }
             }
         }
-        let (width, left, right) = layout
+        // Rows that continue one another (each input a tensor or a scalar) form one long row,
+        // split into chunks below.
+        if layout.left.row == layout.left.element * layout.width && layout.right.row == layout.right.element * layout.width {
+            layout = RowLayout(width: count, left: (layout.left.element, 0), right: (layout.right.element, 0))
+        }
+        let (width, left, right) = (layout.width, (layout.left.element, layout.left.row), (layout.right.element, layout.right.row))
         return a.withElements(as: Float.self) { x in
             b.withElements(as: Float.self) { y in
                 Tensor.buildOverwriting(Float.self, shape: shape) { out in
@@ -188,6 +176,33 @@ enum Broadcast {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Rows of `width` outputs over which each input advances by `element` per output (1 or 0)
+    /// and by `row` per row: every broadcast pattern but the general one.
+    struct RowLayout {
+        var width: Int
+        var left: (element: Int, row: Int)
+        var right: (element: Int, row: Int)
+
+        init(width: Int, left: (element: Int, row: Int), right: (element: Int, row: Int)) {
+            (self.width, self.left, self.right) = (width, left, right)
+        }
+
+        /// The layout of two inputs indexed as `left` and `right`; `nil` for the general pattern.
+        /// - Parameter last: the output's last dimension (the row width of same-shape inputs).
+        init?(_ left: Access, _ right: Access, last: Int) {
+            switch (left, right) {
+            case (.direct, .direct): self.init(width: last, left: (1, last), right: (1, last))
+            case (.direct, .tiled(1)): self.init(width: last, left: (1, last), right: (0, 0))
+            case (.tiled(1), .direct): self.init(width: last, left: (0, 0), right: (1, last))
+            case (.direct, .tiled(let n)): self.init(width: n, left: (1, n), right: (1, 0))
+            case (.tiled(let n), .direct): self.init(width: n, left: (1, 0), right: (1, n))
+            case (.direct, .repeated(let m)): self.init(width: m, left: (1, m), right: (0, 1))
+            case (.repeated(let m), .direct): self.init(width: m, left: (0, 1), right: (1, m))
+            default: return nil
             }
         }
     }

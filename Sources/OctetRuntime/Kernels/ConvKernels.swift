@@ -10,15 +10,7 @@ enum ConvKernels {
     /// Conv, with a Relu folded in when the session fused one (in the GEMM tiles' stores for
     /// 2-D convolutions, as a pass over the output otherwise).
     static func conv(_ context: KernelContext) throws -> Tensor {
-        let relu = context.string(fusedActivation, "") == "Relu"
-        let x = try context.input(0)
-        if relu, x.dtype == .float32, x.rank == 4, let w = context.optionalInput(1), w.rank == 4, w.dtype == .float32,
-           !(context.int("group", 1) == x.shape[1] && x.shape[1] > 1)
-        {
-            return try convolve(context, relu: true)
-        }
-        let result = try convolve(context, relu: false)
-        return relu ? try ActivationKernels.unary(result, .relu) : result
+        try convolve(context, relu: context.string(fusedActivation, "") == "Relu")
     }
 
     private static func convolve(_ context: KernelContext, relu: Bool) throws -> Tensor {
@@ -39,7 +31,8 @@ enum ConvKernels {
         }
         let geometry = try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel)
         if kernel.count == 2 && group == channels && group > 1 {
-            return try depthwise2d(x: x, w: w, bias: context.optionalInput(2), geometry: geometry).converted(to: xOriginal.dtype)
+            let result = try depthwise2d(x: x, w: w, bias: context.optionalInput(2), geometry: geometry)
+            return try (relu ? ActivationKernels.unary(result, .relu) : result).converted(to: xOriginal.dtype)
         }
         if kernel.count == 2 {
             return try conv2d(x: x, w: w, bias: context.optionalInput(2), group: group, geometry: geometry, relu: relu)
@@ -85,7 +78,7 @@ enum ConvKernels {
                 }
             }
         }
-        return try output.converted(to: xOriginal.dtype)
+        return try (relu ? ActivationKernels.unary(output, .relu) : output).converted(to: xOriginal.dtype)
     }
 
     /// 2-D convolution: im2col straight into packed GEMM panels (C kernel), then the tiles.
