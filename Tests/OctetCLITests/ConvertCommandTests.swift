@@ -180,6 +180,23 @@ struct ConvertCommandTests {
         #expect(count.stderr.contains("five.npy: there are 5 labels but the evaluation samples gave 32 rows of 'pooler_output'"))
         let floats = try OctetProcess.run(base + ["--eval-data", data, "--eval-labels", folder.file("float.npy").path])
         #expect(floats.status == 1 && floats.stderr.contains("float.npy: labels must be integers (class indexes), not float32"))
+        // A labels file that lies about its size (header promises 10^9 int64 values) or is not
+        // NumPy at all: one error naming the file, before calibration.
+        var lying = Data("\u{93}NUMPY".utf8)
+        lying.append(contentsOf: [1, 0])
+        var header = "{'descr': '<i8', 'fortran_order': False, 'shape': (1000000000,), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        lying.append(contentsOf: [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+        lying.append(Data(header.utf8))
+        lying.append(Data(count: 16))
+        try lying.write(to: folder.file("lying.npy"))
+        try Data("not numpy".utf8).write(to: folder.file("garbage.npy"))
+        for name in ["lying.npy", "garbage.npy"] {
+            let bad = try OctetProcess.run(base + ["--eval-data", data, "--eval-labels", folder.file(name).path])
+            #expect(bad.status == 1 && bad.stderr.hasPrefix("Error: ") && bad.stderr.contains(name), "\(bad.stderr)")
+            #expect(!bad.stderr.contains("Fatal error"))
+        }
         #expect(!FileManager.default.fileExists(atPath: folder.file("q.onnx").path))
     }
 
