@@ -154,7 +154,9 @@ __attribute__((target("avx512f,avx512vl,avx2,fma")))
 static void binary_avx512(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n) { BINARY_BODY }
 #endif
 
-static int forced_level = -1;
+// Per thread, so a test forcing the portable path does not change what other threads (other
+// tests running at the same time) compute.
+static _Thread_local int forced_level = -1;
 static int detected_level = -1;
 
 void octet_kernels_set_level(int level) { forced_level = level; }

@@ -84,7 +84,7 @@ void octet_cpu_pause(void);
 /// The instruction set the element-wise kernels use: 0 portable, 1 AVX2 + FMA, 2 AVX-512.
 int octet_kernels_level(void);
 
-/// Forces a level (tests of the portable path); -1 returns to detection.
+/// Forces a level on the calling thread only (tests of the portable path); -1 returns to detection.
 void octet_kernels_set_level(int level);
 
 /// What one pass over float32 values found: the smallest and largest finite value, the largest
