@@ -13,6 +13,9 @@ struct CalibrationDataOptions: ParsableArguments {
     @Option(name: .long, help: "A Python script yielding dicts {input name: array}, as script.py or script.py:function (default function: load_data).")
     var dataLoaderScript: [String] = []
 
+    @Option(help: "Seconds a data loader script may take to yield its first sample, and each next one, before it is stopped.")
+    var dataLoaderTimeout: Double = LoaderScriptSource.defaultTimeout
+
     @Option(help: "Samples per model run (only for a dynamic batch dimension; default: the model's fixed batch size, else 1).")
     var batchSize: Int?
 
@@ -29,11 +32,12 @@ struct CalibrationDataOptions: ParsableArguments {
 
     func validate() throws {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
+        guard dataLoaderTimeout > 0, dataLoaderTimeout.isFinite else { throw ValidationError("--data-loader-timeout must be a positive number of seconds.") }
     }
 
     /// Opens the data the options name.
     func open() throws -> CalibrationData {
-        try CalibrationData(paths: calibrationData, loaderScripts: dataLoaderScript)
+        try CalibrationData(paths: calibrationData, loaderScripts: dataLoaderScript, loaderTimeout: dataLoaderTimeout)
     }
 }
 

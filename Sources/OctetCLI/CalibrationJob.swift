@@ -159,7 +159,8 @@ struct CalibrationJob {
 
     /// Refuses outputs that would replace the model, its data or the stats files read.
     func checkOutputs(_ modelURL: URL) throws {
-        let inputs = [modelURL] + (data.calibrationData + loadStats).map { URL(fileURLWithPath: $0) }
+        let scripts = data.dataLoaderScript.map { $0.split(separator: ":").first.map(String.init) ?? $0 }
+        let inputs = [modelURL] + (data.calibrationData + scripts + loadStats).map { URL(fileURLWithPath: $0) }
         for path in [outputs.calibrationCache, outputs.saveStats, outputs.rangesJson].compactMap({ $0 }) {
             try OutputPath.check(URL(fileURLWithPath: path), notAnyOf: inputs)
         }
@@ -173,6 +174,7 @@ struct CalibrationJob {
     static func reusableCache(at url: URL, modelSHA256: String, method: String, header: String) throws
         -> (cache: CalibrationCache?, reason: String?, notes: [String])
     {
+        try InputFileError.requireRegular(url)
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw CacheError.unreadable(file: url.path, reason: "cannot be read as text (\(error.localizedDescription)); pass --force-recalibrate to replace it")

@@ -169,7 +169,17 @@ struct ConvertCommand: ParsableCommand {
     func inputFiles(of loaded: Model) -> [URL] {
         let source = URL(fileURLWithPath: model)
         let folder = source.deletingLastPathComponent()
+        // Every file the command reads: the model, its external data, and the data, stats and
+        // labels files named on the command line (a loader script's `:function` suffix dropped).
         return [source] + ModelSummary(model: loaded, file: model).externalData.map { folder.appendingPathComponent($0.location) }
+            + namedInputs
+    }
+
+    /// The data, stats and labels files named on the command line (a loader script's
+    /// `:function` suffix dropped).
+    var namedInputs: [URL] {
+        let scripts = data.dataLoaderScript.map { $0.split(separator: ":").first.map(String.init) ?? $0 }
+        return (data.calibrationData + scripts + loadStats + evalData + (evalLabels.map { [$0] } ?? [])).map { URL(fileURLWithPath: $0) }
     }
 
     /// Checks the output paths and writes `loaded` to `--output` atomically.
@@ -180,7 +190,8 @@ struct ConvertCommand: ParsableCommand {
     func save(_ loaded: Model, inputFiles: [URL], keepExternal: Bool) throws -> String {
         let destination = URL(fileURLWithPath: output)
         try OutputPath.check(destination, notAnyOf: inputFiles)
-        let external: SaveOptions.ExternalData = saveExternalData || (keepExternal && inputFiles.count > 1 && !noExternalData)
+        let sourceHadExternalData = !inputFiles.filter({ $0.path != URL(fileURLWithPath: model).path && !namedInputs.contains($0) }).isEmpty
+        let external: SaveOptions.ExternalData = saveExternalData || (keepExternal && sourceHadExternalData && !noExternalData)
             ? .always : noExternalData ? .never : .automatic
         var options = SaveOptions(externalData: external, location: externalDataPath, sizeThreshold: externalDataSizeThreshold)
         let location = options.location ?? destination.lastPathComponent + ".data"

@@ -7,6 +7,10 @@ import OctetRuntime
 
 /// `octet data check`: validate calibration data against a model before calibrating.
 struct DataCheckCommand: ParsableCommand {
+    /// Reading stops after this many samples that do not fit (a file of 10^12 empty rows would
+    /// otherwise be read row by row).
+    static let rejectedSamplesShown = 1_000
+
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Check calibration data against a model's inputs and run one batch through it.",
@@ -72,6 +76,8 @@ struct DataCheckCommand: ParsableCommand {
         var firstRun: [String: Tensor]?
         var batchingProblems: [String] = []
         var batchedSamples = 0
+        var rejected = 0
+        var stoppedEarly: Int?
         func collect(_ run: [String: Tensor]?) {
             if firstRun == nil, let run { firstRun = run }
         }
@@ -79,7 +85,11 @@ struct DataCheckCommand: ParsableCommand {
         let total = calibration.sampleCount.map { " of \($0)" } ?? ""
         try calibration.forEach { sample in
             display.update("checking sample \(sample.index + 1)\(total)")
-            guard let feeds = validator.check(sample) else { return true }
+            guard let feeds = validator.check(sample) else {
+                rejected += 1
+                if rejected == Self.rejectedSamplesShown { stoppedEarly = sample.index + 1 }
+                return rejected < Self.rejectedSamplesShown
+            }
             batchedSamples += 1
             do { collect(try batcher.add(feeds, index: sample.index)) } catch DataError.invalid(let list) {
                 if batchingProblems.count < 3 { batchingProblems += list }
@@ -92,6 +102,9 @@ struct DataCheckCommand: ParsableCommand {
             Console.warning("\(batchedSamples) samples do not fill runs of \(batchSize): the last run holds \(batchedSamples % batchSize)")
         }
         problems += batchingProblems
+        if let stoppedEarly {
+            problems.append("stopped reading after sample \(stoppedEarly - 1): \(Self.rejectedSamplesShown) samples do not fit; fix those first")
+        }
         let firstRunSamples = firstRun?.values.first.map { $0.shape.first ?? 1 } ?? 0
         if validator.sampleCount == 0 { validator.noSamples(in: calibration) }
         problems = validator.problems + problems

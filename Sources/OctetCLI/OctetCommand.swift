@@ -23,25 +23,50 @@ public struct OctetCommand: ParsableCommand {
         do { command = try parseAsRoot(arguments) } catch { exit(withError: error) }
         Interruption.install()
         AllocatorTuning.apply()
+        // Every way out removes temporary files and kills loader processes the command started.
+        func finish(_ code: Int32) -> Never {
+            TemporaryPaths.removeAll()
+            Foundation.exit(code)
+        }
         do {
             var runnable = command
             try runnable.run()
-            Foundation.exit(0)
+            finish(0)
+        } catch let error as RuntimeError {
+            // Kernel and planning errors name a node; the file it belongs to comes first.
+            Interruption.waitIfInterrupted()
+            let file = (command as? ModelFileCommand).map { "\($0.model): " } ?? ""
+            Console.error(file + (error.errorDescription ?? "\(error)"))
+            finish(1)
         } catch let error as any UserFacingError {
             Interruption.waitIfInterrupted()
             Console.error(error.localizedDescription)
-            Foundation.exit(1)
+            finish(1)
         } catch {
             Interruption.waitIfInterrupted()
+            TemporaryPaths.removeAll()
             exit(withError: error)
         }
     }
 }
 
+/// A command about one model file, named first in errors the engine raises while running it.
+protocol ModelFileCommand {
+    /// The model path as the user gave it.
+    var model: String { get }
+}
+
+extension CalibrateCommand: ModelFileCommand {}
+extension ConvertCommand: ModelFileCommand {}
+extension DataCheckCommand: ModelFileCommand {}
+extension InspectCommand: ModelFileCommand {}
+extension RunCommand: ModelFileCommand {}
+
 /// Errors whose message is written for users: printed as `Error: …`, exit code 1.
 protocol UserFacingError: LocalizedError {}
 extension ModelError: UserFacingError {}
 extension NumpyError: UserFacingError {}
+extension InputFileError: UserFacingError {}
 extension TensorError: UserFacingError {}
 extension CLIError: UserFacingError {}
 extension RuntimeError: UserFacingError {}

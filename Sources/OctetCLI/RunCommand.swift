@@ -144,7 +144,7 @@ struct RunCommand: ParsableCommand {
                     files[name] = path
                 }
             }
-            samples = [RawSample(values: given, files: files, index: 0)]
+            samples = [RawSample(values: given, files: files, index: 0, origin: paths)]
         }
         let checked = samples.map { validator.check($0) }
         validator.warnings.forEach(Console.warning)

@@ -11,11 +11,12 @@ public struct CalibrationData: Sendable {
     /// - Parameters:
     ///   - paths: files and folders (`--calibration-data`).
     ///   - loaderScripts: `script.py[:function]` specifications (`--data-loader-script`).
+    ///   - loaderTimeout: seconds a loader script may take for its first sample and between samples.
     /// - Throws: ``DataError`` naming a path that is missing or not in a known layout.
-    public init(paths: [String], loaderScripts: [String] = []) throws {
+    public init(paths: [String], loaderScripts: [String] = [], loaderTimeout: Double = LoaderScriptSource.defaultTimeout) throws {
         var sources: [CalibrationSource] = []
         for path in paths { sources.append(try Self.detect(URL(fileURLWithPath: path))) }
-        for script in loaderScripts { sources.append(try LoaderScriptSource(specification: script)) }
+        for script in loaderScripts { sources.append(try LoaderScriptSource(specification: script, timeout: loaderTimeout)) }
         guard !sources.isEmpty else { throw DataError.unrecognized(path: "(none)", reason: "no calibration data was given") }
         self.sources = sources
     }

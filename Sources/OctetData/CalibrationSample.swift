@@ -9,12 +9,15 @@ public struct RawSample: Sendable {
     public var files: [String: String]
     /// Index of the sample within its data set (0-based, across all sources).
     public var index: Int
+    /// The paths the sample was read from, named when it holds no array at all.
+    public var origin: [String]
 
     /// Creates a sample.
-    public init(values: [String: Tensor], files: [String: String], index: Int) {
+    public init(values: [String: Tensor], files: [String: String], index: Int, origin: [String] = []) {
         self.values = values
         self.files = files
         self.index = index
+        self.origin = origin
     }
 }
 
@@ -59,21 +62,29 @@ public enum DataError: LocalizedError, Equatable {
     }
 }
 
-/// Streams over a fixed list of per-sample loaders (files, folders, JSON entries).
+/// Streams over per-sample loaders (files, folders, JSON entries, rows of stacked arrays),
+/// made one at a time: a file of 10^12 empty rows costs nothing until its rows are read.
 final class ListStream: SampleStream {
-    private let loaders: [() throws -> (values: [String: Tensor], files: [String: String])]
+    typealias Loaded = (values: [String: Tensor], files: [String: String])
+    private let count: Int
+    private let loader: (Int) throws -> Loaded
     private var position = 0
     private let firstIndex: Int
 
-    init(firstIndex: Int, loaders: [() throws -> (values: [String: Tensor], files: [String: String])]) {
+    init(firstIndex: Int, count: Int, loader: @escaping (Int) throws -> Loaded) {
         self.firstIndex = firstIndex
-        self.loaders = loaders
+        self.count = count
+        self.loader = loader
+    }
+
+    convenience init(firstIndex: Int, loaders: [() throws -> Loaded]) {
+        self.init(firstIndex: firstIndex, count: loaders.count) { try loaders[$0]() }
     }
 
     func next() throws -> RawSample? {
-        guard position < loaders.count else { return nil }
+        guard position < count else { return nil }
         defer { position += 1 }
-        let (values, files) = try loaders[position]()
+        let (values, files) = try loader(position)
         return RawSample(values: values, files: files, index: firstIndex + position)
     }
 }

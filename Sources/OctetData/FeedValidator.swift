@@ -112,7 +112,7 @@ public struct FeedValidator {
         }
         for (position, spec) in inputs.enumerated() {
             guard var value = sample.values[spec.name] else {
-                let files = Set(sample.files.values).sorted().joined(separator: ", ")
+                let files = Set(sample.files.isEmpty ? sample.origin : Array(sample.files.values)).sorted().joined(separator: ", ")
                 problem("missing:\(spec.name)", "sample \(sample.index)\(files.isEmpty ? "" : " (\(files))"): input '\(spec.name)' is missing", input: spec.name)
                 fits = false
                 continue
@@ -147,10 +147,10 @@ public struct FeedValidator {
                     }
                 }
             }
-            let values = recordStatistics && (stored.isFloatingPoint || stored.isInteger || stored == .bool) ? try? value.doubles() : nil
-            statistics[position].record(dtype: stored, shape: value.shape, values: values)
+            let measured = recordStatistics && (stored.isFloatingPoint || stored.isInteger || stored == .bool)
+            let counted = statistics[position].record(dtype: stored, shape: value.shape, values: measured ? value : nil)
             if stored.isFloatingPoint {
-                let bad = values.map { $0.filter { !$0.isFinite }.count } ?? Self.nonFiniteCount(value)
+                let bad = measured ? counted : Self.nonFiniteCount(value)
                 if bad > 0 && !allowNonfinite {
                     problem("nonfinite:\(spec.name)", "\(place): \(bad) NaN or infinite value\(bad == 1 ? "" : "s"); pass --allow-nonfinite if that is intended", input: spec.name)
                     fits = false

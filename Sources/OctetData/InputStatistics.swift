@@ -24,7 +24,10 @@ public struct InputStatistics: Codable, Sendable, Equatable {
     /// Whether every sample of this input fits the model.
     public var matches: Bool
 
-    mutating func record(dtype: DType, shape: [Int], values: [Double]?) {
+    /// Records one sample's type and shape, and when `values` is given its finite range and
+    /// non-finite count; returns that count (0 without values).
+    @discardableResult
+    mutating func record(dtype: DType, shape: [Int], values: Tensor?) -> Int {
         if !dtypes.contains(dtype.name) { dtypes.append(dtype.name) }
         if shapeRange.isEmpty || shapeRange.count != shape.count {
             if shapeRange.isEmpty { shapeRange = shape.map { [$0, $0] } }
@@ -35,15 +38,23 @@ public struct InputStatistics: Codable, Sendable, Equatable {
             }
         }
         samples += 1
-        guard let values else { return }
-        for value in values {
-            if value.isFinite {
-                minimum = Swift.min(minimum ?? value, value)
-                maximum = Swift.max(maximum ?? value, value)
-            } else {
-                nonFinite += 1
+        guard let values else { return 0 }
+        var bad = 0
+        var (low, high) = (minimum, maximum)
+        let counted: Void? = try? values.forEachChunkOfDoubles { chunk in
+            for value in chunk {
+                if value.isFinite {
+                    low = Swift.min(low ?? value, value)
+                    high = Swift.max(high ?? value, value)
+                } else {
+                    bad += 1
+                }
             }
         }
+        guard counted != nil else { return 0 }
+        (minimum, maximum) = (low, high)
+        nonFinite += bad
+        return bad
     }
 
     /// Shape as text, a range where a dimension varies: `[1, 5–128]`.

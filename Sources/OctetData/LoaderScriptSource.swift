@@ -13,9 +13,17 @@ public struct LoaderScriptSource: CalibrationSource {
     public let paths: [String]
     let script: URL
     let function: String
+    /// Seconds to wait for the first sample and between samples before stopping the script.
+    let timeout: Double
 
-    /// - Parameter specification: `path/to/script.py` or `path/to/script.py:function`.
-    public init(specification: String) throws {
+    /// Default of ``timeout``: generous for a script that imports a framework and opens files.
+    public static let defaultTimeout: Double = 300
+
+    /// - Parameters:
+    ///   - specification: `path/to/script.py` or `path/to/script.py:function`.
+    ///   - timeout: seconds to wait for the first sample and between samples.
+    public init(specification: String, timeout: Double = LoaderScriptSource.defaultTimeout) throws {
+        self.timeout = timeout
         var path = specification
         var function = "load_data"
         if let colon = specification.lastIndex(of: ":"), specification[specification.index(after: colon)...].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
@@ -35,7 +43,7 @@ public struct LoaderScriptSource: CalibrationSource {
     public var sampleCount: Int? { nil }
 
     public func stream(firstIndex: Int) throws -> SampleStream {
-        try Stream(script: script, function: function, index: firstIndex)
+        try Stream(script: script, function: function, index: firstIndex, timeout: timeout)
     }
 
     /// The Python side of the protocol.
@@ -80,52 +88,54 @@ public struct LoaderScriptSource: CalibrationSource {
 
     /// Reads samples from a running loader process.
     final class Stream: SampleStream {
-        private let process = Process()
-        private let output: FileHandle
-        private let errors = Pipe()
+        private let child: ChildProcess
         private let script: URL
         private let driverFile: URL
+        private let timeout: Double
         private var index: Int
         private var finished = false
-        private var errorText: PipeCollector?
+        private var python: String { ProcessInfo.processInfo.environment["OCTET_PYTHON"] ?? "python3" }
 
-        init(script: URL, function: String, index: Int) throws {
+        init(script: URL, function: String, index: Int, timeout: Double) throws {
             self.script = script
             self.index = index
+            self.timeout = timeout
             driverFile = FileManager.default.temporaryDirectory.appendingPathComponent("octet-loader-\(UUID().uuidString).py")
             TemporaryPaths.register(driverFile)
-            try Data(LoaderScriptSource.driver.utf8).write(to: driverFile)
-            let python = ProcessInfo.processInfo.environment["OCTET_PYTHON"] ?? "python3"
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [python, driverFile.path, script.path, function]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = errors
-            process.standardInput = FileHandle.nullDevice
-            output = pipe.fileHandleForReading
-            do { try process.run() } catch {
-                try? FileManager.default.removeItem(at: driverFile)
-                throw DataError.loaderScript(script: script.path, reason: "cannot start \(python): \(error.localizedDescription)")
+            do { try Data(LoaderScriptSource.driver.utf8).write(to: driverFile) } catch {
+                TemporaryPaths.unregister(driverFile)
+                throw DataError.loaderScript(script: script.path, reason: "cannot write its driver to \(driverFile.path): \(error.localizedDescription)")
             }
-            errorText = PipeCollector(errors.fileHandleForReading)
-            TemporaryPaths.register(process: process.processIdentifier)
+            let python = ProcessInfo.processInfo.environment["OCTET_PYTHON"] ?? "python3"
+            do { child = try ChildProcess(arguments: [python, driverFile.path, script.path, function]) } catch {
+                try? FileManager.default.removeItem(at: driverFile)
+                TemporaryPaths.unregister(driverFile)
+                let reason = (error as? POSIXError)?.code == .ENOENT
+                    ? "\(python) was not found; install Python 3 with numpy, or set OCTET_PYTHON"
+                    : "cannot start \(python): \(error.localizedDescription)"
+                throw DataError.loaderScript(script: script.path, reason: reason)
+            }
         }
 
-        deinit {
-            if process.isRunning { process.terminate() }
-            TemporaryPaths.unregister(process: process.processIdentifier)
+        deinit { stop() }
+
+        /// Kills the loader's process group and removes the driver file.
+        private func stop() {
+            child.killGroup()
             try? FileManager.default.removeItem(at: driverFile)
             TemporaryPaths.unregister(driverFile)
         }
 
         private func read(_ count: Int) throws -> Data {
-            var data = Data()
-            while data.count < count {
-                let chunk = output.readData(ofLength: count - data.count)
-                if chunk.isEmpty { throw failure() }
-                data.append(chunk)
+            do { return try child.read(count, timeout: timeout) } catch ChildProcess.ReadFailure.timeout(let seconds) {
+                stop()
+                let what = index == 0 ? "its first sample" : "sample \(index)"
+                throw DataError.loaderScript(
+                    script: script.path,
+                    reason: "sent nothing for \(Int(seconds)) s while Octet waited for \(what); it was stopped (raise --data-loader-timeout if it is just slow)")
+            } catch {
+                throw failure()
             }
-            return data
         }
 
         private func integer(_ bytes: Int) throws -> Int {
@@ -135,17 +145,17 @@ public struct LoaderScriptSource: CalibrationSource {
 
         /// The error to report once the child stopped early: its own message, or its last lines.
         private func failure() -> DataError {
-            process.waitUntilExit()
-            let text = String(decoding: errorText?.wait() ?? Data(), as: UTF8.self)
-            let python = ProcessInfo.processInfo.environment["OCTET_PYTHON"] ?? "python3"
-            if process.terminationStatus == 127 {
+            let status = child.waitForExit(timeout: 2) ?? { child.killGroup(); return child.exitStatus() }()
+            let text = child.errorText()
+            stop()
+            if status == 127 {
                 return .loaderScript(script: script.path, reason: "\(python) was not found; install Python 3 with numpy, or set OCTET_PYTHON")
             }
             if let line = text.split(separator: "\n").last(where: { $0.hasPrefix("OCTET-ERROR: ") }) {
                 return .loaderScript(script: script.path, reason: String(line.dropFirst(13)))
             }
             let tail = text.split(separator: "\n").suffix(6).joined(separator: "\n    ")
-            return .loaderScript(script: script.path, reason: "python exited with status \(process.terminationStatus) before finishing:\n    \(tail)")
+            return .loaderScript(script: script.path, reason: "python exited with status \(status) before finishing:\n    \(tail)")
         }
 
         func next() throws -> RawSample? {
@@ -153,41 +163,29 @@ public struct LoaderScriptSource: CalibrationSource {
             let marker = try read(4)
             if marker == Data("OCTE".utf8) {
                 finished = true
-                process.waitUntilExit()
+                stop()
                 return nil
             }
-            guard marker == Data("OCTS".utf8) else { throw DataError.loaderScript(script: script.path, reason: "the data stream is corrupt") }
+            guard marker == Data("OCTS".utf8) else {
+                stop()
+                throw DataError.loaderScript(script: script.path, reason: "the data stream is corrupt (did the script write to the real stdout?)")
+            }
             let count = try integer(4)
             var values: [String: Tensor] = [:]
             var files: [String: String] = [:]
             for _ in 0..<count {
                 let name = String(decoding: try read(try integer(4)), as: UTF8.self)
-                let payload = try read(try integer(8))
+                let length = try integer(8)
+                if let refusal = MemoryBudget.refusal(length) {
+                    stop()
+                    throw DataError.loaderScript(script: script.path, reason: "sample \(index), input '\(name)': the array \(refusal)")
+                }
+                let payload = try read(length)
                 values[name] = try NPYFile.decode(payload, file: "\(script.path) sample \(index) '\(name)'")
                 files[name] = script.path
             }
             defer { index += 1 }
             return RawSample(values: values, files: files, index: index)
         }
-    }
-}
-
-/// Reads a pipe to its end on a background thread, so the writer never blocks on a full pipe.
-final class PipeCollector: @unchecked Sendable {
-    private var data = Data()
-    private let group = DispatchGroup()
-
-    init(_ handle: FileHandle) {
-        group.enter()
-        DispatchQueue.global().async {
-            self.data = handle.readDataToEndOfFile()
-            self.group.leave()
-        }
-    }
-
-    /// Everything read, once the writer has closed the pipe.
-    func wait() -> Data {
-        group.wait()
-        return data
     }
 }

@@ -25,6 +25,7 @@ public struct PolygraphyJSONSource: CalibrationSource {
     static func recognizes(_ url: URL) -> Bool { url.pathExtension.lowercased() == "json" }
 
     static func feeds(in url: URL) throws -> [[String: Any]] {
+        try InputFileError.requireRegular(url)
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw DataError.unrecognized(path: url.path, reason: "cannot read: \(error.localizedDescription)")

@@ -1,5 +1,6 @@
 import COctetKernels
 import Foundation
+import OctetTensor
 
 /// SHA-256 (FIPS 180-4), streamed: model content hashes and calibration data fingerprints.
 public struct SHA256 {
@@ -38,6 +39,7 @@ public struct SHA256 {
     /// Adds a file's contents, read in 4 MiB pieces.
     /// - Throws: ``DataError`` naming a file that cannot be read.
     public mutating func update(contentsOf url: URL) throws {
+        try InputFileError.requireRegular(url)
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw DataError.unrecognized(path: url.path, reason: "cannot be read")
         }

@@ -28,7 +28,7 @@ public struct StackedSource: CalibrationSource {
             (String(file.dropLast(4)), try StackedArray(npy: folder.appendingPathComponent(file)))
         }
         format = "folder of <input>.npy (samples on axis 0)"
-        paths = [folder.path]
+        paths = files.count == 1 ? [folder.appendingPathComponent(files[0]).path] : [folder.path]
     }
 
     /// Row counts per array; they must agree.
@@ -39,17 +39,15 @@ public struct StackedSource: CalibrationSource {
     public func stream(firstIndex: Int) throws -> SampleStream {
         let count = sampleCount ?? 0
         let arrays = arrays
-        return ListStream(firstIndex: firstIndex, loaders: (0..<count).map { row in
-            {
-                var values: [String: Tensor] = [:]
-                var files: [String: String] = [:]
-                for (name, array) in arrays {
-                    let slice = try array.rows(row..<row + 1)
-                    values[name] = array.shape.isEmpty ? slice : slice.unsafeReshaped(array.rowShape)
-                    files[name] = array.source
-                }
-                return (values, files)
+        return ListStream(firstIndex: firstIndex, count: count) { row in
+            var values: [String: Tensor] = [:]
+            var files: [String: String] = [:]
+            for (name, array) in arrays {
+                let slice = try array.rows(row..<row + 1)
+                values[name] = array.shape.isEmpty ? slice : slice.unsafeReshaped(array.rowShape)
+                files[name] = array.source
             }
-        })
+            return (values, files)
+        }
     }
 }

@@ -34,6 +34,7 @@ final class ExternalDataResolver {
     private func contents(of location: String, tensor: String) throws -> Data {
         if let data = mapped[location] { return data }
         let url = try Self.resolve(location, in: folder, modelFile: modelFile, tensor: tensor)
+        try InputFileError.requireRegular(url)
         do {
             let data = try Data(contentsOf: url, options: .alwaysMapped)
             mapped[location] = data

@@ -55,6 +55,7 @@ extension Model {
             throw ModelError.unreadable(file: url.path, reason: "no such file")
         }
         guard !isFolder.boolValue else { throw ModelError.unreadable(file: url.path, reason: "it is a folder, not a model file") }
+        try InputFileError.requireRegular(url)
         let data: Data
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw ModelError.unreadable(file: url.path, reason: error.localizedDescription)

@@ -10,6 +10,7 @@ public enum TensorProtoFile {
     /// - Returns: the tensor's `name` field (may be empty) and its data.
     /// - Throws: ``ModelError`` naming the file.
     public static func read(_ url: URL) throws -> (name: String, tensor: Tensor) {
+        try InputFileError.requireRegular(url)
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw ModelError.unreadable(file: url.path, reason: error.localizedDescription)

@@ -1,3 +1,5 @@
+import OctetTensor
+
 /// Spatial geometry shared by Conv, ConvTranspose and the pooling operators: kernel size,
 /// strides, dilations, padding (explicit or `auto_pad`) and output size per spatial axis.
 struct ConvGeometry {
@@ -29,30 +31,40 @@ struct ConvGeometry {
               pads.allSatisfy({ $0 >= 0 }) else {
             throw KernelError("kernel \(kernel), strides \(strides) and dilations \(dilations) must be ≥ 1 and pads \(pads) ≥ 0")
         }
+        guard (kernel + strides + dilations + pads + input).allSatisfy({ $0 <= Int(Int32.max) }) else {
+            throw KernelError("kernel \(kernel), strides \(strides), dilations \(dilations), pads \(pads) and input size \(input) must each be below 2^31")
+        }
         padBegin = Array(pads[..<rank])
         padEnd = Array(pads[rank...])
         output = []
         let autoPad = context.string("auto_pad", "NOTSET")
         for axis in 0..<rank {
-            let extent = dilations[axis] * (kernel[axis] - 1) + 1
+            let what = "the window geometry of spatial axis \(axis)"
+            let extent = try Size.add(Size.multiply(dilations[axis], kernel[axis] - 1, for: what), 1, for: what)
+            let stride = strides[axis]
             switch autoPad {
             case "SAME_UPPER", "SAME_LOWER":
-                let size = (input[axis] + strides[axis] - 1) / strides[axis]
-                let total = max(0, (size - 1) * strides[axis] + extent - input[axis])
+                let size = try Size.add(input[axis], stride - 1, for: what) / stride
+                let total = max(0, try Size.subtract(Size.add(Size.multiply(size - 1, stride, for: what), extent, for: what), input[axis], for: what))
                 padBegin[axis] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
                 padEnd[axis] = total - padBegin[axis]
                 output.append(size)
             case "VALID":
                 padBegin[axis] = 0
                 padEnd[axis] = 0
-                output.append(max(0, (input[axis] - extent) / strides[axis] + 1))
+                output.append(max(0, (input[axis] - extent) / stride + 1))
             default:
-                let span = input[axis] + padBegin[axis] + padEnd[axis] - extent
-                var size = (ceilMode ? (span + strides[axis] - 1) / strides[axis] : span / strides[axis]) + 1
+                let span = try Size.subtract(Size.add(input[axis], padBegin[axis], padEnd[axis], for: what), extent, for: what)
+                var size = (ceilMode ? try Size.add(span, stride - 1, for: what) / stride : span / stride) + 1
                 // A last window that would start inside the end padding is dropped.
-                if ceilMode && (size - 1) * strides[axis] >= input[axis] + padBegin[axis] { size -= 1 }
+                if ceilMode, let start = Checked.multiply(size - 1, stride), start >= input[axis] + padBegin[axis] { size -= 1 }
                 output.append(max(0, size))
             }
+        }
+        guard let volume = Checked.multiply(kernel.reduce(1) { $0 &* max($1, 1) }, output.reduce(1) { $0 &* max($1, 1) }),
+              Checked.product(kernel) != nil, volume <= Int(Int32.max), Checked.product(input) ?? .max <= Int(Int32.max)
+        else {
+            throw KernelError("kernel \(kernel) over output \(output) and input \(input) is too large a window operation")
         }
     }
 

@@ -25,21 +25,15 @@ enum Layout {
         return result
     }
 
-    /// Throws unless `shape` is a valid output shape: no negative dimension, and a size that fits
-    /// in this machine's memory (a model asking for more fails with a message, not a crash).
+    /// Throws unless `shape` is a valid output shape: no negative dimension, strides that fit
+    /// (``Checked/elementCount(_:)``), and a size the process may still allocate (a model
+    /// asking for more fails with a message, not a crash).
     static func check(_ shape: [Int], _ dtype: DType) throws {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw KernelError("output shape \(shape) has a negative dimension") }
-        var count = 1
-        for dim in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
-            guard !overflow else { throw KernelError("output shape \(shape) is too large") }
-            count = product
+        guard let bytes = Checked.byteCount(shape, bitWidth: dtype.bitWidth) else {
+            throw KernelError("output shape \(shape) is too large")
         }
-        let bytes = Double(count) * Double(max(dtype.bitWidth, 8)) / 8
-        let memory = Double(ProcessInfo.processInfo.physicalMemory)
-        guard bytes <= memory else {
-            throw KernelError(String(format: "output shape %@ needs %.1f GB, more than this machine's %.1f GB", "\(shape)", bytes / 1e9, memory / 1e9))
-        }
+        if let refusal = MemoryBudget.refusal(bytes) { throw KernelError("output shape \(shape) \(refusal)") }
     }
 
     /// `axis` made non-negative for a tensor of rank `rank`.
@@ -176,7 +170,11 @@ enum Layout {
             }
         }
         var shape = first.shape
-        shape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }
+        guard let total = Checked.sum(tensors.map { $0.shape[axis] }) else {
+            throw KernelError("the concatenated size along axis \(axis) overflows 64-bit integers (from \(tensors.map { $0.shape[axis] }))")
+        }
+        shape[axis] = total
+        try check(shape, first.dtype)
         let outer = shape[..<axis].reduce(1, *)
         let inner = shape[(axis + 1)...].reduce(1, *)
         if first.dtype == .string {

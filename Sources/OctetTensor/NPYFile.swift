@@ -21,6 +21,7 @@ public enum NPYFile {
     /// - Parameter url: the file.
     /// - Throws: ``NumpyError`` naming the file.
     public static func read(_ url: URL) throws -> Tensor {
+        try InputFileError.requireRegular(url)
         let data: Data
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw NumpyError.io(file: url.path, reason: "cannot read: \(error.localizedDescription)")
@@ -32,6 +33,7 @@ public enum NPYFile {
     /// - Parameter url: the file.
     /// - Throws: ``NumpyError`` naming the file.
     public static func readHeader(_ url: URL) throws -> NPYHeader {
+        try InputFileError.requireRegular(url)
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw NumpyError.io(file: url.path, reason: "cannot open for reading")
         }
@@ -42,7 +44,7 @@ public enum NPYFile {
             length = (0..<4).reduce(0) { $0 | Int(preamble[preamble.startIndex + 8 + $1]) << (8 * $1) }
         }
         try handle.seek(toOffset: 0)
-        let head = handle.readData(ofLength: min(12 + length, 1 << 24))
+        let head = handle.readData(ofLength: min(12 + length, 12 + NPYHeader.maximumHeaderLength))
         return try NPYHeader.parse(head, file: url.path)
     }
 

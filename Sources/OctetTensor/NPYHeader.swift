@@ -16,6 +16,9 @@ public struct NPYHeader: Equatable, Sendable {
     /// Bytes of array data that follow the header.
     public var dataByteCount: Int { dtype.byteCount(forElements: shape.reduce(1, *)) }
 
+    /// Longest header accepted (NumPy's own reader refuses more than 10,000 bytes by default).
+    public static let maximumHeaderLength = 1 << 20
+
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
 
     /// Parses the header at the start of `bytes`.
@@ -39,6 +42,9 @@ public struct NPYHeader: Equatable, Sendable {
             headerLength = (0..<4).reduce(0) { $0 | Int(data[8 + $1]) << (8 * $1) }
             start = 12
         default: throw NumpyError.unsupportedVersion(file: file, major: major, minor: minor)
+        }
+        guard headerLength <= maximumHeaderLength else {
+            throw NumpyError.corruptHeader(file: file, reason: "header declares \(headerLength) bytes; Octet reads headers of at most \(maximumHeaderLength) bytes")
         }
         guard bytes.count >= start + headerLength else {
             throw NumpyError.corruptHeader(
@@ -76,10 +82,11 @@ public struct NPYHeader: Equatable, Sendable {
             }
             shape.append(value)
         }
-        guard shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) < Int.max / 16 else {
-            throw NumpyError.corruptHeader(file: file, reason: "shape \(shape) is too large")
-        }
         let (dtype, bigEndian) = try parseDescr(descr, file: file)
+        // NumPy's rule: the non-zero dimensions' byte size must fit, even when a zero makes the array empty.
+        guard Checked.byteCount(shape, bitWidth: dtype.bitWidth) != nil else {
+            throw NumpyError.corruptHeader(file: file, reason: "shape \(shape) is too large for any array")
+        }
         return NPYHeader(dtype: dtype, bigEndian: bigEndian, fortranOrder: fortran, shape: shape, dataOffset: dataOffset)
     }
 

@@ -3,43 +3,52 @@ import Foundation
 import ZIPFoundation
 
 /// A NumPy `.npz` archive opened for reading: a ZIP of `<key>.npy` members, stored or deflated.
-/// Members are decoded one at a time, on request.
+/// Members are decoded one at a time, on request, each checked against its declared size and
+/// CRC-32; a deflated member may not inflate past its declared size (a "zip bomb" stops there).
 public struct NPZArchive {
     /// The archive file.
     public let url: URL
     /// Array names in archive order (member names without `.npy`).
     public let keys: [String]
-    private let archive: Archive
-    private let entries: [String: Entry]
-    /// The central directory as Octet parses it, for reading stored members in place.
-    private let directory: [String: ZipDirectory.Member]
+    /// The file, memory-mapped.
+    private let bytes: Data
+    private let members: [String: ZipDirectory.Member]
+
+    /// Deflate expands at most 1032:1; a member declaring more is lying about its size.
+    static let largestDeflateRatio = 1032
 
     /// Opens `url` and lists its arrays.
     /// - Parameter url: an `.npz` file.
-    /// - Throws: ``NumpyError/notArchive`` when the file is not a ZIP, ``NumpyError/badMember``
-    ///   when a member is not a `.npy` file.
+    /// - Throws: ``NumpyError/notArchive`` when the file is not a readable ZIP,
+    ///   ``NumpyError/badMember`` when a member is not a `.npy` file or appears twice.
     public init(url: URL) throws {
         self.url = url
+        try InputFileError.requireRegular(url)
         guard FileManager.default.isReadableFile(atPath: url.path) else {
             throw NumpyError.io(file: url.path, reason: "cannot read: no such file or not readable")
         }
-        do { archive = try Archive(url: url, accessMode: .read) } catch {
-            throw NumpyError.notArchive(file: url.path, reason: "it is not a ZIP file")
+        do { bytes = try Data(contentsOf: url, options: .alwaysMapped) } catch {
+            throw NumpyError.io(file: url.path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        let directory: ZipDirectory
+        do { directory = try ZipDirectory(bytes) } catch let failure as ZipDirectory.Failure {
+            throw NumpyError.notArchive(file: url.path, reason: failure.reason)
         }
         var keys: [String] = []
-        var entries: [String: Entry] = [:]
-        for entry in archive where entry.type == .file {
-            guard entry.path.hasSuffix(".npy") else {
-                throw NumpyError.badMember(file: url.path, member: entry.path, reason: "not a .npy file (an .npz holds only .npy members)")
+        var members: [String: ZipDirectory.Member] = [:]
+        for member in directory.members where !(member.name.hasSuffix("/") && member.uncompressedSize == 0) {
+            guard member.name.hasSuffix(".npy") else {
+                throw NumpyError.badMember(file: url.path, member: member.name, reason: "not a .npy file (an .npz holds only .npy members)")
             }
-            let key = String(entry.path.dropLast(4))
+            let key = String(member.name.dropLast(4))
+            guard members[key] == nil else {
+                throw NumpyError.badMember(file: url.path, member: member.name, reason: "appears twice in the archive")
+            }
             keys.append(key)
-            entries[key] = entry
+            members[key] = member
         }
         self.keys = keys
-        self.entries = entries
-        let mapped = try? Data(contentsOf: url, options: .alwaysMapped)
-        directory = Dictionary((mapped.flatMap(ZipDirectory.init)?.members ?? []).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.members = members
     }
 
     /// Decodes the array named `key`.
@@ -47,59 +56,132 @@ public struct NPZArchive {
     /// - Throws: ``NumpyError/missingKey`` or the member's decoding error.
     public func tensor(_ key: String) throws -> Tensor {
         let member = "\(url.path):\(key).npy"
-        return try NPYFile.decode(try bytes(of: key), file: member)
+        return try NPYFile.decode(try contents(of: key), file: member)
     }
 
     /// Reads only the header (type and shape) of the array named `key`.
     /// - Parameter key: an entry of ``keys``.
     public func header(_ key: String) throws -> NPYHeader {
-        try NPYHeader.parse(try bytes(of: key, limit: 1 << 16), file: "\(url.path):\(key).npy")
+        try NPYHeader.parse(try contents(of: key, limit: 12 + NPYHeader.maximumHeaderLength), file: "\(url.path):\(key).npy")
     }
 
-    private func bytes(of key: String, limit: Int = .max) throws -> Data {
-        guard let entry = entries[key] else { throw NumpyError.missingKey(file: url.path, key: key, available: keys) }
-        var data = Data()
-        do {
-            if limit < Int.max {
-                // Stop early by throwing once enough of the member has been decompressed.
-                struct Enough: Error {}
-                do {
-                    _ = try archive.extract(entry, bufferSize: 16_384, skipCRC32: true) { chunk in
-                        data.append(chunk)
-                        if data.count >= limit { throw Enough() }
-                    }
-                } catch is Enough {}
-            } else if let stored = directory[entry.path], stored.method == 0, stored.compressedSize == stored.uncompressedSize {
-                return try storedBytes(stored, member: entry.path)
-            } else {
-                data.reserveCapacity(Int(clamping: entry.uncompressedSize))
-                _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }
-            }
-        } catch {
-            throw NumpyError.badMember(file: url.path, member: entry.path, reason: "cannot be extracted (\(error))")
+    /// Where a stored (uncompressed) member's bytes are in the file, its CRC-32 checked; `nil`
+    /// for a deflated member.
+    func storedData(of key: String) throws -> Range<Int>? {
+        guard let member = members[key], member.method == 0 else { return nil }
+        let range = try location(of: member)
+        var crc: UInt32 = 0
+        try readFile(range) { chunk in crc = chunk.withUnsafeBytes { octet_crc32(crc, $0.baseAddress, $0.count) } }
+        guard crc == member.crc32 else {
+            throw NumpyError.badMember(file: url.path, member: member.name, reason: "its CRC-32 does not match (the file is corrupted)")
         }
-        return data
+        return range
     }
 
-    /// A stored (uncompressed) member read in one piece from the file, its CRC-32 checked.
-    private func storedBytes(_ stored: ZipDirectory.Member, member: String) throws -> Data {
+    /// The file range of `member`'s data, checked for a stored member's sizes and encryption.
+    private func location(of member: ZipDirectory.Member) throws -> Range<Int> {
+        func failure(_ reason: String) -> NumpyError { .badMember(file: url.path, member: member.name, reason: reason) }
+        let range: Range<Int>
+        do { range = try ZipDirectory.dataRange(of: member, in: bytes) } catch let error as ZipDirectory.Failure {
+            throw failure(error.reason)
+        }
+        guard member.flags & 1 == 0 else { throw failure("it is encrypted, which NumPy files never are") }
+        if member.method == 0, member.compressedSize != member.uncompressedSize {
+            throw failure("it is stored uncompressed but declares \(member.compressedSize) stored and \(member.uncompressedSize) uncompressed bytes")
+        }
+        return range
+    }
+
+    /// Reads `range` of the file in pieces of at most 4 MiB through a file handle (reading the
+    /// mapping instead would leave every page resident, growing the process's memory).
+    private func readFile(_ range: Range<Int>, _ body: (Data) throws -> Void) throws {
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw NumpyError.io(file: url.path, reason: "cannot read: no such file or not readable")
         }
         defer { try? handle.close() }
-        let data: Data
         do {
-            try handle.seek(toOffset: UInt64(stored.dataOffset))
-            data = try handle.read(upToCount: stored.uncompressedSize) ?? Data()
+            try handle.seek(toOffset: UInt64(range.lowerBound))
+            var left = range.count
+            while left > 0 {
+                let chunk = try handle.read(upToCount: min(left, 4 << 20)) ?? Data()
+                guard !chunk.isEmpty else { throw NumpyError.io(file: url.path, reason: "the file ended while reading it (was it truncated?)") }
+                left -= chunk.count
+                try body(chunk)
+            }
+        } catch let error as NumpyError {
+            throw error
         } catch {
-            throw NumpyError.badMember(file: url.path, member: member, reason: "cannot be read (\(error.localizedDescription))")
+            throw NumpyError.io(file: url.path, reason: "cannot read: \(error.localizedDescription)")
         }
-        guard data.count == stored.uncompressedSize else {
-            throw NumpyError.badMember(file: url.path, member: member, reason: "the archive ends inside this member")
+    }
+
+    /// The member's bytes, or its first `limit` bytes (then unchecked by CRC).
+    private func contents(of key: String, limit: Int = .max) throws -> Data {
+        guard let member = members[key] else { throw NumpyError.missingKey(file: url.path, key: key, available: keys) }
+        func failure(_ reason: String) -> NumpyError { .badMember(file: url.path, member: member.name, reason: reason) }
+        let range = try location(of: member)
+        let data: Data
+        switch member.method {
+        case 0:
+            var stored = Data()
+            let wanted = range.lowerBound..<min(range.upperBound, range.lowerBound + min(limit, range.count))
+            if let refusal = MemoryBudget.refusal(wanted.count) { throw failure("it \(refusal)") }
+            stored.reserveCapacity(wanted.count)
+            try readFile(wanted) { stored.append($0) }
+            if wanted.count < range.count { return stored }
+            data = stored
+        case 8:
+            data = try inflate(range, member: member, limit: limit, failure: failure)
+            if limit < Int.max { return data }
+        default:
+            throw failure("compression method \(member.method) is not supported (NumPy writes stored or deflated members)")
         }
         let crc = data.withUnsafeBytes { octet_crc32(0, $0.baseAddress, $0.count) }
-        guard crc == stored.crc32 else {
-            throw NumpyError.badMember(file: url.path, member: member, reason: "its CRC-32 does not match (the file is corrupted)")
+        guard crc == member.crc32 else { throw failure("its CRC-32 does not match (the file is corrupted)") }
+        return data
+    }
+
+    /// Inflates a deflated member, refusing to produce more than it declares.
+    private func inflate(_ range: Range<Int>, member: ZipDirectory.Member, limit: Int, failure: (String) -> NumpyError) throws -> Data {
+        let declared = member.uncompressedSize
+        guard declared / Self.largestDeflateRatio <= range.count + 1 else {
+            throw failure("it declares \(declared) bytes from \(range.count) compressed bytes, more than deflate can expand")
+        }
+        let wanted = min(declared, limit)
+        if let refusal = MemoryBudget.refusal(wanted) { throw failure("it \(refusal)") }
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw NumpyError.io(file: url.path, reason: "cannot read: no such file or not readable")
+        }
+        defer { try? handle.close() }
+        struct Enough: Error {}
+        struct TooLong: Error {}
+        struct Truncated: Error {}
+        var data = Data()
+        data.reserveCapacity(wanted)
+        do {
+            _ = try Data.decompress(size: Int64(range.count), bufferSize: 1 << 16, skipCRC32: true, provider: { position, size in
+                let start = Int(position)
+                guard start < range.count else { throw Truncated() }
+                try handle.seek(toOffset: UInt64(range.lowerBound + start))
+                let chunk = try handle.read(upToCount: min(size, range.count - start)) ?? Data()
+                guard !chunk.isEmpty else { throw Truncated() }
+                return chunk
+            }, consumer: { chunk in
+                guard data.count + chunk.count <= declared else { throw TooLong() }
+                data.append(chunk)
+                if data.count >= limit { throw Enough() }
+            })
+        } catch is Enough {
+            return data
+        } catch is TooLong {
+            throw failure("it inflates to more than the \(declared) bytes it declares")
+        } catch is Truncated {
+            throw failure("its compressed data ends before the deflate stream does")
+        } catch {
+            throw failure("its compressed data is corrupt")
+        }
+        guard data.count == declared else {
+            throw failure("it inflates to \(data.count) bytes but declares \(declared)")
         }
         return data
     }

@@ -26,8 +26,12 @@ indirect enum PythonLiteral: Equatable, CustomStringConvertible {
 struct PythonLiteralParser {
     struct Failure: Error { let reason: String }
 
+    /// Deepest nesting of tuples, lists and dictionaries accepted (NumPy writes depth 2).
+    static let maximumDepth = 32
+
     private let characters: [Character]
     private var position = 0
+    private var depth = 0
 
     init(text: String) { characters = Array(text) }
 
@@ -52,6 +56,11 @@ struct PythonLiteralParser {
     }
 
     private mutating func parseValue() throws -> PythonLiteral {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maximumDepth else {
+            throw Failure(reason: "values nest deeper than \(Self.maximumDepth) levels (at offset \(position))")
+        }
         skipSpace()
         guard position < characters.count else { throw Failure(reason: "header ends unexpectedly") }
         let character = characters[position]

@@ -29,6 +29,7 @@ public struct StackedArray: Sendable {
     /// - Parameter url: the file.
     /// - Throws: ``NumpyError`` naming the file.
     public init(npy url: URL) throws {
+        try InputFileError.requireRegular(url)
         try self.init(file: url, offset: 0, length: nil, source: url.path)
     }
 
@@ -104,10 +105,8 @@ extension NPZArchive {
     /// - Parameter key: an entry of ``keys``.
     public func stackedArray(_ key: String) throws -> StackedArray {
         let member = "\(url.path):\(key).npy"
-        if let mapped = try? Data(contentsOf: url, options: .alwaysMapped), let directory = ZipDirectory(mapped),
-           let entry = directory.members.first(where: { $0.name == "\(key).npy" }), entry.method == 0
-        {
-            return try StackedArray(file: url, offset: entry.dataOffset, length: entry.uncompressedSize, source: member)
+        if let stored = try storedData(of: key) {
+            return try StackedArray(file: url, offset: stored.lowerBound, length: stored.count, source: member)
         }
         return StackedArray(decoded: try tensor(key), source: member)
     }

@@ -1,8 +1,7 @@
 import Foundation
 
-/// Files and folders a command is writing, and child processes it started, that must not
-/// outlive it if it is interrupted: a signal handler calls ``removeAll()`` before the process
-/// exits.
+/// Files and folders a command is writing, and child process groups it started, that must not
+/// outlive it: the signal handler and every exit path call ``removeAll()``.
 public enum TemporaryPaths {
     nonisolated(unsafe) private static var paths: Set<String> = []
     nonisolated(unsafe) private static var children: Set<Int32> = []
@@ -22,21 +21,22 @@ public enum TemporaryPaths {
         paths.remove(url.path)
     }
 
-    /// Registers a child process to terminate on interruption.
-    public static func register(process id: Int32) {
+    /// Registers a child's process group (its leader's id) to kill on interruption or exit.
+    public static func register(processGroup id: Int32) {
         lock.lock()
         defer { lock.unlock() }
         children.insert(id)
     }
 
-    /// Forgets a child process (it ended or was terminated).
-    public static func unregister(process id: Int32) {
+    /// Forgets a process group (it ended or was killed).
+    public static func unregister(processGroup id: Int32) {
         lock.lock()
         defer { lock.unlock() }
         children.remove(id)
     }
 
-    /// Terminates every registered child process and removes every registered path.
+    /// Kills every registered process group (SIGKILL: a loader script may ignore SIGTERM) and
+    /// removes every registered path. Called on interruption and before every exit.
     public static func removeAll() {
         lock.lock()
         let current = paths
@@ -44,7 +44,7 @@ public enum TemporaryPaths {
         paths.removeAll()
         children.removeAll()
         lock.unlock()
-        for id in running { kill(id, SIGTERM) }
+        for id in running where id > 0 { kill(-id, SIGKILL) }
         for path in current { try? FileManager.default.removeItem(atPath: path) }
     }
 }

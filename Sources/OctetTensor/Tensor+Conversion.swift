@@ -43,6 +43,23 @@ extension Tensor {
         }
     }
 
+    /// Calls `body` with the elements as `Double`, a bounded chunk at a time, so a large sample
+    /// is never widened whole (8 bytes per element of a uint8 image).
+    /// - Parameter chunk: elements per call.
+    /// - Throws: ``TensorError/unsupportedConversion`` for string and complex tensors.
+    public func forEachChunkOfDoubles(chunk: Int = 1 << 16, _ body: ([Double]) -> Void) throws {
+        let count = elementCount
+        guard dtype.bitWidth >= 8, count > chunk else { return body(try doubles()) }
+        let size = dtype.bitWidth / 8
+        try withUnsafeBytes { raw in
+            for start in stride(from: 0, to: count, by: chunk) {
+                let end = min(count, start + chunk)
+                let piece = try Tensor(dtype: dtype, shape: [end - start], bytes: UnsafeRawBufferPointer(rebasing: raw[start * size..<end * size]))
+                body(try piece.doubles())
+            }
+        }
+    }
+
     func decodeWide() -> WideElements {
         let count = elementCount
         return withUnsafeBytes { raw -> WideElements in

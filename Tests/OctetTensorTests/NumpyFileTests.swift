@@ -116,8 +116,38 @@ struct NumpyFileTests {
     @Test func npzThatIsNotAZip() throws {
         let folder = try TemporaryFolder()
         let url = folder.file("bad.npz")
-        try Data("definitely not a zip".utf8).write(to: url)
-        #expect(throws: NumpyError.notArchive(file: url.path, reason: "it is not a ZIP file")) { try NPZArchive(url: url) }
+        try Data("definitely not a zip, whatever its name says".utf8).write(to: url)
+        #expect(throws: NumpyError.notArchive(file: url.path, reason: "it is not a ZIP file (no end-of-central-directory record)")) { try NPZArchive(url: url) }
+        try Data("PK".utf8).write(to: url)
+        #expect(throws: NumpyError.notArchive(file: url.path, reason: "it is too short to be a ZIP file (2 bytes)")) { try NPZArchive(url: url) }
+    }
+
+    @Test func headersNestingTooDeepOrTooLongAreRefused() throws {
+        let nested = String(repeating: "(", count: 40_000) + String(repeating: ")", count: 40_000)
+        let text = "{'descr': '<f4', 'fortran_order': False, 'shape': \(nested), }\n"
+        var bytes = NPYHeader.magic + [2, 0]
+        bytes += (0..<4).map { UInt8(truncatingIfNeeded: text.utf8.count >> (8 * $0)) }
+        bytes += Array(text.utf8)
+        #expect(throws: NumpyError.corruptHeader(file: "deep.npy", reason: "values nest deeper than 32 levels (at offset 81)")) {
+            try NPYHeader.parse(bytes, file: "deep.npy")
+        }
+        let long = NPYHeader.magic + [2, 0, 0xFF, 0xFF, 0xFF, 0x7F]
+        #expect(throws: NumpyError.corruptHeader(file: "long.npy", reason: "header declares 2147483647 bytes; Octet reads headers of at most 1048576 bytes")) {
+            try NPYHeader.parse(long, file: "long.npy")
+        }
+    }
+
+    @Test func shapesFollowNumpysSizeRule() throws {
+        // Non-zero dimensions must fit in 64 bits even when a zero dimension empties the array.
+        #expect(Checked.elementCount([0, 1 << 40, 1 << 40]) == nil)
+        #expect(Checked.elementCount([0, 1 << 40]) == 0)
+        #expect(Checked.elementCount([3, -1]) == nil)
+        #expect(Checked.byteCount([1 << 61], bitWidth: 32) == nil)
+        #expect(Checked.byteCount([1 << 60], bitWidth: 8) == 1 << 60)
+        #expect(Checked.byteCount([3], bitWidth: 4) == 2)
+        #expect(Checked.sum([Int.max, 1]) == nil)
+        #expect(Checked.product([1 << 32, 1 << 31]) == nil)
+        #expect(Checked.product([1 << 32, 1 << 30]) == 1 << 62)
     }
 
     @Test func npyFileWriteIsAtomicAndReadable() throws {

@@ -132,6 +132,7 @@ public enum StatsFile {
 
     /// Reads a stats file from disk.
     public static func read(_ url: URL) throws -> CalibrationStatistics {
+        try InputFileError.requireRegular(url)
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw StatsFileError.malformed(file: url.path, reason: "cannot be read (\(error.localizedDescription))")

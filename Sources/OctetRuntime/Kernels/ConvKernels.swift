@@ -238,7 +238,7 @@ enum ConvKernels {
             throw KernelError("W \(w.shape) does not match \(channels) input channels")
         }
         let groupFilters = w.shape[1]
-        let filters = groupFilters * group
+        let filters = try Size.multiply(groupFilters, group, for: "filters × group")
         let kernel = context.ints("kernel_shape") ?? Array(w.shape[2...])
         let strides = context.ints("strides") ?? [Int](repeating: 1, count: rank)
         let dilations = context.ints("dilations") ?? [Int](repeating: 1, count: rank)
@@ -246,6 +246,9 @@ enum ConvKernels {
         guard kernel == Array(w.shape[2...]), strides.count == rank, dilations.count == rank, outputPadding.count == rank,
               strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }), outputPadding.allSatisfy({ $0 >= 0 }) else {
             throw KernelError("kernel_shape, strides, dilations and output_padding do not fit W \(w.shape) (rank \(rank))")
+        }
+        guard (kernel + strides + dilations + outputPadding + (context.ints("pads") ?? []) + (context.ints("output_shape") ?? [])).allSatisfy({ (Int(Int32.min)...Int(Int32.max)).contains($0) }) else {
+            throw KernelError("kernel_shape, strides, dilations, pads, output_padding and output_shape must each be below 2^31")
         }
         if let bias = context.optionalInput(2), bias.elementCount != filters {
             throw KernelError("B holds \(bias.elementCount) values but the output has \(filters) channels")
@@ -255,10 +258,19 @@ enum ConvKernels {
         let autoPad = context.string("auto_pad", "NOTSET")
         var outputShape: [Int]
         let explicitShape = context.ints("output_shape").map { Array($0.suffix(rank)) }
+        guard pads.count == 2 * rank, explicitShape.map({ $0.count == rank }) ?? true else {
+            throw KernelError("pads \(pads) and output_shape \(explicitShape ?? []) must have \(2 * rank) and \(rank) entries")
+        }
+        /// stride·(input − 1) + output_padding + (kernel − 1)·dilation + 1, checked.
+        func natural(_ axis: Int) throws -> Int {
+            let what = "the output size of spatial axis \(axis)"
+            return try Size.add(Size.multiply(strides[axis], input[axis] - 1, for: what), outputPadding[axis],
+                                Size.multiply(kernel[axis] - 1, dilations[axis], for: what), 1, for: what)
+        }
         if explicitShape != nil || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
-            let target = explicitShape ?? zip(input, strides).map { $0 * $1 }
+            let target = try explicitShape ?? zip(input, strides).map { try Size.multiply($0, $1, for: "input × stride") }
             for axis in 0..<rank {
-                let total = strides[axis] * (input[axis] - 1) + outputPadding[axis] + (kernel[axis] - 1) * dilations[axis] + 1 - target[axis]
+                let total = try Size.subtract(natural(axis), target[axis], for: "the padding of spatial axis \(axis)")
                 // SAME_UPPER puts the extra padding at the end; otherwise at the beginning. A
                 // negative total (output_shape larger than the natural size) extends the end.
                 let half = total / 2
@@ -268,11 +280,11 @@ enum ConvKernels {
             outputShape = target
         } else {
             if autoPad == "VALID" { pads = [Int](repeating: 0, count: 2 * rank) }
-            outputShape = (0..<rank).map { axis in
-                strides[axis] * (input[axis] - 1) + outputPadding[axis] + (kernel[axis] - 1) * dilations[axis] + 1 - pads[axis] - pads[axis + rank]
+            outputShape = try (0..<rank).map { axis in
+                try Size.subtract(natural(axis), Size.add(pads[axis], pads[axis + rank], for: "pads"), for: "the output size of spatial axis \(axis)")
             }
         }
-        guard pads.count == 2 * rank, outputShape.allSatisfy({ $0 >= 0 }) else {
+        guard outputShape.allSatisfy({ $0 >= 0 }) else {
             throw KernelError("pads \(pads) give an invalid output shape \(outputShape)")
         }
         try Layout.check([batch, filters] + outputShape, .float32)

@@ -14,11 +14,13 @@ enum MovementKernels {
             sizes = given
         } else {
             let parts = context.opset >= 18 && context.has("num_outputs") ? context.int("num_outputs", outputs) : outputs
-            guard parts >= 1 else { throw KernelError("num_outputs must be at least 1, got \(parts)") }
-            let chunk = (data.shape[axis] + parts - 1) / max(parts, 1)
+            guard parts >= 1, parts <= max(outputs, 1) else {
+                throw KernelError("num_outputs must be between 1 and the node's \(outputs) outputs, got \(parts)")
+            }
+            let chunk = (data.shape[axis] + parts - 1) / parts
             sizes = (0..<parts).map { min(chunk, max(0, data.shape[axis] - $0 * chunk)) }
         }
-        guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == data.shape[axis] else {
+        guard sizes.allSatisfy({ $0 >= 0 }), Checked.sum(sizes) == data.shape[axis] else {
             throw KernelError("split sizes \(sizes) do not add up to \(data.shape[axis]) along axis \(axis)")
         }
         var start = 0
@@ -42,6 +44,9 @@ enum MovementKernels {
             axes = context.ints("axes") ?? Array(0..<starts.count)
             steps = [Int](repeating: 1, count: starts.count)
         }
+        guard ends.count == starts.count, axes.count == starts.count, steps.count == starts.count else {
+            throw KernelError("starts, ends, axes and steps must have the same length, got \(starts.count), \(ends.count), \(axes.count) and \(steps.count)")
+        }
         var begin = [Int](repeating: 0, count: data.rank)
         var step = [Int](repeating: 1, count: data.rank)
         var shape = data.shape
@@ -57,11 +62,13 @@ enum MovementKernels {
             if stride > 0 {
                 start = min(max(start, 0), dim)
                 end = min(max(end, 0), dim)
-                shape[axis] = max(0, (end - start + stride - 1) / stride)
+                shape[axis] = end > start ? (end - start - 1) / stride + 1 : 0
             } else {
                 start = min(max(start, 0), dim - 1)
                 end = min(max(end, -1), dim - 1)
-                shape[axis] = max(0, (start - end + (-stride) - 1) / (-stride))
+                // -Int.min overflows; any step that large takes one element.
+                let magnitude = stride == Int.min ? Int.max : -stride
+                shape[axis] = start > end ? (start - end - 1) / magnitude + 1 : 0
             }
             begin[axis] = start
             step[axis] = stride
@@ -93,6 +100,9 @@ enum MovementKernels {
             if let axesTensor = context.optionalInput(3) {
                 let axes = try axesTensor.integers().map { try Layout.axis($0, rank: rank) }
                 var full = [Int](repeating: 0, count: 2 * rank)
+                guard pads.count == 2 * axes.count else {
+                    throw KernelError("pads \(pads) must have 2 × \(axes.count) entries, one pair per axis in axes \(axes)")
+                }
                 for (position, axis) in axes.enumerated() {
                     full[axis] = pads[position]
                     full[axis + rank] = pads[position + axes.count]
@@ -104,9 +114,12 @@ enum MovementKernels {
             fill = Tensor(shape: [], scalars: [context.float("value", 0)])
         }
         guard pads.count == 2 * rank else { throw KernelError("pads \(pads) must have 2 × rank = \(2 * rank) entries") }
-        let shape = (0..<rank).map { data.shape[$0] + pads[$0] + pads[$0 + rank] }
+        let shape = try (0..<rank).map { try Size.add(data.shape[$0], pads[$0], pads[$0 + rank], for: "the padded size of axis \($0)") }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw KernelError("pads \(pads) shrink \(data.shape) below zero") }
         try Layout.check(shape, data.dtype)
+        if mode != "constant", let axis = (0..<rank).first(where: { data.shape[$0] == 0 && shape[$0] > 0 }) {
+            throw KernelError("\(mode) padding cannot fill axis \(axis): the input is empty along it")
+        }
         let strides = Layout.strides(data.shape)
         let outStrides = Layout.strides(shape)
         // Index -1 marks a constant-filled position; the source is then a one-element tensor.
@@ -144,19 +157,22 @@ enum MovementKernels {
         let block = context.int("blocksize", 1)
         guard block >= 1 else { throw KernelError("blocksize must be at least 1, got \(block)") }
         let (n, c, h, w) = (data.shape[0], data.shape[1], data.shape[2], data.shape[3])
+        let area = try Size.multiply(block, block, for: "blocksize²")
+        _ = try Size.multiply(max(c, 1), area, for: "the output channels")
+        _ = try Size.multiply(max(h, 1), max(w, 1), area, for: "the output area")
         if inverse {
             guard h % block == 0, w % block == 0 else { throw KernelError("height and width must divide by blocksize \(block)") }
             let staged = data.unsafeReshaped([n, c, h / block, block, w / block, block])
             let crd = context.string("mode", "DCR") == "CRD"
             return try Layout.transpose(staged, crd ? [0, 1, 3, 5, 2, 4] : [0, 3, 5, 1, 2, 4])
-                .unsafeReshaped([n, c * block * block, h / block, w / block])
+                .unsafeReshaped([n, c * area, h / block, w / block])
         }
-        guard c % (block * block) == 0 else { throw KernelError("channels \(c) must divide by blocksize² = \(block * block)") }
+        guard c % (area) == 0 else { throw KernelError("channels \(c) must divide by blocksize² = \(area)") }
         let crd = context.string("mode", "DCR") == "CRD"
-        let staged = crd ? data.unsafeReshaped([n, c / (block * block), block, block, h, w])
-            : data.unsafeReshaped([n, block, block, c / (block * block), h, w])
+        let staged = crd ? data.unsafeReshaped([n, c / (area), block, block, h, w])
+            : data.unsafeReshaped([n, block, block, c / (area), h, w])
         let permuted = try Layout.transpose(staged, crd ? [0, 1, 4, 2, 5, 3] : [0, 3, 4, 1, 5, 2])
-        return permuted.unsafeReshaped([n, c / (block * block), h * block, w * block])
+        return permuted.unsafeReshaped([n, c / (area), h * block, w * block])
     }
 
     static func trilu(_ context: KernelContext) throws -> Tensor {

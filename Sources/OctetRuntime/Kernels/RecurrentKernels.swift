@@ -73,7 +73,7 @@ enum RecurrentKernels {
             reverseOnly = direction == "reverse"
             let w = try context.input(1).converted(to: .float32)
             let r = try context.input(2).converted(to: .float32)
-            let rows = gates * hidden
+            let rows = try Size.multiply(gates, hidden, for: "gates × hidden_size")
             guard hidden > 0, w.shape == [directions, rows, inputSize], r.shape == [directions, rows, hidden] else {
                 throw KernelError("W \(w.shape) and R \(r.shape) do not fit X \(input.shape) with hidden_size \(hidden)")
             }

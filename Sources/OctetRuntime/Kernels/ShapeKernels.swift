@@ -74,16 +74,26 @@ enum ShapeKernels {
 
     static func range(_ context: KernelContext) throws -> Tensor {
         let start = try context.input(0)
-        let (first, limit, delta) = try (start.doubles()[0], context.input(1).doubles()[0], context.input(2).doubles()[0])
+        let operands = try [start, context.input(1), context.input(2)]
+        guard operands.allSatisfy({ $0.elementCount == 1 }) else {
+            throw KernelError("start, limit and delta must be scalars, got shapes \(operands.map(\.shape))")
+        }
+        if start.dtype.isInteger {
+            // Exact in 64-bit integers: doubles lose precision (and trap converting back) near Int64's limits.
+            let (first, limit, delta) = try (operands[0].integers()[0], operands[1].integers()[0], operands[2].integers()[0])
+            guard delta != 0 else { throw KernelError("delta must not be 0") }
+            let (span, overflow) = delta > 0 ? limit.subtractingReportingOverflow(first) : first.subtractingReportingOverflow(limit)
+            let magnitude = delta == Int.min ? Int.max : abs(delta)
+            let count = overflow ? Int.max : (span > 0 ? (span - 1) / magnitude + 1 : 0)
+            try Layout.check([count], start.dtype)
+            return try Tensor(shape: [count], scalars: (0..<count).map { Int64(first &+ $0 &* delta) }).converted(to: start.dtype)
+        }
+        let (first, limit, delta) = try (operands[0].doubles()[0], operands[1].doubles()[0], operands[2].doubles()[0])
         guard delta != 0 else { throw KernelError("delta must not be 0") }
         let steps = ((limit - first) / delta).rounded(.up)
         guard steps.isFinite else { throw KernelError("start, limit and delta must be finite") }
         let count = Int(max(0, min(steps, 1e15)))
         try Layout.check([count], start.dtype)
-        if start.dtype.isInteger {
-            let (a, d) = (Int64(first), Int64(delta))
-            return try Tensor(shape: [count], scalars: (0..<count).map { a + Int64($0) * d }).converted(to: start.dtype)
-        }
         if start.dtype == .float32 {
             let (a, d) = (Float(first), Float(delta))
             return Tensor(shape: [count], scalars: (0..<count).map { a + Float($0) * d })
