@@ -262,26 +262,24 @@ def simple_model(folder, shape=(2, 4), dtype=TensorProto.FLOAT):
     return save_model(folder, [node], [vi("x", dtype, list(shape))], [vi("y", dtype)])
 
 
-def npy_case(make_bytes, command="data-check"):
+def data_file_case(file_name, make_bytes, command="data-check"):
+    """`make_bytes()` saved as `file_name`, read by `data check` or (`command="run"`) `run`."""
     def build(folder):
         model = simple_model(folder)
-        (folder / "x.npy").write_bytes(make_bytes())
-        if command == "run":
-            return Run(["run", model, "--load-inputs", folder / "x.npy"], names="x.npy")
-        return Run(["data", "check", model, "--calibration-data", folder / "x.npy"], names="x.npy")
+        (folder / file_name).write_bytes(make_bytes())
+        flag = "--load-inputs" if command == "run" else "--calibration-data"
+        verb = ["run"] if command == "run" else ["data", "check"]
+        return Run(verb + [model, flag, folder / file_name], names=file_name)
 
     return build
+
+
+def npy_case(make_bytes, command="data-check"):
+    return data_file_case("x.npy", make_bytes, command)
 
 
 def npz_case(make_bytes, command="data-check"):
-    def build(folder):
-        model = simple_model(folder)
-        (folder / "calib.npz").write_bytes(make_bytes())
-        if command == "run":
-            return Run(["run", model, "--load-inputs", folder / "calib.npz"], names="calib.npz")
-        return Run(["data", "check", model, "--calibration-data", folder / "calib.npz"], names="calib.npz")
-
-    return build
+    return data_file_case("calib.npz", make_bytes, command)
 
 
 def good_npz(compressed=False, arrays=None):
