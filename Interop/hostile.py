@@ -32,6 +32,7 @@ class Run:
     signal: int = 0
     timeout: float = 120.0
     expect_exit: int = 0  # nonzero: exactly this exit code is required
+    memory_limit: int = 6 << 30  # RLIMIT_AS for the run
 
 
 @dataclasses.dataclass
@@ -826,6 +827,18 @@ def long_chain_case(length):
     return build
 
 
+def large_uint8_sample(count):
+    """One uint8 sample of `count` bytes: validation once widened it to 8 bytes per element."""
+    def build(folder):
+        node = helper.make_node("Identity", ["x"], ["y"], name="identity_node")
+        path = save_model(folder, [node], [vi("x", TensorProto.UINT8, [1, count])], [vi("y", TensorProto.UINT8)])
+        np.save(folder / "x.npy", np.zeros((1, 1, count), np.uint8))
+        return Run(["data", "check", path, "--calibration-data", folder / "x.npy"], names="x.npy",
+                   expect_exit=0, memory_limit=1 << 30)
+
+    return build
+
+
 def valid_oddity_cases():
     cases = []
     for dtype, info in [(TensorProto.INT32, np.iinfo(np.int32)), (TensorProto.INT64, np.iinfo(np.int64))]:
@@ -843,6 +856,7 @@ def valid_oddity_cases():
             Case("wraparound", f"reduceprod-{t}", wrap_case("ReduceProd", dtype, int(info.max))),
         ]
     cases.append(Case("wraparound", "planning-200k-node-chain", long_chain_case(200_000)))
+    cases.append(Case("memory", "uint8-sample-150MB-under-1GiB", large_uint8_sample(150_000_000)))
     return cases
 
 

@@ -16,13 +16,8 @@ import pytest
 import hostile
 
 BINARY = pathlib.Path(os.environ.get("OCTET", pathlib.Path(__file__).resolve().parent.parent / ".build" / "debug" / "octet"))
-MEMORY_LIMIT = 6 << 30
 RESULTS = {}
 CASES = hostile.all_cases()
-
-
-def limit_memory():
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
 def survivors(marker):
@@ -49,6 +44,9 @@ def check(case, folder):
     marker = f"OCTET_HOSTILE_CASE={os.getpid()}-{id(case)}-{time.monotonic_ns()}"
     env = dict(os.environ, TMPDIR=str(temporary), OCTET_HOSTILE_CASE=marker.split("=", 1)[1])
     started = time.monotonic()
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (run.memory_limit, run.memory_limit))
+
     process = subprocess.Popen([str(BINARY), *map(str, run.args)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=env, preexec_fn=limit_memory, start_new_session=True)
     problems = []

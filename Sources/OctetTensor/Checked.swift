@@ -65,13 +65,9 @@ public enum Checked {
         guard let count = elementCount(shape) else { return nil }
         let nonZero = shape.reduce(1) { $1 == 0 ? $0 : $0 &* $1 }
         let width = max(bitWidth, 1)
-        let bytes: Int?
-        if width % 8 == 0 {
-            bytes = multiply(nonZero, width / 8)
-        } else {
-            // Whole groups of 8 elements, then the rest rounded up to a byte.
-            bytes = multiply(nonZero / 8, width).flatMap { add($0, (nonZero % 8 * width + 7) / 8) }
-        }
+        // As DType.byteCount: whole bytes per element, or groups of 8 elements plus a rounded rest.
+        let bytes = width % 8 == 0 ? multiply(nonZero, width / 8)
+            : multiply(nonZero / 8, width).flatMap { add($0, (nonZero % 8 * width + 7) / 8) }
         guard let bytes else { return nil }
         return count == 0 ? 0 : bytes
     }

@@ -90,7 +90,8 @@ public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
     /// 2-bit types four, low bits first).
     /// - Parameter count: number of elements.
     public func byteCount(forElements count: Int) -> Int {
-        (count * bitWidth + 7) / 8
+        // Whole bytes per element need no bit count (which would overflow 8× sooner).
+        bitWidth % 8 == 0 ? count * (bitWidth / 8) : count / 8 * bitWidth + (count % 8 * bitWidth + 7) / 8
     }
 
     /// True for real floating-point types (float16/32/64, bfloat16, the float8 and float4 types).

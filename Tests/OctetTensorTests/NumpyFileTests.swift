@@ -148,6 +148,14 @@ struct NumpyFileTests {
         #expect(Checked.sum([Int.max, 1]) == nil)
         #expect(Checked.product([1 << 32, 1 << 31]) == nil)
         #expect(Checked.product([1 << 32, 1 << 30]) == 1 << 62)
+        // Found by the npy fuzzer: 2.4e17 float64 elements fit in bytes but not in bits.
+        #expect(DType.float64.byteCount(forElements: 240_000_000_000_000_000) == 1_920_000_000_000_000_000)
+        #expect(DType.int4.byteCount(forElements: 3) == 2)
+        let header = Array("{'descr': '>f8', 'fortran_order': False, 'shape': (80000000000000000, 3), }\n".utf8)
+        let bytes = NPYHeader.magic + [1, 0, UInt8(header.count), 0] + header + [UInt8](repeating: 0, count: 16)
+        #expect(throws: NumpyError.dataLength(file: "big.npy", expected: 1_920_000_000_000_000_000, actual: 16)) {
+            try NPYFile.decode(Data(bytes), file: "big.npy")
+        }
     }
 
     @Test func npyFileWriteIsAtomicAndReadable() throws {
