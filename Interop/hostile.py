@@ -31,6 +31,8 @@ class Run:
     signal_after: float = 0.0  # > 0: send `signal` this many seconds after start
     signal: int = 0
     timeout: float = 120.0
+    signal_group: bool = False  # send the signal to Octet's whole process group (Ctrl-C in a terminal)
+    signal_on_file: str = ""  # a glob in the case's folder: count signal_after from its appearance
     expect_exit: int = 0  # nonzero: exactly this exit code is required
     memory_limit: int = 6 << 30  # RLIMIT_AS for the run
 
@@ -571,15 +573,23 @@ def slow_model(folder, size=1024, depth=60, name="slow.onnx"):
     return save_model(folder, nodes, [vi("x", shape=[size, size])], [vi(value)], initializers=inits, name=name)
 
 
-def interrupted_run(delay, signal_number, save_all=False):
+def big_outputs_model(folder, count=12, side=4096):
+    """Cheap element-wise nodes with 64 MB outputs: `run --outputs all` spends its time saving."""
+    nodes = [helper.make_node("Neg" if i % 2 else "Relu", [f"v{i}"], [f"v{i + 1}"], name=f"n{i}") for i in range(count)]
+    return save_model(folder, nodes, [vi("v0", shape=[side, side])], [vi(f"v{count}", shape=[side, side])], name="big.onnx")
+
+
+def interrupted_run(delay, signal_number, to_group=False, while_writing=False):
+    """`run --outputs all --save-outputs` interrupted after `delay` seconds, or (`while_writing`)
+    `delay` seconds after its temporary output file appears."""
     def build(folder):
-        model = slow_model(folder)
-        np.savez(folder / "in.npz", x=np.ones((1024, 1024), np.float32))
-        args = ["run", model, "--load-inputs", folder / "in.npz", "--save-outputs", folder / "out.npz"]
-        if save_all:
-            args += ["--outputs", "all"]
-        return Run(args, names="slow.onnx", signal_after=delay, signal=signal_number, timeout=120,
-                   expect_exit=0, exit_codes=(0, 128 + signal_number))
+        model = big_outputs_model(folder, count=4, side=2048)
+        np.save(folder / "v0.npy", np.ones((2048, 2048), np.float32))
+        args = ["run", model, "--load-inputs", folder / "v0.npy", "--save-outputs", folder / "out.npz", "--outputs", "all"]
+        return Run(args, names="big.onnx", signal_after=delay, signal=signal_number, timeout=120,
+                   exit_codes=(0, 128 + signal_number), signal_group=to_group,
+                   signal_on_file=".out.npz.*.tmp" if while_writing else "",
+                   expect_exit=128 + signal_number if while_writing else 0)
 
     return build
 
@@ -600,10 +610,18 @@ def interruption_cases():
     import signal as signals
 
     cases = []
+    for delay in [0.0, 0.05, 0.2, 0.5]:
+        for number in [signals.SIGINT, signals.SIGTERM]:
+            name = signals.Signals(number).name
+            cases.append(Case("interrupt", f"run-save-all-{name}-while-writing-{delay}s", interrupted_run(delay, number, while_writing=True)))
+    for number in [signals.SIGINT, signals.SIGTERM]:
+        cases.append(Case("interrupt", f"run-save-all-{signals.Signals(number).name}-computing", interrupted_run(1.0, number)))
     for delay in [0.5, 2.0, 4.0, 8.0]:
         for number in [signals.SIGINT, signals.SIGTERM]:
-            cases.append(Case("interrupt", f"run-save-all-{signals.Signals(number).name}-{delay}s", interrupted_run(delay, number, save_all=True)))
             cases.append(Case("interrupt", f"convert-{signals.Signals(number).name}-{delay}s", interrupted_convert(delay, number)))
+    cases.append(Case("interrupt", "run-save-all-ctrl-c-to-group", interrupted_run(2.0, signals.SIGINT, to_group=True)))
+    group_loader = loader_case(LOADERS["child-holds-pipe-then-yields"].replace("yield", "time.sleep(1000)\n    yield"), 1.5, signals.SIGINT)
+    cases.append(Case("interrupt", "loader-ctrl-c-to-group", lambda folder: dataclasses.replace(group_loader(folder), signal_group=True)))
     for number in [signals.SIGINT, signals.SIGTERM]:
         name = signals.Signals(number).name
         cases.append(Case("interrupt", f"loader-sleeping-{name}", loader_case(LOADERS["sleeps-before-first-sample"], 1.5, number)))

@@ -51,9 +51,15 @@ def check(case, folder):
                                stderr=subprocess.PIPE, env=env, preexec_fn=limit_memory, start_new_session=True)
     problems = []
     try:
-        if run.signal_after:
+        if run.signal_on_file:
+            while process.poll() is None and not list(folder.glob(run.signal_on_file)):
+                time.sleep(0.005)
+        if run.signal_after or run.signal_on_file:
             time.sleep(run.signal_after)
-            process.send_signal(run.signal)
+            if run.signal_group:
+                os.killpg(process.pid, run.signal)
+            else:
+                process.send_signal(run.signal)
         stdout, stderr = process.communicate(run.stdin, timeout=run.timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
