@@ -163,8 +163,12 @@ public struct NPZArchive {
                 let start = Int(position)
                 guard start < range.count else { throw Truncated() }
                 try handle.seek(toOffset: UInt64(range.lowerBound + start))
-                let chunk = try handle.read(upToCount: min(size, range.count - start)) ?? Data()
+                var chunk = try handle.read(upToCount: min(size, range.count - start)) ?? Data()
                 guard !chunk.isEmpty else { throw Truncated() }
+                // ZIPFoundation hands zlib `size` bytes of input whatever the chunk's length: pad
+                // the last chunk so zlib never reads past it (zeros after a complete stream are
+                // never read; after a truncated one they are an invalid block, so an error).
+                if chunk.count < size { chunk.append(Data(count: size - chunk.count)) }
                 return chunk
             }, consumer: { chunk in
                 guard data.count + chunk.count <= declared else { throw TooLong() }
