@@ -86,8 +86,13 @@ final class ChildProcess {
         return data
     }
 
-    /// Kills the child's whole process group (SIGKILL) and reaps the child; idempotent.
+    private var killed = false
+
+    /// Kills the child's whole process group (SIGKILL) and reaps the child; idempotent (once the
+    /// group is gone its id may be reused, so it is signalled only the first time).
     func killGroup() {
+        guard !killed else { return }
+        killed = true
         kill(-pid, SIGKILL)
         _ = exitStatus()
         TemporaryPaths.unregister(processGroup: pid)
