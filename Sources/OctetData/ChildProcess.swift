@@ -106,10 +106,14 @@ final class ChildProcess {
         if let reaped { return reaped }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        reaped = Self.code(status)
+        return Self.code(status)
+    }
+
+    /// A `waitpid` status as an exit code: the code itself, or 128 + the signal that ended it.
+    private static func code(_ status: Int32) -> Int32 {
         let signalled = status & 0x7F
-        let code = signalled == 0 ? (status >> 8) & 0xFF : 128 + signalled
-        reaped = code
-        return code
+        return signalled == 0 ? (status >> 8) & 0xFF : 128 + signalled
     }
 
     /// Waits for the child to exit by itself for up to `timeout` seconds; `nil` if it did not.
@@ -120,8 +124,7 @@ final class ChildProcess {
             var status: Int32 = 0
             let result = waitpid(pid, &status, WNOHANG)
             if result == pid {
-                let signalled = status & 0x7F
-                reaped = signalled == 0 ? (status >> 8) & 0xFF : 128 + signalled
+                reaped = Self.code(status)
                 return reaped
             }
             usleep(10_000)

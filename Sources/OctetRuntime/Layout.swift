@@ -14,17 +14,6 @@ enum Layout {
         return result
     }
 
-    /// The product of `dims`, or `nil` when it overflows.
-    static func product(_ dims: [Int]) -> Int? {
-        var result = 1
-        for dim in dims {
-            let (next, overflow) = result.multipliedReportingOverflow(by: dim)
-            if overflow { return nil }
-            result = next
-        }
-        return result
-    }
-
     /// Throws unless `shape` is a valid output shape: no negative dimension, strides that fit
     /// (``Checked/elementCount(_:)``), and a size the process may still allocate (a model
     /// asking for more fails with a message, not a crash).

@@ -22,12 +22,6 @@ enum Size {
         return result
     }
 
-    /// The product of `values`.
-    static func product(_ values: [Int], for what: @autoclosure () -> String) throws -> Int {
-        guard let result = Checked.product(values) else { throw overflow(what(), values) }
-        return result
-    }
-
     private static func overflow(_ what: String, _ values: [Int]) -> KernelError {
         KernelError("\(what) overflows 64-bit integers (from \(values.map(String.init).joined(separator: ", ")))")
     }

@@ -19,7 +19,7 @@ enum ShapeKernels {
         let allowZero = context.int("allowzero", 0) != 0
         var shape = requested.enumerated().map { axis, dim in dim == 0 && !allowZero && axis < data.rank ? data.shape[axis] : dim }
         guard shape.filter({ $0 == -1 }).count <= 1, shape.allSatisfy({ $0 >= -1 }),
-              let known = Layout.product(shape.filter { $0 != -1 }) else {
+              let known = Checked.product(shape.filter { $0 != -1 }) else {
             throw KernelError("cannot reshape \(data.shape) to \(requested)")
         }
         if let inferred = shape.firstIndex(of: -1) {
@@ -28,7 +28,7 @@ enum ShapeKernels {
             }
             shape[inferred] = data.elementCount / known
         }
-        guard shape.allSatisfy({ $0 >= 0 }), Layout.product(shape) == data.elementCount else {
+        guard shape.allSatisfy({ $0 >= 0 }), Checked.product(shape) == data.elementCount else {
             throw KernelError("cannot reshape \(data.shape) (\(data.elementCount) elements) to \(requested)")
         }
         return data.unsafeReshaped(shape)
