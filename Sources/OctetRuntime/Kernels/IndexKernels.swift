@@ -12,6 +12,7 @@ enum IndexKernels {
     static func gather(_ context: KernelContext) throws -> Tensor {
         let data = try context.input(0)
         let indicesTensor = try context.input(1)
+        guard data.rank >= 1 else { throw KernelError("data must have at least one dimension, got a scalar") }
         let axis = try Layout.axis(context.int("axis", 0), rank: data.rank)
         let indices = try indicesTensor.integers().map { try resolve($0, data.shape[axis]) }
         let shape = Array(data.shape[..<axis]) + indicesTensor.shape + Array(data.shape[(axis + 1)...])
