@@ -9,6 +9,15 @@ protocol KernelFloat: BinaryFloatingPoint, KernelNumber {
     static func tanh(_ x: Self) -> Self
     static func erf(_ x: Self) -> Self
     static func pow(_ x: Self, _ y: Self) -> Self
+    static func tan(_ x: Self) -> Self
+    static func asin(_ x: Self) -> Self
+    static func acos(_ x: Self) -> Self
+    static func atan(_ x: Self) -> Self
+    static func sinh(_ x: Self) -> Self
+    static func cosh(_ x: Self) -> Self
+    static func asinh(_ x: Self) -> Self
+    static func acosh(_ x: Self) -> Self
+    static func atanh(_ x: Self) -> Self
 }
 
 extension Float: KernelFloat {
@@ -19,6 +28,15 @@ extension Float: KernelFloat {
     static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
     static func erf(_ x: Float) -> Float { Foundation.erf(x) }
     static func pow(_ x: Float, _ y: Float) -> Float { Foundation.pow(x, y) }
+    static func tan(_ x: Float) -> Float { Foundation.tan(x) }
+    static func asin(_ x: Float) -> Float { Foundation.asin(x) }
+    static func acos(_ x: Float) -> Float { Foundation.acos(x) }
+    static func atan(_ x: Float) -> Float { Foundation.atan(x) }
+    static func sinh(_ x: Float) -> Float { Foundation.sinh(x) }
+    static func cosh(_ x: Float) -> Float { Foundation.cosh(x) }
+    static func asinh(_ x: Float) -> Float { Foundation.asinh(x) }
+    static func acosh(_ x: Float) -> Float { Foundation.acosh(x) }
+    static func atanh(_ x: Float) -> Float { Foundation.atanh(x) }
 }
 
 extension Double: KernelFloat {
@@ -29,12 +47,26 @@ extension Double: KernelFloat {
     static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
     static func erf(_ x: Double) -> Double { Foundation.erf(x) }
     static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
+    static func tan(_ x: Double) -> Double { Foundation.tan(x) }
+    static func asin(_ x: Double) -> Double { Foundation.asin(x) }
+    static func acos(_ x: Double) -> Double { Foundation.acos(x) }
+    static func atan(_ x: Double) -> Double { Foundation.atan(x) }
+    static func sinh(_ x: Double) -> Double { Foundation.sinh(x) }
+    static func cosh(_ x: Double) -> Double { Foundation.cosh(x) }
+    static func asinh(_ x: Double) -> Double { Foundation.asinh(x) }
+    static func acosh(_ x: Double) -> Double { Foundation.acosh(x) }
+    static func atanh(_ x: Double) -> Double { Foundation.atanh(x) }
 }
 
 /// A scalar function applied element-wise, with its parameters.
 enum FloatFunction: Sendable {
     case sqrt, exp, log, reciprocal, floor, ceil, round, sin, cos, erf, tanh, sigmoid, softplus, mish
     case hardSwish, neg, abs, sign, relu, gelu, geluTanh, square
+    case tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, softsign
+    case celu(alpha: Double)
+    case shrink(lambda: Double, bias: Double)
+    case thresholdedRelu(alpha: Double)
+    case swish(alpha: Double)
     case hardSigmoid(alpha: Double, beta: Double)
     case leakyRelu(alpha: Double)
     case elu(alpha: Double)
@@ -72,6 +104,22 @@ enum FloatFunction: Sendable {
         case .leakyRelu(let alpha): return x < 0 ? T(alpha) * x : x
         case .elu(let alpha): return x < 0 ? T(alpha) * (T.exp(x) - 1) : x
         case let .selu(alpha, gamma): return x <= 0 ? T(gamma) * (T(alpha) * T.exp(x) - T(alpha)) : T(gamma) * x
+        case .tan: return T.tan(x)
+        case .asin: return T.asin(x)
+        case .acos: return T.acos(x)
+        case .atan: return T.atan(x)
+        case .sinh: return T.sinh(x)
+        case .cosh: return T.cosh(x)
+        case .asinh: return T.asinh(x)
+        case .acosh: return T.acosh(x)
+        case .atanh: return T.atanh(x)
+        case .softsign: return x / (1 + Swift.abs(x))
+        case .celu(let alpha): return Swift.max(0, x) + Swift.min(0, T(alpha) * (T.exp(x / T(alpha)) - 1))
+        case let .shrink(lambda, bias): return x < -T(lambda) ? x + T(bias) : (x > T(lambda) ? x - T(bias) : 0)
+        case .thresholdedRelu(let alpha): return x > T(alpha) ? x : 0
+        case .swish(let alpha):
+            let z = T(alpha) * x
+            return x * (z >= 0 ? 1 / (1 + T.exp(-z)) : T.exp(z) / (1 + T.exp(z)))
         case let .clip(low, high): return x.isNaN ? x : Swift.min(Swift.max(x, T(low)), T(high))
         }
     }

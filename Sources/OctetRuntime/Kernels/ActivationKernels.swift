@@ -96,6 +96,8 @@ enum ActivationKernels {
             ("Sqrt", .sqrt), ("Exp", .exp), ("Log", .log), ("Reciprocal", .reciprocal), ("Floor", .floor),
             ("Ceil", .ceil), ("Round", .round), ("Sin", .sin), ("Cos", .cos), ("Erf", .erf), ("Tanh", .tanh),
             ("Sigmoid", .sigmoid), ("Softplus", .softplus), ("Mish", .mish), ("HardSwish", .hardSwish),
+            ("Tan", .tan), ("Asin", .asin), ("Acos", .acos), ("Atan", .atan), ("Sinh", .sinh), ("Cosh", .cosh),
+            ("Asinh", .asinh), ("Acosh", .acosh), ("Atanh", .atanh), ("Softsign", .softsign),
         ]
         for (name, function) in plain {
             registry.register(name) { context in [try unary(context.input(0), function)] }
@@ -104,6 +106,12 @@ enum ActivationKernels {
             [try unary(c.input(0), .hardSigmoid(alpha: Double(c.float("alpha", 0.2)), beta: Double(c.float("beta", 0.5))))]
         }
         registry.register("LeakyRelu") { c in [try unary(c.input(0), .leakyRelu(alpha: Double(c.float("alpha", 0.01))))] }
+        registry.register("Celu") { c in [try unary(c.input(0), .celu(alpha: Double(c.float("alpha", 1))))] }
+        registry.register("ThresholdedRelu") { c in
+            [try unary(c.input(0), .thresholdedRelu(alpha: Double(c.float("alpha", 1))))]
+        }
+        registry.register("Swish") { c in [try unary(c.input(0), .swish(alpha: Double(c.float("alpha", 1))))] }
+        registry.register("Shrink") { c in try [shrink(c)] }
         registry.register("Elu") { c in [try unary(c.input(0), .elu(alpha: Double(c.float("alpha", 1))))] }
         registry.register("Selu") { c in
             [try unary(c.input(0), .selu(alpha: Double(c.float("alpha", 1.67326319217681884765625)),
@@ -123,6 +131,16 @@ enum ActivationKernels {
             }
         }
         registry.register("Clip") { try [clip($0)] }
+    }
+
+    /// Shrink: x + bias below −lambd, x − bias above lambd, 0 between; integers computed in
+    /// double precision and converted back.
+    static func shrink(_ context: KernelContext) throws -> Tensor {
+        let input = try context.input(0)
+        let function = FloatFunction.shrink(lambda: Double(context.float("lambd", 0.5)), bias: Double(context.float("bias", 0)))
+        if input.dtype.isFloatingPoint { return try unary(input, function) }
+        let values = try input.doubles().map { function($0) }
+        return try Tensor(shape: input.shape, scalars: values).converted(to: input.dtype)
     }
 
     /// Clip with bounds from attributes (opset < 11) or optional inputs.

@@ -19,5 +19,6 @@ enum StandardKernels {
         RecurrentKernels.register(in: &registry)
         EinsumKernel.register(in: &registry)
         DetectionKernels.register(in: &registry)
+        BitwiseKernels.register(in: &registry)
     }
 }
