@@ -20,5 +20,7 @@ enum StandardKernels {
         EinsumKernel.register(in: &registry)
         DetectionKernels.register(in: &registry)
         BitwiseKernels.register(in: &registry)
+        FeatureNormalizationKernels.register(in: &registry)
+        LossKernels.register(in: &registry)
     }
 }
