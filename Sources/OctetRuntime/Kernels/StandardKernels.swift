@@ -22,5 +22,6 @@ enum StandardKernels {
         BitwiseKernels.register(in: &registry)
         FeatureNormalizationKernels.register(in: &registry)
         LossKernels.register(in: &registry)
+        AttentionKernels.register(in: &registry)
     }
 }
