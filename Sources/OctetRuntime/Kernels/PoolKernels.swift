@@ -2,7 +2,7 @@ import COctetKernels
 import Foundation
 import OctetGraph
 
-/// MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool.
+/// MaxPool, AveragePool, LpPool and their Global forms.
 enum PoolKernels {
     static func pool(_ context: KernelContext, max isMax: Bool) throws -> [Tensor] {
         let original = try context.input(0)
@@ -171,7 +171,52 @@ enum PoolKernels {
         return try result.converted(to: original.dtype)
     }
 
+    /// LpPool: (Σ |x|^p)^(1/p) over each window (padding contributes nothing); p defaults to 2.
+    static func lpPool(_ context: KernelContext) throws -> Tensor {
+        let original = try context.input(0)
+        guard original.dtype.isFloatingPoint, original.rank >= 3, let kernel = context.ints("kernel_shape"),
+              kernel.count == original.rank - 2 else {
+            throw KernelError("needs a floating-point input of rank ≥ 3 and kernel_shape with one entry per spatial axis")
+        }
+        let p = Double(context.float("p", 2))
+        let geometry = try ConvGeometry(context: context, input: Array(original.shape[2...]), kernel: kernel,
+                                        ceilMode: context.int("ceil_mode", 0) != 0)
+        let indices = geometry.inputIndices()
+        let values = try original.doubles()
+        let planes = original.shape[0] * original.shape[1]
+        var out = [Double](repeating: 0, count: planes * geometry.outputVolume)
+        for plane in 0..<planes {
+            let base = plane * geometry.inputVolume
+            for o in 0..<geometry.outputVolume {
+                var total = 0.0
+                for k in 0..<geometry.kernelVolume {
+                    let index = indices[k * geometry.outputVolume + o]
+                    if index >= 0 { total += Foundation.pow(Swift.abs(values[base + Int(index)]), p) }
+                }
+                out[plane * geometry.outputVolume + o] = Foundation.pow(total, 1 / p)
+            }
+        }
+        return try Tensor(shape: Array(original.shape[..<2]) + geometry.output, scalars: out).converted(to: original.dtype)
+    }
+
+    /// GlobalLpPool: (Σ |x|^p)^(1/p) over each plane.
+    static func globalLpPool(_ context: KernelContext) throws -> Tensor {
+        let x = try context.input(0)
+        guard x.dtype.isFloatingPoint, x.rank >= 3 else { throw KernelError("needs a floating-point input of rank ≥ 3") }
+        let p = Double(context.float("p", 2))
+        let values = try x.doubles()
+        let size = x.shape[2...].reduce(1, *)
+        let planes = x.shape[0] * x.shape[1]
+        let norms = (0..<planes).map { plane in
+            Foundation.pow(values[plane * size..<(plane + 1) * size].reduce(0) { $0 + Foundation.pow(Swift.abs($1), p) }, 1 / p)
+        }
+        let shape = Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2)
+        return try Tensor(shape: shape, scalars: norms).converted(to: x.dtype)
+    }
+
     static func register(in registry: inout OpRegistry) {
+        registry.register("LpPool") { [try lpPool($0)] }
+        registry.register("GlobalLpPool") { [try globalLpPool($0)] }
         registry.register("MaxPool") { try pool($0, max: true) }
         registry.register("AveragePool") { try pool($0, max: false) }
         registry.register("GlobalAveragePool") { [try global($0, max: false)] }

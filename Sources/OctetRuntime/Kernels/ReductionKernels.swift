@@ -2,7 +2,7 @@ import COctetKernels
 import Foundation
 import OctetGraph
 
-/// ReduceMean/Sum/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp, ArgMax, ArgMin, CumSum,
+/// ReduceMean/Sum/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp, ArgMax, ArgMin, CumSum, CumProd,
 /// Softmax, LogSoftmax, TopK.
 enum ReductionKernels {
     enum Reduction { case mean, sum, max, min, prod, l1, l2, sumSquare, logSum, logSumExp }
@@ -180,7 +180,8 @@ enum ReductionKernels {
         }
     }
 
-    static func cumsum(_ context: KernelContext) throws -> Tensor {
+    /// CumSum or CumProd along the axis given as input 1 (`exclusive`, `reverse` attributes).
+    static func cumulative(_ context: KernelContext, product: Bool) throws -> Tensor {
         let data = try context.input(0)
         let axis = try Layout.axis(context.input(1).integers().first ?? 0, rank: data.rank)
         let exclusive = context.int("exclusive", 0) != 0
@@ -191,18 +192,14 @@ enum ReductionKernels {
         let outer = data.shape[..<axis].reduce(1, *)
         for block in 0..<outer {
             for column in 0..<inner {
-                var running = 0.0
+                var running = product ? 1.0 : 0.0
                 for step in 0..<dim {
                     let position = reverse ? dim - 1 - step : step
                     let index = (block * dim + position) * inner + column
                     let value = values[index]
-                    if exclusive {
-                        values[index] = running
-                        running += value
-                    } else {
-                        running += value
-                        values[index] = running
-                    }
+                    if exclusive { values[index] = running }
+                    running = product ? running * value : running + value
+                    if !exclusive { values[index] = running }
                 }
             }
         }
@@ -251,7 +248,8 @@ enum ReductionKernels {
         registry.register("ArgMin") { [try argExtreme($0, largest: false)] }
         registry.register("Softmax") { [try softmax($0, log: false)] }
         registry.register("LogSoftmax") { [try softmax($0, log: true)] }
-        registry.register("CumSum") { [try cumsum($0)] }
+        registry.register("CumSum") { [try cumulative($0, product: false)] }
+        registry.register("CumProd") { [try cumulative($0, product: true)] }
         registry.register("TopK") { try topK($0) }
     }
 }

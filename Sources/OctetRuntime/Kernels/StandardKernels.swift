@@ -23,5 +23,6 @@ enum StandardKernels {
         FeatureNormalizationKernels.register(in: &registry)
         LossKernels.register(in: &registry)
         AttentionKernels.register(in: &registry)
+        SelectionKernels.register(in: &registry)
     }
 }
