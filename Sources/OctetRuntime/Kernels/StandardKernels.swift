@@ -24,5 +24,6 @@ enum StandardKernels {
         LossKernels.register(in: &registry)
         AttentionKernels.register(in: &registry)
         SelectionKernels.register(in: &registry)
+        SignalKernels.register(in: &registry)
     }
 }

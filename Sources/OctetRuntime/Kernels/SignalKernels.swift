@@ -1,0 +1,203 @@
+import Foundation
+import OctetGraph
+
+/// DFT, STFT, the Hann / Hamming / Blackman windows and MelWeightMatrix: audio front-ends.
+enum SignalKernels {
+    /// The discrete Fourier transform of one complex sequence of length `n` (direct sums with
+    /// a twiddle table, in double precision); the inverse divides by `n`.
+    struct Transform {
+        let n: Int
+        let cosines: [Double]
+        let sines: [Double]
+
+        init(length n: Int) {
+            self.n = n
+            cosines = (0..<n).map { Foundation.cos(2 * Double.pi * Double($0) / Double(n)) }
+            sines = (0..<n).map { Foundation.sin(2 * Double.pi * Double($0) / Double(n)) }
+        }
+
+        /// Bins `0..<bins` of the transform of (`re`, `im`), each of length `n`.
+        func callAsFunction(_ re: [Double], _ im: [Double], bins: Int, inverse: Bool) -> (re: [Double], im: [Double]) {
+            var outRe = [Double](repeating: 0, count: bins)
+            var outIm = [Double](repeating: 0, count: bins)
+            let sign = inverse ? 1.0 : -1.0
+            for k in 0..<bins {
+                var (sumRe, sumIm) = (0.0, 0.0)
+                var index = 0
+                for t in 0..<n {
+                    let (c, s) = (cosines[index], sign * sines[index])
+                    sumRe += re[t] * c - im[t] * s
+                    sumIm += re[t] * s + im[t] * c
+                    index += k
+                    if index >= n { index -= n }
+                }
+                outRe[k] = inverse ? sumRe / Double(n) : sumRe
+                outIm[k] = inverse ? sumIm / Double(n) : sumIm
+            }
+            return (outRe, outIm)
+        }
+    }
+
+    static func dft(_ context: KernelContext) throws -> Tensor {
+        let input = try context.input(0)
+        guard input.dtype.isFloatingPoint, input.rank >= 2, let components = input.shape.last, components == 1 || components == 2 else {
+            throw KernelError("expects a floating-point signal [..., n, 1 or 2], got \(input.dtype)\(input.shape)")
+        }
+        let axisValue = context.opset >= 20 ? try context.optionalInput(2)?.integers().first ?? -2 : context.int("axis", 1)
+        let axis = try Layout.axis(axisValue, rank: input.rank)
+        guard axis < input.rank - 1 else { throw KernelError("axis \(axisValue) must not be the last (real/imaginary) axis") }
+        let inverse = context.int("inverse", 0) != 0
+        let onesided = context.int("onesided", 0) != 0
+        let size = input.shape[axis]
+        var length = inverse && onesided ? 2 * (size - 1) : size
+        if let requested = try context.optionalInput(1)?.integers().first { length = requested }
+        guard length > 0 else { throw KernelError("dft_length must be positive, got \(length)") }
+        if !inverse && onesided && components == 2 { throw KernelError("onesided is only defined for a real input signal") }
+        let bins = inverse ? length : (onesided ? length / 2 + 1 : length)
+        let outComponents = inverse && onesided ? 1 : 2
+        let values = try input.doubles()
+        let outer = input.shape[..<axis].reduce(1, *)
+        let inner = input.shape[(axis + 1)..<(input.rank - 1)].reduce(1, *)
+        let transform = Transform(length: length)
+        var out = [Double](repeating: 0, count: outer * bins * inner * outComponents)
+        var (re, im) = ([Double](repeating: 0, count: length), [Double](repeating: 0, count: length))
+        for o in 0..<outer {
+            for i in 0..<inner {
+                for t in 0..<length {
+                    re[t] = 0
+                    im[t] = 0
+                }
+                if inverse && onesided {
+                    // The full spectrum from its first half (Hermitian symmetry), as numpy's irfft.
+                    let kept = Swift.min(size, length / 2 + 1)
+                    for k in 0..<kept {
+                        let base = ((o * size + k) * inner + i) * components
+                        re[k] = values[base]
+                        im[k] = components == 2 && k != 0 && !(length % 2 == 0 && k == length / 2) ? values[base + 1] : 0
+                        if k != 0 && k != length - k {
+                            re[length - k] = re[k]
+                            im[length - k] = -im[k]
+                        }
+                    }
+                } else {
+                    for t in 0..<Swift.min(size, length) {
+                        let base = ((o * size + t) * inner + i) * components
+                        re[t] = values[base]
+                        im[t] = components == 2 ? values[base + 1] : 0
+                    }
+                }
+                let (outRe, outIm) = transform(re, im, bins: bins, inverse: inverse)
+                for k in 0..<bins {
+                    let base = ((o * bins + k) * inner + i) * outComponents
+                    out[base] = outRe[k]
+                    if outComponents == 2 { out[base + 1] = outIm[k] }
+                }
+            }
+        }
+        var shape = input.shape
+        shape[axis] = bins
+        shape[shape.count - 1] = outComponents
+        return try Tensor(shape: shape, scalars: out).converted(to: input.dtype)
+    }
+
+    static func stft(_ context: KernelContext) throws -> Tensor {
+        let signal = try context.input(0)
+        guard signal.dtype.isFloatingPoint, signal.rank == 3, signal.shape[2] == 1 || signal.shape[2] == 2 else {
+            throw KernelError("expects a floating-point signal [batch, length, 1 or 2], got \(signal.dtype)\(signal.shape)")
+        }
+        guard let step = try context.input(1).integers().first, step > 0 else { throw KernelError("frame_step must be positive") }
+        let window = try context.optionalInput(2)?.doubles()
+        let frameLength = try context.optionalInput(3)?.integers().first ?? window?.count ?? signal.shape[1]
+        guard frameLength > 0, frameLength <= signal.shape[1], window.map({ $0.count == frameLength }) ?? true else {
+            throw KernelError("frame_length \(frameLength) and window (\(window?.count ?? 0)) must agree and fit the signal's \(signal.shape[1])")
+        }
+        let onesided = context.int("onesided", 1) != 0
+        if onesided && signal.shape[2] == 2 { throw KernelError("onesided is only defined for a real input signal") }
+        let (batch, length, components) = (signal.shape[0], signal.shape[1], signal.shape[2])
+        let frames = 1 + (length - frameLength) / step
+        let bins = onesided ? frameLength / 2 + 1 : frameLength
+        let values = try signal.doubles()
+        let transform = Transform(length: frameLength)
+        var out = [Double](repeating: 0, count: batch * frames * bins * 2)
+        var (re, im) = ([Double](repeating: 0, count: frameLength), [Double](repeating: 0, count: frameLength))
+        for b in 0..<batch {
+            for f in 0..<frames {
+                for t in 0..<frameLength {
+                    let base = (b * length + f * step + t) * components
+                    let w = window?[t] ?? 1
+                    re[t] = values[base] * w
+                    im[t] = components == 2 ? values[base + 1] * w : 0
+                }
+                let (outRe, outIm) = transform(re, im, bins: bins, inverse: false)
+                for k in 0..<bins {
+                    out[((b * frames + f) * bins + k) * 2] = outRe[k]
+                    out[((b * frames + f) * bins + k) * 2 + 1] = outIm[k]
+                }
+            }
+        }
+        return try Tensor(shape: [batch, frames, bins, 2], scalars: out).converted(to: signal.dtype)
+    }
+
+    /// The output type attribute (`output_datatype`, float32 by default).
+    static func outputType(_ context: KernelContext) throws -> DType {
+        guard let code = Int32(exactly: context.int("output_datatype", 1)), let dtype = DType(rawValue: code), dtype != .string else {
+            throw KernelError("attribute 'output_datatype' = \(context.int("output_datatype", 1)) is not a numeric tensor type")
+        }
+        return dtype
+    }
+
+    /// A window of `size` samples; `periodic` (default 1) divides by N instead of N − 1.
+    static func window(_ context: KernelContext, _ shape: (Double) -> Double) throws -> Tensor {
+        guard let size = try context.input(0).integers().first, size >= 0 else { throw KernelError("size must be a non-negative integer") }
+        let denominator = Double(context.int("periodic", 1) != 0 ? size : size - 1)
+        let values = (0..<size).map { shape(2 * Double.pi * Double($0) / denominator) }
+        return try Tensor(shape: [size], scalars: values).converted(to: try outputType(context))
+    }
+
+    /// The triangular mel filter bank [dft_length / 2 + 1, num_mel_bins] (HTK mel scale; bin edges
+    /// as the ONNX definition computes them).
+    static func melWeightMatrix(_ context: KernelContext) throws -> Tensor {
+        func scalar(_ index: Int) throws -> Double {
+            guard let value = try context.input(index).doubles().first else { throw KernelError("input #\(index) must hold a value") }
+            return value
+        }
+        let melBins = Int(try scalar(0))
+        let dftLength = Int(try scalar(1))
+        let sampleRate = try scalar(2)
+        let (lower, upper) = (try scalar(3), try scalar(4))
+        guard melBins > 0, dftLength > 0, sampleRate > 0, lower >= 0, upper > lower else {
+            throw KernelError("needs num_mel_bins > 0, dft_length > 0, sample_rate > 0 and 0 ≤ lower_edge_hertz < upper_edge_hertz")
+        }
+        let spectrumBins = dftLength / 2 + 1
+        let lowMel = 2595 * Foundation.log10(1 + lower / 700)
+        let highMel = 2595 * Foundation.log10(1 + upper / 700)
+        let step = (highMel - lowMel) / Double(melBins + 2)
+        let edges = (0..<(melBins + 2)).map { index -> Int in
+            let hertz = 700 * (Foundation.pow(10, (Double(index) * step + lowMel) / 2595) - 1)
+            return Int((Double(dftLength + 1) * hertz / sampleRate).rounded(.down))
+        }
+        guard let last = edges.last, last < spectrumBins + 1 else { throw KernelError("upper_edge_hertz lies past the Nyquist frequency") }
+        var out = [Double](repeating: 0, count: spectrumBins * melBins)
+        for m in 0..<melBins {
+            let (left, center, right) = (edges[m], edges[m + 1], edges[m + 2])
+            if center == left {
+                if center < spectrumBins { out[center * melBins + m] = 1 }
+            } else {
+                for j in left...center where j < spectrumBins { out[j * melBins + m] = Double(j - left) / Double(center - left) }
+            }
+            if right > center {
+                for j in center..<right where j < spectrumBins { out[j * melBins + m] = Double(right - j) / Double(right - center) }
+            }
+        }
+        return try Tensor(shape: [spectrumBins, melBins], scalars: out).converted(to: try outputType(context))
+    }
+
+    static func register(in registry: inout OpRegistry) {
+        registry.register("DFT") { [try dft($0)] }
+        registry.register("STFT") { [try stft($0)] }
+        registry.register("HannWindow") { c in [try window(c) { Foundation.pow(Foundation.sin($0 / 2), 2) }] }
+        registry.register("HammingWindow") { c in [try window(c) { 25.0 / 46.0 - 21.0 / 46.0 * Foundation.cos($0) }] }
+        registry.register("BlackmanWindow") { c in [try window(c) { 0.42 - 0.5 * Foundation.cos($0) + 0.08 * Foundation.cos(2 * $0) }] }
+        registry.register("MelWeightMatrix") { [try melWeightMatrix($0)] }
+    }
+}
