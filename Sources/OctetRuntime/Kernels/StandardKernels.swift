@@ -25,5 +25,6 @@ enum StandardKernels {
         AttentionKernels.register(in: &registry)
         SelectionKernels.register(in: &registry)
         SignalKernels.register(in: &registry)
+        IntegerKernels.register(in: &registry)
     }
 }
