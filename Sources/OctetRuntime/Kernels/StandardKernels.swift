@@ -26,5 +26,6 @@ enum StandardKernels {
         SelectionKernels.register(in: &registry)
         SignalKernels.register(in: &registry)
         IntegerKernels.register(in: &registry)
+        SamplingKernels.register(in: &registry)
     }
 }
