@@ -249,7 +249,42 @@ enum RecurrentKernels {
         return try s.outputs(y, [finalH])
     }
 
+    /// The simple recurrent cell: h = f(X·Wᵀ + h·Rᵀ + Wb + Rb), f Tanh by default.
+    static func rnn(_ context: KernelContext) throws -> [Tensor] {
+        let s = try Setup(context, gates: 1)
+        let (hidden, batch) = (s.hidden, s.batch)
+        let f = activations(context, defaults: ["Tanh"], directions: s.directions)
+        guard f.count >= s.directions else { throw KernelError("activations must name 1 function per direction") }
+        let clip = context.has("clip") ? Double(context.float("clip", 0)) : nil
+        var y = [Float](repeating: 0, count: s.sequence * s.directions * batch * hidden)
+        var finalH = [Float](repeating: 0, count: s.directions * batch * hidden)
+        for direction in 0..<s.directions {
+            var state = s.start(s.initialH, direction: direction)
+            let wx = s.projectInputs(direction: direction)
+            for step in 0..<s.sequence {
+                let rh = s.projectState(state, direction: direction)
+                var next = state
+                for n in 0..<batch where step < s.lengths[n] {
+                    let time = s.reversed(direction) ? s.lengths[n] - 1 - step : step
+                    for j in 0..<hidden {
+                        var value = Double(wx[(time * batch + n) * hidden + j]) + Double(rh[n * hidden + j])
+                        if let bias = s.bias {
+                            value += Double(bias[direction * 2 * hidden + j]) + Double(bias[direction * 2 * hidden + hidden + j])
+                        }
+                        if let clip { value = min(max(value, -clip), clip) }
+                        next[n * hidden + j] = Float(f[direction](value))
+                        y[((time * s.directions + direction) * batch + n) * hidden + j] = next[n * hidden + j]
+                    }
+                }
+                state = next
+            }
+            for i in 0..<(batch * hidden) { finalH[direction * batch * hidden + i] = state[i] }
+        }
+        return try s.outputs(y, [finalH])
+    }
+
     static func register(in registry: inout OpRegistry) {
+        registry.register("RNN") { try rnn($0) }
         registry.register("LSTM") { try lstm($0) }
         registry.register("GRU") { try gru($0) }
     }
