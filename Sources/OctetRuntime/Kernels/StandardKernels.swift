@@ -27,5 +27,6 @@ enum StandardKernels {
         SignalKernels.register(in: &registry)
         IntegerKernels.register(in: &registry)
         SamplingKernels.register(in: &registry)
+        RandomKernels.register(in: &registry)
     }
 }
