@@ -158,6 +158,10 @@ struct RunCommand: ParsableCommand {
     /// One line per output: name, dtype, shape and value range.
     static func describe(name: String, _ tensor: Tensor) -> String {
         var line = "\(name): \(tensor.dtype) \(tensor.shape)"
+        if tensor.dtype == .string {
+            let shown = tensor.strings.prefix(4).map { "\"\(String(decoding: $0.prefix(40), as: UTF8.self))\"" }
+            return line + (shown.isEmpty ? "" : " [" + shown.joined(separator: ", ") + (tensor.strings.count > 4 ? ", …]" : "]"))
+        }
         if let values = try? tensor.doubles(), !values.isEmpty {
             let finite = values.filter(\.isFinite)
             if let low = finite.min(), let high = finite.max() {

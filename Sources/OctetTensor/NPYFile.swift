@@ -92,12 +92,24 @@ public enum NPYFile {
         return result
     }
 
-    /// Encodes a tensor as a little-endian, C-order `.npy` file.
+    /// Encodes a tensor as a little-endian, C-order `.npy` file. String tensors become NumPy
+    /// unicode arrays (`<U` n, UTF-32 padded to the longest string; no pickled objects).
     /// - Parameters:
-    ///   - tensor: a tensor of a type NumPy has (not bfloat16, float8, int4 or string).
+    ///   - tensor: a tensor of a type NumPy has (not bfloat16, float8 or int4).
     ///   - file: name used in errors.
     /// - Throws: ``NumpyError/unrepresentable`` for types NumPy lacks.
     public static func encode(_ tensor: Tensor, file: String) throws -> Data {
+        if tensor.dtype == .string {
+            let scalars = tensor.strings.map { Array(String(decoding: $0, as: UTF8.self).unicodeScalars.map(\.value)) }
+            let width = max(1, scalars.map(\.count).max() ?? 1)
+            var data = Data(NPYHeader.encode(descr: "<U\(width)", shape: tensor.shape))
+            for value in scalars {
+                for scalar in value + Array(repeating: 0, count: width - value.count) {
+                    withUnsafeBytes(of: scalar.littleEndian) { data.append(contentsOf: $0) }
+                }
+            }
+            return data
+        }
         guard let descr = NPYHeader.descr(for: tensor.dtype) else {
             throw NumpyError.unrepresentable(file: file, dtype: tensor.dtype)
         }

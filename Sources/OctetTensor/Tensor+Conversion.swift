@@ -34,6 +34,7 @@ extension Tensor {
     /// The elements as `Double` (real numeric and bool tensors).
     /// - Throws: ``TensorError/unsupportedConversion`` for string and complex tensors.
     public func doubles() throws -> [Double] {
+        guard dtype != .string else { throw TensorError.unsupportedConversion(from: dtype, to: .float64) }
         switch decodeWide() {
         case .floating(let values): return values
         case .signed(let values): return values.map(Double.init)

@@ -28,5 +28,6 @@ enum StandardKernels {
         IntegerKernels.register(in: &registry)
         SamplingKernels.register(in: &registry)
         RandomKernels.register(in: &registry)
+        StringKernels.register(in: &registry)
     }
 }
