@@ -73,6 +73,36 @@ def compare(expected, actual):
         np.testing.assert_array_equal(actual.astype(expected.dtype) if expected.dtype.kind != "O" else actual, expected)
 
 
+def expected_value(value_type, path):
+    """The expected output: an array, a list (sequence) or None (optional without a value)."""
+    kind = value_type.WhichOneof("value")
+    data = path.read_bytes()
+    if kind == "sequence_type":
+        proto = onnx.SequenceProto()
+        proto.ParseFromString(data)
+        return numpy_helper.to_list(proto)
+    if kind == "optional_type":
+        proto = onnx.OptionalProto()
+        proto.ParseFromString(data)
+        return numpy_helper.to_optional(proto)
+    return numpy_helper.to_array(onnx.load_tensor(str(path)))
+
+
+def compare_value(value_type, path, got, key):
+    """Compares one output; `octet run` saves a sequence as key[0], key[1], ... and nothing for an
+    optional without a value."""
+    expected = expected_value(value_type, path)
+    if expected is None:
+        assert not any(k == key or k.startswith(key + "[") for k in got.files), f"{key}: expected no value"
+    elif isinstance(expected, list):
+        saved = sorted((k for k in got.files if k.startswith(key + "[")), key=lambda k: int(k[len(key) + 1:-1]))
+        assert len(saved) == len(expected), f"{key}: {len(saved)} elements, expected {len(expected)}"
+        for item, k in zip(expected, saved):
+            compare(np.asarray(item), got[k])
+    else:
+        compare(np.asarray(expected), got[key])
+
+
 def run_case(octet, name):
     folder = DATA / "node" / name
     model = onnx.load(str(folder / "model.onnx"), load_external_data=False)
@@ -96,8 +126,7 @@ def run_case(octet, name):
                     path = data / f"output_{i}.pb"
                     if not path.exists():
                         continue
-                    expected = numpy_helper.to_array(onnx.load_tensor(str(path)))
-                    compare(np.asarray(expected), got[out])
+                    compare_value(model.graph.output[i].type, path, got, out)
         except Exception as error:  # a mismatch or a missing output
             return False, str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
     return True, ""

@@ -101,11 +101,21 @@ struct RunCommand: ParsableCommand {
             for (index, results) in runs.enumerated() {
                 for name in order {
                     guard let tensor = results[name] else { continue }
-                    arrays.append((runs.count > 1 ? "run\(index)/\(name)" : name, try Self.savable(tensor)))
+                    arrays += try Self.savableArrays(runs.count > 1 ? "run\(index)/\(name)" : name, tensor)
                 }
             }
             try NPZArchive.write(arrays, to: URL(fileURLWithPath: saveOutputs))
         }
+    }
+
+    /// The arrays saved for one value: a tensor under its name; a sequence's elements as
+    /// `name[0]`, `name[1]`, …; nothing for an optional without a value.
+    static func savableArrays(_ key: String, _ value: Tensor) throws -> [(key: String, tensor: Tensor)] {
+        if value.isNoValue { return [] }
+        if let elements = value.sequenceElements {
+            return try elements.enumerated().flatMap { index, element in try savableArrays("\(key)[\(index)]", element) }
+        }
+        return [(key, try savable(value))]
     }
 
     /// The tensor in a type NumPy can store (bfloat16, float8 and float4 as float32; 4- and 2-bit
@@ -157,6 +167,12 @@ struct RunCommand: ParsableCommand {
 
     /// One line per output: name, dtype, shape and value range.
     static func describe(name: String, _ tensor: Tensor) -> String {
+        if tensor.isNoValue { return "\(name): optional without a value" }
+        if let elements = tensor.sequenceElements {
+            let shapes = elements.prefix(8).map { $0.sequenceElements == nil ? "\($0.shape)" : "seq(\($0.sequenceElements?.count ?? 0))" }
+            return "\(name): sequence of \(elements.count) \(tensor.dtype) value\(elements.count == 1 ? "" : "s")"
+                + (shapes.isEmpty ? "" : " " + shapes.joined(separator: ", ") + (elements.count > 8 ? ", …" : ""))
+        }
         var line = "\(name): \(tensor.dtype) \(tensor.shape)"
         if tensor.dtype == .string {
             let shown = tensor.strings.prefix(4).map { "\"\(String(decoding: $0.prefix(40), as: UTF8.self))\"" }

@@ -12,6 +12,8 @@ public struct FeedValidator {
         public var dtype: DType?
         /// Declared shape, when the rank is known.
         public var shape: [Dim]?
+        /// The declared type (sequences and optionals are checked by kind only).
+        public var type: ValueType = .unknown
     }
 
     /// The model's runtime inputs.
@@ -40,7 +42,7 @@ public struct FeedValidator {
     ///   - recordStatistics: record value ranges per input (`data check`'s table).
     public init(model: Model, allowNonfinite: Bool = false, recordStatistics: Bool = true) {
         self.recordStatistics = recordStatistics
-        inputs = model.graph.runtimeInputs.map { InputSpec(name: $0.name, dtype: $0.type.dtype, shape: $0.type.shape) }
+        inputs = model.graph.runtimeInputs.map { InputSpec(name: $0.name, dtype: $0.type.dtype, shape: $0.type.shape, type: $0.type) }
         self.allowNonfinite = allowNonfinite
         statistics = inputs.map {
             InputStatistics(name: $0.name, dtypes: [], modelDtype: $0.dtype?.name ?? "?", modelShape: $0.shape, shapeRange: [],
@@ -119,6 +121,22 @@ public struct FeedValidator {
             }
             let file = sample.files[spec.name] ?? "?"
             let place = "input '\(spec.name)' (\(file), sample \(sample.index))"
+            switch spec.type {
+            case .sequence, .optional:
+                if let fed = Self.container(value, for: spec.type) {
+                    feeds[spec.name] = fed
+                } else {
+                    problem("kind:\(spec.name)", "\(place): the model expects a \(spec.type.summary) value, got \(value.sequenceElements == nil ? "a tensor" : "a sequence")", input: spec.name)
+                    fits = false
+                }
+                continue
+            default:
+                if value.container != nil {
+                    problem("kind:\(spec.name)", "\(place): the model expects a tensor, got a sequence", input: spec.name)
+                    fits = false
+                    continue
+                }
+            }
             let stored = value.dtype
             if let expected = spec.dtype, stored != expected {
                 if Self.widens(stored, to: expected), let widened = try? value.converted(to: expected) {
@@ -159,6 +177,21 @@ public struct FeedValidator {
             feeds[spec.name] = value
         }
         return fits ? feeds : nil
+    }
+
+    /// `value` as a feed for an input of sequence or optional `type`, or `nil` when it cannot be
+    /// one. Optional values are read from files as sequences of at most one element (their
+    /// layout on disk is the same): none, or the element.
+    static func container(_ value: Tensor, for type: ValueType) -> Tensor? {
+        switch type {
+        case .sequence: return value.sequenceElements == nil ? nil : value
+        case .optional(let inner):
+            guard let elements = value.sequenceElements else { return value }
+            if case .sequence = inner, elements.first?.sequenceElements == nil { return elements.isEmpty ? Tensor.noValue(value.dtype) : value }
+            if elements.isEmpty { return Tensor.noValue(value.dtype) }
+            return elements.count == 1 ? elements[0] : nil
+        default: return nil
+        }
     }
 
     /// Records that the data held no samples at all.

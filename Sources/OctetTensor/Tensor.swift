@@ -12,6 +12,44 @@ public struct Tensor: Sendable {
     private var storage: TensorStorage
     /// The elements of a `.string` tensor (empty for other types).
     public private(set) var strings: [Data]
+    /// For ONNX sequence and optional values: what the value holds (see ``Container``); `nil`
+    /// for a plain tensor. A container is an empty tensor of shape `[0]` to every kernel that
+    /// does not look here.
+    public private(set) var container: Container?
+
+    /// A value that is not a plain tensor.
+    public enum Container: Sendable, Equatable {
+        /// An ONNX sequence of tensors (all of the value's ``dtype``).
+        case sequence([Tensor])
+        /// An ONNX optional without a value.
+        case none
+    }
+
+    /// An ONNX sequence value.
+    /// - Parameters:
+    ///   - elements: the tensors, each of type `elementType`.
+    ///   - elementType: the sequence's element type (kept for an empty sequence).
+    public init(sequence elements: [Tensor], elementType: DType) {
+        self.init(zeros: elementType, shape: [0])
+        container = .sequence(elements)
+    }
+
+    /// An ONNX optional value that holds nothing.
+    /// - Parameter elementType: the element type of the tensor (or sequence) it could hold.
+    public static func noValue(_ elementType: DType) -> Tensor {
+        var value = Tensor(sequence: [], elementType: elementType)
+        value.container = Container.none
+        return value
+    }
+
+    /// The tensors of a sequence value, or `nil` when this is not a sequence.
+    public var sequenceElements: [Tensor]? {
+        if case .sequence(let elements)? = container { return elements }
+        return nil
+    }
+
+    /// Whether this is an optional value holding nothing.
+    public var isNoValue: Bool { container == Container.none }
 
     /// Creates a zero-filled numeric tensor.
     /// - Parameters:
@@ -131,7 +169,9 @@ public struct Tensor: Sendable {
 extension Tensor: Equatable {
     /// Tensors are equal when type, shape and stored bytes (or strings) are identical.
     public static func == (lhs: Tensor, rhs: Tensor) -> Bool {
-        guard lhs.dtype == rhs.dtype, lhs.shape == rhs.shape, lhs.strings == rhs.strings else { return false }
+        guard lhs.dtype == rhs.dtype, lhs.shape == rhs.shape, lhs.strings == rhs.strings, lhs.container == rhs.container else {
+            return false
+        }
         return lhs.storage === rhs.storage || lhs.storage.bytes.elementsEqual(rhs.storage.bytes)
     }
 }

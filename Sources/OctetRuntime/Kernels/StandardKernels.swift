@@ -29,5 +29,6 @@ enum StandardKernels {
         SamplingKernels.register(in: &registry)
         RandomKernels.register(in: &registry)
         StringKernels.register(in: &registry)
+        SequenceKernels.register(in: &registry)
     }
 }
