@@ -143,6 +143,14 @@ REASONS = [
     ("_opt", "sequence and optional values are not supported"),
     ("Loop", "Loop is not supported yet (used by this function expansion)"),
     ("blocked", "blocked quantization (block_size) is not supported yet"),
+    ("bernoulli", "random output: the expected values come from NumPy's generator, which ONNX says no "
+                  "implementation need reproduce (Octet's random ops are deterministic for a seed)"),
+    ("image_decoder", "ImageDecoder is out of scope: decoding JPEG/PNG/BMP/WebP/TIFF needs image codecs; "
+                      "Octet takes decoded arrays"),
+    ("test_dft_inverse", "the expected output holds float32 round-off (1.9e-7 where the exact value is 0; "
+                         "Octet computes 3e-15), past atol 1e-7"),
+    ("test_attention_4d_causal_fp16_expanded", "float16 rounding of the expanded graph: 2 of 192 elements one "
+                                               "float16 ULP off; the fused Attention case passes"),
 ]
 
 

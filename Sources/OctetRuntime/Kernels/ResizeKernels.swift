@@ -11,6 +11,8 @@ enum ResizeKernels {
         var cubicA = -0.75
         var excludeOutside = false
         var extrapolation = 0.0
+        /// Stretch the linear / cubic filter by 1 / scale when downsampling.
+        var antialias = false
     }
 
     /// The input coordinate that output index `o` maps to along one axis.
@@ -44,6 +46,9 @@ enum ResizeKernels {
             if options.coordinates == "tf_crop_and_resize" && (x < 0 || x > Double(input - 1)) { return [] }
             if abs(x) > 1e12 { return [(x < 0 ? 0 : input - 1, 1)] }
             func clamp(_ i: Int) -> Int { min(max(i, 0), input - 1) }
+            if options.antialias && (options.mode == "linear" || options.mode == "cubic") {
+                return antialiased(x, input: input, scale: scale, options: options).map { (clamp($0.0), $0.1) }
+            }
             switch options.mode {
             case "linear":
                 let base = x.rounded(.down)
@@ -78,6 +83,32 @@ enum ResizeKernels {
                 return [(clamp(index), 1)]
             }
         }
+    }
+
+    /// Taps of the linear or cubic filter stretched by 1 / min(scale, 1) and normalized, as ONNX
+    /// defines `antialias`; an exact integer position counts as ratio 1 from the index below.
+    static func antialiased(_ x: Double, input: Int, scale: Double, options: Options) -> [(Int, Double)] {
+        let s = min(scale, 1)
+        let floor = x.rounded(.down)
+        let (base, ratio) = x == floor ? (Int(floor) - 1, 1.0) : (Int(floor), x - floor)
+        let reach = options.mode == "linear" ? 1.0 : 2.0
+        let start = Int((-reach / s).rounded(.down)) + 1
+        let a = options.cubicA
+        func weight(_ t: Double) -> Double {
+            let d = abs(t)
+            if options.mode == "linear" { return max(0, 1 - d) }
+            if d <= 1 { return ((a + 2) * d - (a + 3)) * d * d + 1 }
+            return d < 2 ? ((a * d - 5 * a) * d + 8 * a) * d - 4 * a : 0
+        }
+        var terms = (start..<(2 - start)).map { i in (base + i, weight(s * (Double(i) - ratio))) }
+        var total = terms.reduce(0) { $0 + $1.1 }
+        terms = terms.map { ($0.0, total == 0 ? 0 : $0.1 / total) }
+        if options.excludeOutside {
+            terms = terms.map { $0.0 < 0 || $0.0 >= input ? ($0.0, 0) : $0 }
+            total = terms.reduce(0) { $0 + $1.1 }
+            terms = terms.map { ($0.0, total == 0 ? 0 : $0.1 / total) }
+        }
+        return terms
     }
 
     static func resample(_ values: [Double], shape: [Int], axis: Int, output: Int, scale: Double, options: Options,
@@ -193,7 +224,7 @@ enum ResizeKernels {
             options.cubicA = Double(context.float("cubic_coeff_a", -0.75))
             options.excludeOutside = context.int("exclude_outside", 0) != 0
             options.extrapolation = Double(context.float("extrapolation_value", 0))
-            if context.int("antialias", 0) != 0 { throw KernelError("antialias=1 is not supported") }
+            options.antialias = context.int("antialias", 0) != 0
             let x = try context.input(0)
             if context.opset < 11 {
                 return [try resize(x, scales: try context.input(1).doubles(), sizes: nil, roi: [], axes: nil, policy: "stretch", options: options)]
