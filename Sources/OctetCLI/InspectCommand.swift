@@ -15,11 +15,73 @@ struct InspectCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "The ONNX model file to describe.")
-    var model: String
+    @Argument(help: "The ONNX model file to describe (not needed with --list-operators).")
+    var model: String?
 
     @Flag(help: "Print a JSON document instead of text.")
     var json = false
+
+    @Flag(help: "List the operators Octet's engine runs, and how many of the standard ONNX domain's it covers.")
+    var listOperators = false
+
+    func validate() throws {
+        if model == nil && !listOperators { throw ValidationError("give a model file, or --list-operators") }
+    }
+
+    /// The engine's operator set: every registered (domain, op type), and its coverage of the
+    /// standard domain as the pinned onnx release defines it.
+    struct OperatorList: Encodable {
+        struct Coverage: Encodable {
+            let onnxVersion: String
+            let opset: Int64
+            let supported: Int
+            let total: Int
+            let missing: [Missing]
+        }
+        struct Missing: Encodable {
+            let opType: String
+            let reason: String
+        }
+        struct Entry: Encodable {
+            let domain: String
+            let opType: String
+        }
+        let standardDomain: Coverage
+        let operators: [Entry]
+
+        init(registry: OpRegistry = .standard) {
+            operators = registry.operators.map { key in
+                let parts = key.components(separatedBy: "::")
+                return Entry(domain: parts.first ?? "", opType: parts.last ?? key)
+            }
+            let standard = Set(operators.filter { $0.domain.isEmpty }.map(\.opType))
+            let missing = StandardOperators.names.filter { !standard.contains($0) }
+            standardDomain = Coverage(onnxVersion: StandardOperators.onnxVersion, opset: StandardOperators.opset,
+                                      supported: StandardOperators.names.count - missing.count, total: StandardOperators.names.count,
+                                      missing: missing.map { Missing(opType: $0, reason: StandardOperators.excluded[$0] ?? "not implemented yet") })
+        }
+
+        var text: String {
+            var lines = ["Octet's engine runs \(standardDomain.supported) of the \(standardDomain.total) operators of the standard ONNX domain "
+                + "(onnx \(standardDomain.onnxVersion), opset \(standardDomain.opset))."]
+            for entry in standardDomain.missing { lines.append("Not supported: \(entry.opType) (\(entry.reason))") }
+            let byDomain = Dictionary(grouping: operators, by: \.domain)
+            for domain in byDomain.keys.sorted() {
+                let names = byDomain[domain, default: []].map(\.opType)
+                lines.append("\(domain.isEmpty ? "ai.onnx" : domain) (\(names.count)):")
+                var line = " "
+                for name in names {
+                    if line.count + name.count + 1 > 100 {
+                        lines.append(line)
+                        line = " "
+                    }
+                    line += " " + name
+                }
+                if line.count > 1 { lines.append(line) }
+            }
+            return lines.joined(separator: "\n") + "\n"
+        }
+    }
 
     /// The summary plus what Octet's engine cannot run; in JSON, the summary's keys and
     /// `unsupportedOperators`.
@@ -37,6 +99,10 @@ struct InspectCommand: ParsableCommand {
     }
 
     func run() throws {
+        guard let model, !listOperators else {
+            let list = OperatorList()
+            return try Console.printResult(list, json: json) { list.text }
+        }
         let url = URL(fileURLWithPath: model)
         let loaded = try Model.load(contentsOf: url)
         let report = Report(summary: ModelSummary(model: loaded, file: model), unsupported: Session.unsupportedOperators(in: loaded))

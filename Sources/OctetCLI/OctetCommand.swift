@@ -35,7 +35,7 @@ public struct OctetCommand: ParsableCommand {
         } catch let error as RuntimeError {
             // Kernel and planning errors name a node; the file it belongs to comes first.
             Interruption.waitIfInterrupted()
-            let file = (command as? ModelFileCommand).map { "\($0.model): " } ?? ""
+            let file = (command as? ModelFileCommand)?.modelFile.map { "\($0): " } ?? ""
             Console.error(file + (error.errorDescription ?? "\(error)"))
             finish(1)
         } catch let error as any UserFacingError {
@@ -52,15 +52,15 @@ public struct OctetCommand: ParsableCommand {
 
 /// A command about one model file, named first in errors the engine raises while running it.
 protocol ModelFileCommand {
-    /// The model path as the user gave it.
-    var model: String { get }
+    /// The model path as the user gave it, when the command has one.
+    var modelFile: String? { get }
 }
 
-extension CalibrateCommand: ModelFileCommand {}
-extension ConvertCommand: ModelFileCommand {}
-extension DataCheckCommand: ModelFileCommand {}
-extension InspectCommand: ModelFileCommand {}
-extension RunCommand: ModelFileCommand {}
+extension CalibrateCommand: ModelFileCommand { var modelFile: String? { model } }
+extension ConvertCommand: ModelFileCommand { var modelFile: String? { model } }
+extension DataCheckCommand: ModelFileCommand { var modelFile: String? { model } }
+extension InspectCommand: ModelFileCommand { var modelFile: String? { model } }
+extension RunCommand: ModelFileCommand { var modelFile: String? { model } }
 
 /// Errors whose message is written for users: printed as `Error: …`, exit code 1.
 protocol UserFacingError: LocalizedError {}

@@ -77,7 +77,9 @@ enum SamplingKernels {
                     let size = Double(dims[axis])
                     var c = alignCorners ? (normalized + 1) / 2 * (size - 1) : ((normalized + 1) * size - 1) / 2
                     if mode == .nearest { c = c.rounded(.toNearestOrEven) }
-                    if c < low[axis] || c > high[axis] {
+                    // Out-of-range positions move inside first (ONNX's definition); cubic taps are
+                    // padded one by one instead, as PyTorch and ONNX Runtime do.
+                    if mode != .cubic, c < low[axis] || c > high[axis] {
                         if padding == .border { c = Swift.min(Swift.max(c, 0), size - 1) }
                         if padding == .reflection { c = reflect(c, low[axis], high[axis]) }
                     }
