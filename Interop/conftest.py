@@ -13,8 +13,8 @@ def octet():
     binary = pathlib.Path(os.environ.get("OCTET", ROOT / ".build" / "debug" / "octet"))
     assert binary.exists(), f"build octet first (swift build): {binary} is missing"
 
-    def run(*args, check=True):
-        result = subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True)
+    def run(*args, check=True, timeout=None):
+        result = subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"octet {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr}")
         return result

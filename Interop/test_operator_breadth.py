@@ -3,12 +3,13 @@ operator listing users see, and whole models built as exporters write them (ViT 
 Mod, a RoiAlign detector head, a spatial transformer, an STFT/mel audio front-end, an opset-23
 decoder block, a Scan RNN) against ONNX Runtime (max |octet − ort| / max |ort| ≤ 1e-4)."""
 import json
+import random
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import defs
+from onnx import defs, numpy_helper
 
 import breadth_models
 
@@ -50,3 +51,91 @@ def test_matches_onnx_runtime(tmp_path, octet, name):
                 scale = max(float(np.max(np.abs(want))), 1e-30)
                 error = float(np.max(np.abs(have.astype(np.float64) - want))) / scale
                 assert error <= 1e-4, f"{name} {output} at feed set {index}: relative error {error:.3g}"
+
+
+# Operators added for the whole standard set; their node-test models are mutated below.
+NEW_OPERATORS = """Mod BitShift BitwiseAnd BitwiseOr BitwiseXor BitwiseNot BitCast Tan Asin Acos Atan Sinh Cosh Asinh Acosh
+Atanh Celu Softsign Shrink ThresholdedRelu Swish RMSNormalization LpNormalization MeanVarianceNormalization LRN Hardmax
+NegativeLogLikelihoodLoss SoftmaxCrossEntropyLoss Attention RotaryEmbedding SwiGLU TensorScatter LinearAttention
+CausalConvWithState CumProd LpPool GlobalLpPool EyeLike Compress ReverseSequence CenterCropPad Unique Det DFT STFT
+HannWindow HammingWindow BlackmanWindow MelWeightMatrix MatMulInteger ConvInteger QLinearMatMul QLinearConv
+DynamicQuantizeLinear GridSample AffineGrid RoiAlign MaxRoiPool MaxUnpool Col2Im DeformConv RNN Scan RandomUniform
+RandomNormal RandomUniformLike RandomNormalLike Bernoulli Multinomial StringConcat StringSplit StringNormalizer
+RegexFullMatch TfIdfVectorizer SequenceEmpty SequenceConstruct SequenceAt SequenceInsert SequenceErase SequenceLength
+SequenceMap SplitToSequence ConcatFromSequence Optional OptionalHasElement OptionalGetElement Resize""".split()
+
+
+def _node_cases():
+    import warnings
+    from onnx.backend.test.case.node import collect_testcases
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = collect_testcases(None)
+    return [case for case in cases if len(case.model.graph.node) == 1 and case.model.graph.node[0].op_type in NEW_OPERATORS
+            and case.data_sets]
+
+
+def _save_inputs(folder, model, inputs):
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, (info, value) in enumerate(zip(model.graph.input, inputs)):
+        if isinstance(value, list):
+            proto = numpy_helper.from_list(value, info.name)
+        elif value is None:
+            proto = onnx.OptionalProto(name=info.name, elem_type=onnx.OptionalProto.TENSOR)
+        else:
+            proto = numpy_helper.from_array(np.asarray(value), info.name)
+        (folder / f"input_{index}.pb").write_bytes(proto.SerializeToString())
+
+
+def _mutated(case, rng):
+    model = onnx.ModelProto()
+    model.CopyFrom(case.model)
+    inputs = list(case.data_sets[0][0])
+    node = model.graph.node[0]
+    roll = rng.random()
+    if node.attribute and roll < 0.4:
+        a = rng.choice(list(node.attribute))
+        if a.type == onnx.AttributeProto.INT:
+            a.i = rng.choice([-5, -1, 0, 1, 2, 3, 7, 100, 2**40, -2**62])
+        elif a.type == onnx.AttributeProto.INTS and a.ints:
+            a.ints[rng.randrange(len(a.ints))] = rng.choice([-3, -1, 0, 1, 5, 1000, 2**40])
+        elif a.type == onnx.AttributeProto.FLOAT:
+            a.f = rng.choice([0.0, -1.0, float("nan"), float("inf"), 1e30])
+        elif a.type == onnx.AttributeProto.STRING:
+            a.s = rng.choice([b"", b"bogus", b"(", b"LEFT"])
+        elif a.type == onnx.AttributeProto.STRINGS and a.strings:
+            a.strings[0] = b""
+    elif inputs:
+        index = rng.randrange(len(inputs))
+        value = inputs[index]
+        if isinstance(value, np.ndarray) and value.dtype.kind in "iufb":
+            if rng.random() < 0.5 and value.size:
+                value = value.copy()
+                if value.dtype.kind in "iu":
+                    info = np.iinfo(value.dtype)
+                    value.flat[rng.randrange(value.size)] = rng.choice([info.min, info.max, 0, 1])
+                elif value.dtype.kind == "f":
+                    value.flat[rng.randrange(value.size)] = rng.choice([np.nan, np.inf, -np.inf, 1e38])
+            else:
+                shape = [rng.choice([0, 1, 2, 3, 7]) for _ in range(rng.choice([0, 1, 2, 3, 4, 5]))]
+                value = np.zeros(shape, value.dtype) if value.dtype.kind == "b" else \
+                    np.random.default_rng(0).integers(-3, 9, shape).astype(value.dtype)
+            inputs[index] = value
+    return model, inputs
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_mutated_new_operators_never_crash(tmp_path, octet, seed):
+    """Every new kernel's node-test models with odd attributes, shapes and values: `octet run`
+    gives a result or one `Error:` line naming the model; never a crash."""
+    rng = random.Random(seed)
+    for number, case in enumerate(_node_cases()):
+        model, inputs = _mutated(case, rng)
+        folder = tmp_path / f"case{number}"
+        _save_inputs(folder / "data", model, inputs)
+        path = folder / "model.onnx"
+        onnx.save(model, str(path))
+        result = octet("run", path, "--load-inputs", folder / "data", check=False, timeout=60)
+        assert result.returncode in (0, 1), f"{case.name}: exit {result.returncode}\n{result.stderr[-2000:]}"
+        if result.returncode == 1:
+            assert result.stderr.startswith("Error: ") and "Fatal error" not in result.stderr, f"{case.name}: {result.stderr[-2000:]}"

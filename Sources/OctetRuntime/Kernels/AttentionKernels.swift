@@ -74,8 +74,8 @@ enum AttentionKernels {
               key.heads == value.heads, key.heads > 0, query.heads % key.heads == 0 else {
             throw KernelError("Q \(query.shape), K \(key.shape) and V \(value.shape) do not fit together")
         }
-        if let nonpad, nonpad.count != query.batch {
-            throw KernelError("nonpad_kv_seqlen has \(nonpad.count) entries for a batch of \(query.batch)")
+        if let nonpad, nonpad.count != query.batch || !nonpad.allSatisfy({ $0 >= 0 && $0 <= key.sequence }) {
+            throw KernelError("nonpad_kv_seqlen must hold one length in 0...\(key.sequence) per batch entry (\(query.batch))")
         }
         let (batch, heads, sq, skv) = (query.batch, query.heads, query.sequence, key.sequence)
         let groups = heads / key.heads
@@ -295,10 +295,14 @@ enum AttentionKernels {
                 for b in 0..<cache.shape[0] {
                     for o in 0..<outerPerBatch {
                         for s in 0..<length {
-                            var position = starts[b] + s
-                            if mode == "circular" { position = ((position % capacity) + capacity) % capacity }
-                            guard position >= 0, position < capacity else {
-                                throw KernelError("write index \(starts[b]) + \(s) is outside the cache's \(capacity) positions")
+                            let position: Int
+                            if mode == "circular" {
+                                position = (((starts[b] % capacity) + capacity) % capacity + s) % capacity
+                            } else {
+                                guard starts[b] >= 0, starts[b] <= capacity - length else {
+                                    throw KernelError("write index \(starts[b]) + \(length) updates do not fit the cache's \(capacity) positions")
+                                }
+                                position = starts[b] + s
                             }
                             let outer = b * outerPerBatch + o
                             let from = ((outer * length) + s) * inner * size

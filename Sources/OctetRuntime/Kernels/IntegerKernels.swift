@@ -188,6 +188,7 @@ enum IntegerKernels {
         let x = try context.input(0)
         guard x.dtype == .float32 else { throw KernelError("expects a float32 tensor, got \(x.dtype)") }
         let values = x.scalars(as: Float.self)
+        guard values.allSatisfy(\.isFinite) else { throw KernelError("x holds NaN or infinite values, which have no uint8 range") }
         let high = Swift.max(0, values.max() ?? 0)
         let low = Swift.min(0, values.min() ?? 0)
         let scale: Float = (high == low ? 1 : high - low) / 255

@@ -101,6 +101,7 @@ enum RandomKernels {
         let target = try dtype(context, .int32)
         guard target == .int32 || target == .int64 else { throw KernelError("dtype must be int32 or int64") }
         let (rows, classes) = (input.shape[0], input.shape[1])
+        try Layout.check([rows, samples], .float64)
         let logits = try input.doubles()
         var random = generator(context)
         var out: [Double] = []

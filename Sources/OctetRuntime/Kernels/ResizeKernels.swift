@@ -88,7 +88,8 @@ enum ResizeKernels {
     /// Taps of the linear or cubic filter stretched by 1 / min(scale, 1) and normalized, as ONNX
     /// defines `antialias`; an exact integer position counts as ratio 1 from the index below.
     static func antialiased(_ x: Double, input: Int, scale: Double, options: Options) -> [(Int, Double)] {
-        let s = min(scale, 1)
+        // Scales below 1e-6 would need millions of taps per sample; they are filtered as 1e-6.
+        let s = min(max(scale, 1e-6), 1)
         let floor = x.rounded(.down)
         let (base, ratio) = x == floor ? (Int(floor) - 1, 1.0) : (Int(floor), x - floor)
         let reach = options.mode == "linear" ? 1.0 : 2.0

@@ -10,18 +10,18 @@ enum SamplingKernels {
     /// Reflects `x` into [low, high] by its nearer border, as often as needed.
     static func reflect(_ x: Double, _ low: Double, _ high: Double) -> Double {
         let range = high - low
-        guard range > 0 else { return low }
+        guard range > 0, x.isFinite else { return low }
         if x < low {
             let d = low - x
             let n = (d / range).rounded(.towardZero)
             let r = d - n * range
-            return Int(n) % 2 == 0 ? low + r : high - r
+            return n.truncatingRemainder(dividingBy: 2) == 0 ? low + r : high - r
         }
         if x > high {
             let d = x - high
             let n = (d / range).rounded(.towardZero)
             let r = d - n * range
-            return Int(n) % 2 == 0 ? high - r : low + r
+            return n.truncatingRemainder(dividingBy: 2) == 0 ? high - r : low + r
         }
         return x
     }
@@ -84,6 +84,8 @@ enum SamplingKernels {
                         if padding == .reflection { c = reflect(c, low[axis], high[axis]) }
                     }
                     if c.isNaN { skip = true; break }
+                    // Far outside: reflect back in, or park just past the edge (same taps and weights).
+                    if Swift.abs(c) > 1e9 { c = padding == .reflection ? reflect(c, low[axis], high[axis]) : (c < 0 ? -8 : size + 8) }
                     var axisTaps: [(Int, Double)]
                     switch mode {
                     case .nearest: axisTaps = [(Int(c), 1)]
@@ -146,6 +148,7 @@ enum SamplingKernels {
               theta.shape[0] == size[0], size.allSatisfy({ $0 > 0 }) else {
             throw KernelError("theta \(theta.shape) and size \(size) must be [N, 2, 3] with [N, C, H, W] or [N, 3, 4] with [N, C, D, H, W]")
         }
+        try Layout.check([size[0]] + Array(size[2...]) + [spatial], theta.dtype)
         let alignCorners = context.int("align_corners", 0) != 0
         let dims = Array(size[2...])
         // Normalized coordinates along each axis (x is the last spatial axis).
@@ -186,6 +189,7 @@ enum SamplingKernels {
         let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
         let (outH, outW) = (context.int("output_height", 1), context.int("output_width", 1))
         guard outH > 0, outW > 0 else { throw KernelError("output_height and output_width must be positive") }
+        try Layout.check([batchIndices.count, channels, outH, outW], .float64)
         let samplingRatio = context.int("sampling_ratio", 0)
         let scale = Double(context.float("spatial_scale", 1))
         let isMax = context.string("mode", "avg") == "max"
@@ -196,13 +200,20 @@ enum SamplingKernels {
         for r in 0..<batchIndices.count {
             let batch = batchIndices[r]
             guard batch >= 0, batch < x.shape[0] else { throw KernelError("batch index \(batch) is outside 0..<\(x.shape[0])") }
+            guard boxes[r * 4..<r * 4 + 4].allSatisfy({ $0.isFinite && Swift.abs($0 * scale) < 1e9 }), scale.isFinite else {
+                throw KernelError("roi \(r) has coordinates that are not finite (or beyond 1e9 after spatial_scale)")
+            }
             let shift = halfPixel ? 0.5 : 0
             let startW = boxes[r * 4] * scale - shift, startH = boxes[r * 4 + 1] * scale - shift
             var roiW = boxes[r * 4 + 2] * scale - shift - startW, roiH = boxes[r * 4 + 3] * scale - shift - startH
             if !halfPixel { roiW = Swift.max(roiW, 1); roiH = Swift.max(roiH, 1) }
             let (binH, binW) = (roiH / Double(outH), roiW / Double(outW))
-            let gridH = samplingRatio > 0 ? samplingRatio : Int((roiH / Double(outH)).rounded(.up))
-            let gridW = samplingRatio > 0 ? samplingRatio : Int((roiW / Double(outW)).rounded(.up))
+            // A region of negative size samples nothing (its bins are 0), as ONNX Runtime's loops do.
+            let gridH = samplingRatio > 0 ? samplingRatio : Swift.max(0, Int((roiH / Double(outH)).rounded(.up)))
+            let gridW = samplingRatio > 0 ? samplingRatio : Swift.max(0, Int((roiW / Double(outW)).rounded(.up)))
+            guard gridH <= 1 << 20, gridW <= 1 << 20, gridH * gridW <= 1 << 20 else {
+                throw KernelError("roi \(r) needs \(gridH)×\(gridW) samples per bin; give sampling_ratio for regions this large")
+            }
             let count = Double(Swift.max(gridH * gridW, 1))
             for c in 0..<channels {
                 let plane = (batch * channels + c) * height * width
@@ -262,6 +273,9 @@ enum SamplingKernels {
         let count = rois.shape[0]
         var out = [Double](repeating: 0, count: count * channels * pooled[0] * pooled[1])
         for r in 0..<count {
+            guard boxes[r * 5..<r * 5 + 5].allSatisfy({ $0.isFinite && Swift.abs($0 * scale) < 1e9 }), scale.isFinite else {
+                throw KernelError("roi \(r) has values that are not finite (or beyond 1e9 after spatial_scale)")
+            }
             let batch = Int(boxes[r * 5])
             guard batch >= 0, batch < x.shape[0] else { throw KernelError("roi \(r) names batch \(batch), outside 0..<\(x.shape[0])") }
             let coordinates = (1...4).map { Int((boxes[r * 5 + $0] * scale).rounded(.toNearestOrAwayFromZero)) }
@@ -297,11 +311,16 @@ enum SamplingKernels {
         let strides = context.ints("strides") ?? Array(repeating: 1, count: kernel.count)
         let pads = context.ints("pads") ?? Array(repeating: 0, count: 2 * kernel.count)
         guard strides.count == kernel.count, pads.count == 2 * kernel.count else { throw KernelError("strides and pads do not match kernel_shape") }
+        guard (kernel + strides + pads).allSatisfy({ $0 >= 0 && $0 < Int(Int32.max) }) else {
+            throw KernelError("kernel_shape \(kernel), strides \(strides) and pads \(pads) must lie in 0..<2^31")
+        }
         var inferred = Array(x.shape[..<2])
         for axis in 0..<kernel.count {
             inferred.append((x.shape[axis + 2] - 1) * strides[axis] - pads[axis] - pads[axis + kernel.count] + kernel[axis])
         }
+        try Layout.check(inferred, x.dtype)
         let shape = try context.optionalInput(2)?.integers() ?? inferred
+        try Layout.check(shape, x.dtype)
         guard shape.count == inferred.count, zip(shape, inferred).allSatisfy({ $0 >= $1 }), inferred.allSatisfy({ $0 >= 0 }) else {
             throw KernelError("output_shape \(shape) must have rank \(inferred.count) and be at least the inferred \(inferred)")
         }
@@ -328,20 +347,24 @@ enum SamplingKernels {
         let dilations = context.ints("dilations") ?? Array(repeating: 1, count: rank)
         let pads = context.ints("pads") ?? Array(repeating: 0, count: 2 * rank)
         let strides = context.ints("strides") ?? Array(repeating: 1, count: rank)
-        let blockSize = block.reduce(1, *)
+        let blockSize = Checked.product(block) ?? 0
         guard input.rank == 3, block.count == rank, rank > 0, blockSize > 0, input.shape[1] % blockSize == 0,
               dilations.count == rank, strides.count == rank, pads.count == 2 * rank,
-              (image + block + dilations + strides).allSatisfy({ $0 > 0 }) else {
+              (image + block + dilations + strides).allSatisfy({ $0 > 0 }),
+              (image + block + dilations + strides + pads).allSatisfy({ $0 >= 0 && $0 < Int(Int32.max) }) else {
             throw KernelError("input \(input.shape), image_shape \(image) and block_shape \(block) do not fit together")
         }
-        let columns = (0..<rank).map { axis -> Int in
-            let span = dilations[axis] * (block[axis] - 1) + 1
-            return (image[axis] + pads[axis] + pads[axis + rank] - span) / strides[axis] + 1
+        let columns = try (0..<rank).map { axis -> Int in
+            guard let reach = Checked.multiply(dilations[axis], block[axis] - 1), reach < Int(Int32.max) else {
+                throw KernelError("dilations \(dilations) and block_shape \(block) reach past 2^31")
+            }
+            return (image[axis] + pads[axis] + pads[axis + rank] - reach - 1) / strides[axis] + 1
         }
         guard columns.reduce(1, *) == input.shape[2], columns.allSatisfy({ $0 > 0 }) else {
             throw KernelError("input's last dimension \(input.shape[2]) is not the number of sliding blocks \(columns)")
         }
         let channels = input.shape[1] / blockSize
+        try Layout.check([input.shape[0], channels] + image, input.dtype)
         let values = try input.doubles()
         let imageVolume = image.reduce(1, *)
         let (blockStrides, columnStrides, imageStrides) = (Layout.strides(block), Layout.strides(columns), Layout.strides(image))
@@ -390,7 +413,8 @@ enum SamplingKernels {
         let dilations = context.ints("dilations") ?? [1, 1]
         let pads = context.ints("pads") ?? [0, 0, 0, 0]
         let (outH, outW) = (offset.shape[2], offset.shape[3])
-        guard strides.count == 2, dilations.count == 2, pads.count == 4,
+        guard strides.count == 2, dilations.count == 2, pads.count == 4, strides.allSatisfy({ $0 > 0 }),
+              (strides + dilations + pads).allSatisfy({ $0 >= 0 && $0 < Int(Int32.max) }),
               outH == (height + pads[0] + pads[2] - (kh - 1) * dilations[0] - 1) / strides[0] + 1,
               outW == (width + pads[1] + pads[3] - (kw - 1) * dilations[1] - 1) / strides[1] + 1 else {
             throw KernelError("offset's spatial size \([outH, outW]) does not match the convolution's output size")
@@ -402,6 +426,7 @@ enum SamplingKernels {
         if let bias, bias.count != filters { throw KernelError("B holds \(bias.count) values but W has \(filters) filters") }
         let (perGroupIn, perGroupOut, perOffsetGroup) = (channels / group, filters / group, channels / offsetGroup)
         func sample(_ plane: Int, _ y: Double, _ x: Double) -> Double {
+            guard y > -1, y < Double(height), x > -1, x < Double(width) else { return 0 }
             let (y0, x0) = (Int(y.rounded(.down)), Int(x.rounded(.down)))
             var total = 0.0
             for (dy, wy) in [(0, 1 - (y - Double(y0))), (1, y - Double(y0))] {

@@ -111,6 +111,7 @@ enum SelectionKernels {
             shape[axis] = size
             shift[axis] = size <= input.shape[axis] ? (input.shape[axis] - size) / 2 : -((size - input.shape[axis]) / 2)
         }
+        try Layout.check(shape, input.dtype)
         let (outStrides, inStrides) = (Layout.strides(shape), Layout.strides(input.shape))
         return try gatherOrZero(input, shape: shape) { index in
             var offset = 0

@@ -48,7 +48,7 @@ enum SequenceKernels {
                 sizes = Array(repeating: size, count: length / size) + (length % size > 0 ? [length % size] : [])
             } else {
                 sizes = values
-                guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == length else {
+                guard sizes.allSatisfy({ $0 >= 0 }), Checked.sum(sizes) == length else {
                     throw KernelError("split sizes \(sizes) must be non-negative and add up to \(length)")
                 }
             }

@@ -54,6 +54,10 @@ enum SignalKernels {
         guard length > 0 else { throw KernelError("dft_length must be positive, got \(length)") }
         if !inverse && onesided && components == 2 { throw KernelError("onesided is only defined for a real input signal") }
         let bins = inverse ? length : (onesided ? length / 2 + 1 : length)
+        var outputShape = input.shape
+        outputShape[axis] = bins
+        try Layout.check(outputShape, .float64)
+        try Layout.check([length, 2], .float64)
         let outComponents = inverse && onesided ? 1 : 2
         let values = try input.doubles()
         let outer = input.shape[..<axis].reduce(1, *)
@@ -115,6 +119,7 @@ enum SignalKernels {
         if onesided && signal.shape[2] == 2 { throw KernelError("onesided is only defined for a real input signal") }
         let (batch, length, components) = (signal.shape[0], signal.shape[1], signal.shape[2])
         let frames = 1 + (length - frameLength) / step
+        try Layout.check([batch, frames, onesided ? frameLength / 2 + 1 : frameLength, 2], .float64)
         let bins = onesided ? frameLength / 2 + 1 : frameLength
         let values = try signal.doubles()
         let transform = Transform(length: frameLength)
@@ -150,6 +155,7 @@ enum SignalKernels {
     static func window(_ context: KernelContext, _ shape: (Double) -> Double) throws -> Tensor {
         guard let size = try context.input(0).integers().first, size >= 0 else { throw KernelError("size must be a non-negative integer") }
         let denominator = Double(context.int("periodic", 1) != 0 ? size : size - 1)
+        try Layout.check([size], .float64)
         let values = (0..<size).map { shape(2 * Double.pi * Double($0) / denominator) }
         return try Tensor(shape: [size], scalars: values).converted(to: try outputType(context))
     }
@@ -161,6 +167,9 @@ enum SignalKernels {
             guard let value = try context.input(index).doubles().first else { throw KernelError("input #\(index) must hold a value") }
             return value
         }
+        guard try [scalar(0), scalar(1)].allSatisfy({ $0.isFinite && Swift.abs($0) < 1e15 }) else {
+            throw KernelError("num_mel_bins and dft_length must be finite integers")
+        }
         let melBins = Int(try scalar(0))
         let dftLength = Int(try scalar(1))
         let sampleRate = try scalar(2)
@@ -169,12 +178,15 @@ enum SignalKernels {
             throw KernelError("needs num_mel_bins > 0, dft_length > 0, sample_rate > 0 and 0 ≤ lower_edge_hertz < upper_edge_hertz")
         }
         let spectrumBins = dftLength / 2 + 1
+        try Layout.check([spectrumBins, melBins], .float64)
         let lowMel = 2595 * Foundation.log10(1 + lower / 700)
         let highMel = 2595 * Foundation.log10(1 + upper / 700)
         let step = (highMel - lowMel) / Double(melBins + 2)
-        let edges = (0..<(melBins + 2)).map { index -> Int in
+        let edges = try (0..<(melBins + 2)).map { index -> Int in
             let hertz = 700 * (Foundation.pow(10, (Double(index) * step + lowMel) / 2595) - 1)
-            return Int((Double(dftLength + 1) * hertz / sampleRate).rounded(.down))
+            let bin = (Double(dftLength + 1) * hertz / sampleRate).rounded(.down)
+            guard bin.isFinite, Swift.abs(bin) < 1e15 else { throw KernelError("the mel band edges fall outside the spectrum") }
+            return Int(bin)
         }
         guard let last = edges.last, last < spectrumBins + 1 else { throw KernelError("upper_edge_hertz lies past the Nyquist frequency") }
         var out = [Double](repeating: 0, count: spectrumBins * melBins)

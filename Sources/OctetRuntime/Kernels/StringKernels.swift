@@ -134,13 +134,15 @@ enum StringKernels {
         }
         guard nextID <= indexes.count else { throw KernelError("ngram_indexes has \(indexes.count) entries for \(nextID) n-grams") }
         let width = (indexes.max() ?? 0) + 1
+        try Layout.check([input.rank == 2 ? input.shape[0] : 1, width], .float64)
         let rows = input.rank == 2 ? input.shape[0] : 1
         let rowSize = input.rank == 2 ? input.shape[1] : input.elementCount
         var frequencies = [Double](repeating: 0, count: rows * width)
         for row in 0..<rows {
             let items = Array(tokens[row * rowSize..<(row + 1) * rowSize])
             var startLength = minLength
-            for skip in 1...(maxSkip + 1) {
+            // Skips past the row's length find nothing more.
+            for skip in 1...(Swift.min(maxSkip, rowSize) + 1) {
                 for start in 0..<items.count where start + skip * (startLength - 1) < items.count {
                     var gram: [String] = []
                     var item = start
