@@ -52,9 +52,38 @@ def models():
                                      [vi("x")], [vi("y")], [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in zip("abc", (0, 4, 1))])
 
 
+def new_operator_models():
+    """Seeds for the operators added for the whole standard set (exec target only)."""
+    f = lambda name, array: numpy_helper.from_array(np.asarray(array), name)
+    yield "mod-bitshift.onnx", model([helper.make_node("Mod", ["x", "m"], ["r"], fmod=1), helper.make_node("Hardmax", ["r"], ["y"])],
+                                     [vi("x")], [vi("y")], [f("m", np.full((2, 4), 3, np.float32))])
+    yield "gridsample.onnx", model([helper.make_node("GridSample", ["x", "g"], ["y"], mode="cubic", padding_mode="reflection")],
+                                   [vi("x", shape=(1, 1, 4, 4))], [vi("y", shape=(1, 1, 2, 2))],
+                                   [f("g", np.linspace(-1.5, 1.5, 8, dtype=np.float32).reshape(1, 2, 2, 2))], opset=20)
+    yield "roialign.onnx", model([helper.make_node("RoiAlign", ["x", "r", "b"], ["y"], output_height=2, output_width=2)],
+                                 [vi("x", shape=(1, 1, 4, 4))], [vi("y", shape=(1, 1, 2, 2))],
+                                 [f("r", np.array([[0, 0, 3, 3]], np.float32)), f("b", np.zeros(1, np.int64))], opset=16)
+    yield "attention.onnx", model([helper.make_node("Attention", ["q", "k", "v"], ["y"], is_causal=1, q_num_heads=2, kv_num_heads=1)],
+                                  [vi("q", shape=(1, 3, 4)), vi("k", shape=(1, 3, 2)), vi("v", shape=(1, 3, 2))],
+                                  [vi("y", shape=(1, 3, 4))], opset=23)
+    yield "stft.onnx", model([helper.make_node("STFT", ["x", "s", "", "l"], ["y"]),
+                              helper.make_node("DFT", ["y", "", "a"], ["z"], inverse=1)],
+                             [vi("x", shape=(1, 16, 1))], [vi("z", shape=(1, 5, 3, 2))],
+                             [f("s", np.array(3, np.int64)), f("l", np.array(4, np.int64)), f("a", np.array(2, np.int64))], opset=20)
+    yield "sequence.onnx", model([helper.make_node("SplitToSequence", ["x"], ["s"], axis=1),
+                                  helper.make_node("SequenceErase", ["s", "p"], ["t"]),
+                                  helper.make_node("ConcatFromSequence", ["t"], ["y"], axis=1)],
+                                 [vi("x")], [vi("y", shape=(2, 3))], [f("p", np.array(-1, np.int64))], opset=17)
+    yield "unique-compress.onnx", model([helper.make_node("Unique", ["x"], ["u", "i", "v", "c"], axis=0),
+                                         helper.make_node("Compress", ["x", "k"], ["y"], axis=1)],
+                                        [vi("x")], [vi("y", shape=(2, 2))], [f("k", np.array([1, 0, 1], bool))], opset=13)
+
+
 def main():
     for name, data in models():
         write("onnx", name, data)
+        write("exec", name, data)
+    for name, data in new_operator_models():
         write("exec", name, data)
     for name, array in [("f4.npy", np.arange(8, dtype=np.float32).reshape(2, 4)), ("u1.npy", np.arange(6, dtype=np.uint8)),
                         ("i8-fortran.npy", np.asfortranarray(np.arange(6, dtype=np.int64).reshape(2, 3))),
