@@ -7,11 +7,11 @@ import random
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import defs, numpy_helper
 
 import breadth_models
+from ort_check import matches_onnx_runtime
 
 MODELS = breadth_models.breadth_models()
 
@@ -33,24 +33,7 @@ def test_listing_covers_the_wheels_standard_domain(octet):
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_matches_onnx_runtime(tmp_path, octet, name):
     model, feed_sets = MODELS[name]
-    onnx.checker.check_model(model, full_check=True)
-    path = tmp_path / "model.onnx"
-    onnx.save(model, str(path))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    for index, feeds in enumerate(feed_sets):
-        expected = dict(zip(names, session.run(None, feeds)))
-        inputs = tmp_path / f"inputs{index}.npz"
-        outputs = tmp_path / f"outputs{index}.npz"
-        np.savez(inputs, **feeds)
-        octet("run", path, "--load-inputs", inputs, "--save-outputs", outputs)
-        with np.load(outputs) as got:
-            for output in names:
-                want, have = expected[output], got[output]
-                assert have.shape == want.shape, (output, have.shape, want.shape)
-                scale = max(float(np.max(np.abs(want))), 1e-30)
-                error = float(np.max(np.abs(have.astype(np.float64) - want))) / scale
-                assert error <= 1e-4, f"{name} {output} at feed set {index}: relative error {error:.3g}"
+    matches_onnx_runtime(tmp_path, octet, name, model, feed_sets)
 
 
 # Operators added for the whole standard set; their node-test models are mutated below.
