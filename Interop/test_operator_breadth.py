@@ -122,3 +122,36 @@ def test_mutated_new_operators_never_crash(tmp_path, octet, seed):
         assert result.returncode in (0, 1), f"{case.name}: exit {result.returncode}\n{result.stderr[-2000:]}"
         if result.returncode == 1:
             assert result.stderr.startswith("Error: ") and "Fatal error" not in result.stderr, f"{case.name}: {result.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("name", ["resnet_qlinearconv", "encoder_qlinearmatmul"])
+def test_runs_onnx_runtime_qoperator_models(tmp_path, octet, name):
+    """QOperator models as ONNX Runtime's `quantize_static` writes them (QLinearConv,
+    QLinearMatMul between QuantizeLinear/DequantizeLinear) run as ONNX Runtime runs them."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    import models
+    rng = np.random.default_rng(5)
+    if name.startswith("resnet"):
+        model = models.resnet(17)
+        samples = [{"images": rng.standard_normal((1, 3, 32, 32)).astype(np.float32)} for _ in range(8)]
+        ops = ["Conv"]
+    else:
+        model = models.mini_encoder(17)
+        samples = [models.encoder_feeds(1, 7, seed=i) for i in range(8)]
+        ops = ["MatMul"]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.samples = iter(samples)
+
+        def get_next(self):
+            return next(self.samples, None)
+
+    onnx.save(model, str(tmp_path / "float.onnx"))
+    quantize_static(str(tmp_path / "float.onnx"), str(tmp_path / "qop.onnx"), Reader(), quant_format=QuantFormat.QOperator,
+                    op_types_to_quantize=ops, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    quantized = onnx.load(str(tmp_path / "qop.onnx"))
+    assert {"QLinearConv" if name.startswith("resnet") else "QLinearMatMul"} <= {n.op_type for n in quantized.graph.node}
+    feeds = [samples[0], {"images": rng.standard_normal((2, 3, 32, 32)).astype(np.float32)} if name.startswith("resnet")
+             else models.encoder_feeds(2, 9, seed=11)]
+    matches_onnx_runtime(tmp_path, octet, name, quantized, feeds)
