@@ -163,6 +163,12 @@ struct Int8Conversion {
         return try tensor.doubles().map { Int(exactly: $0) ?? Int.max }
     }
 
+    /// One output's metrics as table cells (see ``TextTable/outputHeader``).
+    static func cells(_ output: AccuracyEvaluator.OutputReport) -> [String] {
+        [output.name, String(format: "%.5f", output.meanCosine), String(format: "%.5f", output.minCosine), TextTable.decibels(output.sqnr),
+         String(format: "%.4g", output.maxAbsError), output.top1Agreement.map { String(format: "%.1f %%", $0 * 100) } ?? "-"]
+    }
+
     static func text(_ report: Report, dryRun: Bool) -> String {
         let quantized = report.nodes.filter(\.quantized)
         var lines = ["\(dryRun ? "Would quantize" : "Quantized") \(quantized.count) of \(report.nodes.count) candidate nodes (ranges from \(report.rangesFrom))"]
@@ -171,17 +177,7 @@ struct Int8Conversion {
         }
         if let evaluation = report.evaluation {
             lines.append("Accuracy, FP32 vs INT8 on \(evaluation.samples) sample\(evaluation.samples == 1 ? "" : "s") (\(evaluation.on)):")
-            var rows = [["output", "cosine mean", "cosine min", "SQNR dB", "max |error|", "top-1 agree"]]
-            for output in evaluation.outputs {
-                rows.append([output.name, String(format: "%.5f", output.meanCosine), String(format: "%.5f", output.minCosine),
-                             output.sqnr.isFinite ? String(format: "%.1f", output.sqnr) : "inf", String(format: "%.4g", output.maxAbsError),
-                             output.top1Agreement.map { String(format: "%.1f %%", $0 * 100) } ?? "-"])
-            }
-            let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
-            for row in rows {
-                lines.append("  " + zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                    .trimmingCharacters(in: .whitespaces))
-            }
+            lines += TextTable.lines([TextTable.outputHeader] + evaluation.outputs.map(Self.cells))
             let thresholds: String
             if let task = evaluation.taskAccuracy, let drop = evaluation.maxAccuracyDrop {
                 lines.append(String(format: "Task accuracy on %d labelled rows of '%@': FP32 %.2f %%, INT8 %.2f %% (%@%.2f points)", task.rows, task.output,

@@ -10,7 +10,8 @@ public struct OctetCommand: ParsableCommand {
         commandName: "octet",
         abstract: "Post-training INT8 quantization for ONNX models with any number of inputs.",
         version: OctetVersion.current,
-        subcommands: [DemoCommand.self, InspectCommand.self, RunCommand.self, CalibrateCommand.self, ConvertCommand.self, DataCommand.self]
+        subcommands: [DemoCommand.self, InspectCommand.self, RunCommand.self, CalibrateCommand.self, ConvertCommand.self, CompareCommand.self,
+                      DataCommand.self]
     )
 
     public init() {}
@@ -61,6 +62,7 @@ extension ConvertCommand: ModelFileCommand { var modelFile: String? { model } }
 extension DataCheckCommand: ModelFileCommand { var modelFile: String? { model } }
 extension InspectCommand: ModelFileCommand { var modelFile: String? { model } }
 extension RunCommand: ModelFileCommand { var modelFile: String? { model } }
+extension CompareCommand: ModelFileCommand { var modelFile: String? { model } }
 
 /// Errors whose message is written for users: printed as `Error: …`, exit code 1.
 protocol UserFacingError: LocalizedError {}

@@ -82,16 +82,6 @@ public struct AccuracyEvaluator {
         }
     }
 
-    private struct Accumulator {
-        var cosines: [Double] = []
-        var signal = 0.0
-        var noise = 0.0
-        var maxAbs = 0.0
-        var rows = 0
-        var agreeing = 0
-        var classScores = true
-    }
-
     let reference: Session
     let quantized: Session
     let outputs: [String]
@@ -117,7 +107,7 @@ public struct AccuracyEvaluator {
     /// - Throws: ``DataError`` listing the data's problems; ``LabelError``; ``RuntimeError`` from either run.
     public func evaluate(_ data: CalibrationData, model: Model, labels: [Int]? = nil, keep: (Int) -> Bool) throws -> Evaluation {
         var validator = FeedValidator(model: model, allowNonfinite: true, recordStatistics: false)
-        var totals: [String: Accumulator] = [:]
+        var totals: [String: ErrorAccumulator] = [:]
         var samples = 0
         var task = labels.map { _ in TaskCounter() }
         try data.forEach { sample in
@@ -131,9 +121,7 @@ public struct AccuracyEvaluator {
                 guard let want = expected[name], let got = actual[name], want.dtype.isFloatingPoint, want.shape == got.shape,
                       let a = try? want.doubles(), let b = try? got.doubles()
                 else { continue }
-                var total = totals[name] ?? Accumulator()
-                Self.accumulate(&total, a, b, shape: want.shape)
-                totals[name] = total
+                totals[name, default: ErrorAccumulator()].add(a, b, shape: want.shape)
             }
             return true
         }
@@ -145,13 +133,7 @@ public struct AccuracyEvaluator {
             accuracy = TaskAccuracy(output: output, rows: task.rows, fp32: Double(task.fp32Correct) / Double(max(task.rows, 1)),
                                     int8: Double(task.int8Correct) / Double(max(task.rows, 1)))
         }
-        let reports = outputs.compactMap { name -> OutputReport? in
-            guard let total = totals[name], !total.cosines.isEmpty else { return nil }
-            return OutputReport(
-                name: name, meanCosine: total.cosines.reduce(0, +) / Double(total.cosines.count), minCosine: total.cosines.min() ?? 0,
-                sqnr: total.noise > 0 ? 10 * Foundation.log10(total.signal / total.noise) : .infinity, maxAbsError: total.maxAbs,
-                top1Agreement: total.classScores && total.rows > 0 ? Double(total.agreeing) / Double(total.rows) : nil)
-        }
+        let reports = outputs.compactMap { name in totals[name]?.report(name: name) }
         return Evaluation(outputs: reports, samples: samples, task: accuracy)
     }
 
@@ -180,31 +162,6 @@ public struct AccuracyEvaluator {
                 if slice.max(by: { b[$0] < b[$1] }).map({ $0 - slice.lowerBound }) == labels[index] { int8Correct += 1 }
             }
             rows += want.shape[0]
-        }
-    }
-
-    private static func accumulate(_ total: inout Accumulator, _ a: [Double], _ b: [Double], shape: [Int]) {
-        var dot = 0.0, normA = 0.0, normB = 0.0
-        for index in a.indices where a[index].isFinite && b[index].isFinite {
-            dot += a[index] * b[index]
-            normA += a[index] * a[index]
-            normB += b[index] * b[index]
-            let error = a[index] - b[index]
-            total.noise += error * error
-            total.maxAbs = max(total.maxAbs, abs(error))
-        }
-        total.signal += normA
-        total.cosines.append(normA == 0 && normB == 0 ? 1 : dot / max((normA * normB).squareRoot(), .leastNonzeroMagnitude))
-        guard shape.count == 2, let classes = shape.last, classes >= 2 else {
-            total.classScores = false
-            return
-        }
-        for row in 0..<(a.count / classes) {
-            let slice = (row * classes)..<((row + 1) * classes)
-            let wanted = slice.max { a[$0] < a[$1] }
-            let got = slice.max { b[$0] < b[$1] }
-            total.rows += 1
-            if wanted == got { total.agreeing += 1 }
         }
     }
 }

@@ -1,0 +1,82 @@
+"""`octet compare` against the same metrics computed with NumPy on ONNX Runtime's runs of the
+FP32 and Q/DQ models (every compared value exposed as a graph output)."""
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper
+
+import models
+
+
+def expose(model, names):
+    """The model with `names` added as graph outputs (types left to ONNX Runtime)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    present = {o.name for o in m.graph.output}
+    m.graph.output.extend(helper.make_empty_tensor_value_info(n) for n in names if n not in present)
+    return m
+
+
+def run_all(model, feeds_list, names):
+    session = ort.InferenceSession(expose(model, names).SerializeToString(), providers=["CPUExecutionProvider"],
+                                   sess_options=_no_fusion())
+    outputs = [o.name for o in session.get_outputs()]
+    return [dict(zip(outputs, session.run(None, feeds))) for feeds in feeds_list]
+
+
+def _no_fusion():
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return options
+
+
+def sqnr(pairs):
+    signal = sum(float(np.sum(a.astype(np.float64) ** 2)) for a, _ in pairs)
+    noise = sum(float(np.sum((a.astype(np.float64) - b) ** 2)) for a, b in pairs)
+    return 10 * np.log10(signal / noise) if noise > 0 else None
+
+
+def cosine(a, b):
+    a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-300))
+
+
+@pytest.mark.parametrize("name", ["encoder", "cnn"])
+def test_compare_matches_numpy_on_onnx_runtime(tmp_path, octet, name):
+    if name == "encoder":
+        model, samples = models.mini_encoder(17), models.encoder_feeds(12, 9, seed=2)
+    else:
+        rng = np.random.default_rng(4)
+        model, samples = models.cnn_constants(11), {"images": rng.standard_normal((12, 3, 16, 16)).astype(np.float32)}
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    np.savez(tmp_path / "calib.npz", **samples)
+    octet("convert", tmp_path / "model.onnx", "--int8", "--calibration-data", tmp_path / "calib.npz", "-o", tmp_path / "q.onnx")
+    report = json.loads(octet("compare", tmp_path / "model.onnx", tmp_path / "q.onnx", "--data", tmp_path / "calib.npz",
+                              "--json").stdout)
+    assert report["samples"] == 12
+    quantized = onnx.load(str(tmp_path / "q.onnx"))
+    nodes = report["nodes"]
+    assert nodes, "no quantized node was compared"
+    values = [n["output"] for n in nodes]
+    # Octet compares a quantized node's output with the FP32 model's value of the same name
+    # (a Conv that absorbed a BatchNormalization takes the BatchNormalization's output name).
+    feeds_list = [{k: v[i:i + 1] for k, v in samples.items()} for i in range(12)]
+    fp32 = run_all(model, feeds_list, values)
+    int8 = run_all(quantized, feeds_list, values)
+    sqnrs = [n["sqnr"] for n in nodes]
+    assert sqnrs == sorted(sqnrs, key=lambda v: float("inf") if v is None else v), "nodes are not sorted by damage"
+    for node in nodes:
+        pairs = [(f[node["output"]], q[node["output"]]) for f, q in zip(fp32, int8)]
+        expected = sqnr(pairs)
+        assert (expected is None) == (node["sqnr"] is None)
+        if expected is not None:
+            assert abs(node["sqnr"] - expected) < 0.5, (node, expected)
+        mean_cosine = np.mean([cosine(a, b) for a, b in pairs])
+        assert abs(node["meanCosine"] - mean_cosine) < 1e-3, (node, mean_cosine)
+    for output in report["outputs"]:
+        pairs = [(f[output["name"]], q[output["name"]]) for f, q in zip(fp32, int8)]
+        assert abs(output["sqnr"] - sqnr(pairs)) < 0.5
+        assert abs(output["meanCosine"] - np.mean([cosine(a, b) for a, b in pairs])) < 1e-3
