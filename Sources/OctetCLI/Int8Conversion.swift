@@ -27,6 +27,8 @@ struct Int8Conversion {
             @EncodedAsNull var taskAccuracy: AccuracyEvaluator.TaskAccuracy?
             @EncodedAsNull var maxAccuracyDrop: Double?
             var keptAccuracy: Bool
+            /// Per quantized node, most damaged first (as `octet compare` reports them).
+            var nodes: [LayerErrorAnalyzer.NodeReport] = []
         }
 
         var model: String
@@ -146,11 +148,12 @@ struct Int8Conversion {
             return nil
         }
         // With labels the task metric decides (top-1 agreement is shown, not judged); without, agreement does.
+        let nodes = try LayerErrorAnalyzer(reference: reference, quantized: quantized).compare(data, model: reference, keep: keep).nodes
         let kept = outputs.allSatisfy { $0.meanCosine >= command.minCosine && (result.task != nil || ($0.top1Agreement ?? 1) >= command.minTop1) }
             && (result.task.map { $0.dropPoints <= command.maxAccuracyDrop } ?? true)
         return Report.Evaluation(on: source, samples: samples, minCosine: command.minCosine, minTop1: command.minTop1,
                                  outputs: outputs, taskAccuracy: result.task, maxAccuracyDrop: result.task == nil ? nil : command.maxAccuracyDrop,
-                                 keptAccuracy: kept)
+                                 keptAccuracy: kept, nodes: nodes)
     }
 
     /// Integer class labels from a `.npy` file (any integer dtype, any shape; read flat).
@@ -185,6 +188,13 @@ struct Int8Conversion {
                 thresholds = String(format: "every output's mean cosine ≥ %g, task accuracy within %g point%@ of FP32", evaluation.minCosine, drop, drop == 1 ? "" : "s")
             } else {
                 thresholds = String(format: "every output's mean cosine ≥ %g, top-1 agreement ≥ %.1f %%", evaluation.minCosine, evaluation.minTop1 * 100)
+            }
+            let worst = evaluation.nodes.prefix(5)
+            if !worst.isEmpty {
+                lines.append("Most damaged quantized nodes (lowest SQNR of their output; `octet compare` lists all):")
+                lines += TextTable.lines([["node", "op", "SQNR dB", "cosine mean"]] + worst.map {
+                    [$0.node, $0.opType, TextTable.decibels($0.sqnr), String(format: "%.5f", $0.meanCosine)]
+                })
             }
             lines.append(evaluation.keptAccuracy
                 ? "INT8 kept accuracy (\(thresholds))"
