@@ -80,3 +80,41 @@ def test_compare_matches_numpy_on_onnx_runtime(tmp_path, octet, name):
         pairs = [(f[output["name"]], q[output["name"]]) for f, q in zip(fp32, int8)]
         assert abs(output["sqnr"] - sqnr(pairs)) < 0.5
         assert abs(output["meanCosine"] - np.mean([cosine(a, b) for a, b in pairs])) < 1e-3
+
+
+def test_target_cosine_returns_the_damaged_node_to_fp32(tmp_path, octet):
+    """A TensorRT cache whose range for one MatMul input is 50× too narrow (by construction) makes
+    that MatMul the damage; --target-cosine returns exactly it to FP32, reaches the target and
+    writes a model ONNX Runtime accepts."""
+    import struct
+    model = models.mini_encoder(17)
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    np.savez(tmp_path / "calib.npz", **models.encoder_feeds(32, 9, seed=2))
+    octet("convert", tmp_path / "model.onnx", "--int8", "--calibration-data", tmp_path / "calib.npz", "-o", tmp_path / "plain.onnx",
+          "--calibration-cache", tmp_path / "good.calib")
+    victim = next(n for n in model.graph.node if n.op_type == "MatMul" and n.name and n.input[0].startswith("add"))
+    lines = []
+    for line in (tmp_path / "good.calib").read_text().splitlines():
+        if line.startswith(victim.input[0] + ":"):
+            scale = struct.unpack(">f", bytes.fromhex(line.split(": ")[1]))[0]
+            line = f"{victim.input[0]}: {struct.pack('>f', scale / 50).hex()}"
+        lines.append(line)
+    (tmp_path / "bad.calib").write_text("\n".join(lines) + "\n")
+    common = ["convert", tmp_path / "model.onnx", "--int8", "--calibration-cache", tmp_path / "bad.calib",
+              "--eval-data", tmp_path / "calib.npz"]
+    octet(*common, "-o", tmp_path / "damaged.onnx", "--report", tmp_path / "damaged.json")
+    damaged = json.loads((tmp_path / "damaged.json").read_text())["evaluation"]
+    before = min(o["meanCosine"] for o in damaged["outputs"])
+    assert damaged["nodes"][0]["node"] == victim.name, "the clipped MatMul ranks first"
+    target = min(0.9995, before + (1 - before) / 2)
+    assert before < target
+    octet(*common, "-o", tmp_path / "fixed.onnx", "--report", tmp_path / "fixed.json", "--target-cosine", str(target))
+    fixed = json.loads((tmp_path / "fixed.json").read_text())
+    assert [step["node"] for step in fixed["fallback"]] == [victim.name]
+    assert min(o["meanCosine"] for o in fixed["evaluation"]["outputs"]) >= target
+    written = onnx.load(str(tmp_path / "fixed.onnx"))
+    onnx.checker.check_model(written, full_check=True)
+    producers = {o: n.op_type for n in written.graph.node for o in n.output}
+    node = next(n for n in written.graph.node if n.name == victim.name)
+    assert all(producers.get(i) != "DequantizeLinear" for i in node.input), "the returned node reads float inputs"
+    ort.InferenceSession(str(tmp_path / "fixed.onnx"), providers=["CPUExecutionProvider"])

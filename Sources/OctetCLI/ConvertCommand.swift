@@ -96,6 +96,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "With --int8: the smallest top-1 agreement (0–1) for class-score outputs.")
     var minTop1: Double = 0.99
 
+    @Option(help: "With --int8: return the most damaging nodes to FP32, one at a time, until every output's mean cosine similarity on the evaluation samples reaches this value (ranges are reused, not recalibrated).")
+    var targetCosine: Double?
+
     @Option(help: "With --int8: write the evaluation, the placement decisions and the ranges to this JSON file.")
     var report: String?
 
@@ -121,6 +124,8 @@ struct ConvertCommand: ParsableCommand {
         if evalLabels != nil && evalData.isEmpty {
             throw ValidationError("--eval-labels label the samples of --eval-data; give both.")
         }
+        if let targetCosine, !(targetCosine > 0 && targetCosine <= 1) { throw ValidationError("--target-cosine is a cosine similarity in (0, 1].") }
+        if targetCosine != nil && (!int8 || dryRun) { throw ValidationError("--target-cosine needs --int8 (and no --dry-run).") }
         if !(0...100).contains(maxAccuracyDrop) { throw ValidationError("--max-accuracy-drop is in percentage points, from 0 to 100.") }
         if !(0...0.5).contains(evalFraction) { throw ValidationError("--eval-fraction must be from 0 to 0.5.") }
         if !(-1...1).contains(minCosine) || !(0...1).contains(minTop1) {

@@ -37,8 +37,20 @@ struct Int8Conversion {
         var missingRanges: [String]
         var unusedCacheEntries: [String]
         @EncodedAsNull var evaluation: Evaluation?
+        /// The steps of `--target-cosine` that the written model keeps: each node returned to FP32
+        /// and the accuracy after it.
+        var fallback: [FallbackStep] = []
         var wrote: [String]
         var ranges: [TensorRange]
+    }
+
+    /// One node returned to FP32 by `--target-cosine`.
+    struct FallbackStep: Codable, Sendable, Equatable {
+        var node: String
+        /// The smallest mean output cosine after the step.
+        var cosine: Double
+        /// Every node returned so far, as `--exclude-nodes` patterns.
+        var excludeNodes: [String]
     }
 
     /// Every ⌈1/fraction⌉-th sample (the last of each group) is held out for evaluation.
@@ -89,17 +101,20 @@ struct Int8Conversion {
             try Console.printResult(report, json: command.json) { Self.text(report, dryRun: true) }
             return
         }
-        var editor = GraphEditor(prepared.graph)
-        do { try QDQRewriter.apply(&editor, placement: placement, ranges: ranges, weightsInt8: command.weightsInt8) } catch let error as QDQRewriter.RewriteError {
-            throw CLIError.message("\(command.model): \(error.localizedDescription)")
-        }
-        var quantized = prepared
-        quantized.graph = editor.graph
-        let problems = quantized.graph.validate(model: quantized)
-        if !problems.isEmpty {
-            throw CLIError.message("\(command.model): the Q/DQ model is not valid (please report this): \(problems.joined(separator: "; "))")
-        }
+        var quantized = try rewrite(prepared, placement: placement, ranges: ranges)
         report.evaluation = try evaluate(reference: source, quantized: quantized, labels: labels)
+        if let target = command.targetCosine, let evaluation = report.evaluation {
+            let fallback = try fallBack(target: target, start: (quantized, evaluation), source: source, prepared: prepared, ranges: ranges,
+                                        policy: policy, labels: labels, inputFiles: inputFiles)
+            (quantized, report.evaluation, report.fallback) = (fallback.model, fallback.evaluation, fallback.steps)
+            let returned = fallback.steps.map { "'\($0.node)' " }
+            for index in report.nodes.indices where returned.contains(where: report.nodes[index].node.hasPrefix) {
+                report.nodes[index].quantized = false
+                report.nodes[index].reason = "returned to FP32 by --target-cosine"
+            }
+        } else if command.targetCosine != nil {
+            Console.warning("--target-cosine needs evaluation samples (--eval-data, or calibration data to hold out): nothing was returned to FP32")
+        }
         if let destination = command.report {
             try OutputPath.check(URL(fileURLWithPath: destination), notAnyOf: inputFiles)
         }
@@ -117,6 +132,63 @@ struct Int8Conversion {
             print(line)
             print(Self.text(report, dryRun: false), terminator: "")
         }
+    }
+
+    /// The Q/DQ model for a placement.
+    func rewrite(_ prepared: Model, placement: Placement, ranges: [String: TensorRange]) throws -> Model {
+        var editor = GraphEditor(prepared.graph)
+        do { try QDQRewriter.apply(&editor, placement: placement, ranges: ranges, weightsInt8: command.weightsInt8) } catch let error as QDQRewriter.RewriteError {
+            throw CLIError.message("\(command.model): \(error.localizedDescription)")
+        }
+        var quantized = prepared
+        quantized.graph = editor.graph
+        let problems = quantized.graph.validate(model: quantized)
+        if !problems.isEmpty {
+            throw CLIError.message("\(command.model): the Q/DQ model is not valid (please report this): \(problems.joined(separator: "; "))")
+        }
+        return quantized
+    }
+
+    /// `--target-cosine`: while some output's mean cosine is below `target`, tries the three
+    /// quantized nodes with the lowest output SQNR each returned to FP32 (leave-one-out, on the
+    /// evaluation samples) and keeps the one that helps most. Ranges are reused. After each step
+    /// the exclusions are printed as a reusable `--exclude-nodes` list and the best model so far
+    /// is written to the output.
+    func fallBack(target: Double, start: (Model, Report.Evaluation), source: Model, prepared: Model, ranges: [String: TensorRange],
+                  policy: PlacementPolicy, labels: [Int]?, inputFiles: [URL]) throws -> (model: Model, evaluation: Report.Evaluation, steps: [FallbackStep]) {
+        func worst(_ evaluation: Report.Evaluation) -> Double { evaluation.outputs.map(\.meanCosine).min() ?? 1 }
+        var (current, evaluation) = start
+        var best = (model: current, evaluation: evaluation, steps: 0)
+        var steps: [FallbackStep] = []
+        var excluded = policy.excludedNodes
+        let named = Set(prepared.graph.nodes.map(\.name).filter { !$0.isEmpty })
+        while worst(evaluation) < target {
+            let candidates = evaluation.nodes.map(\.node).filter { named.contains($0) && !steps.map(\.node).contains($0) }.prefix(3)
+            guard !candidates.isEmpty else {
+                Console.warning(String(format: "--target-cosine %g was not reached: no quantized node is left to return to FP32", target))
+                break
+            }
+            var trial: (node: String, model: Model, evaluation: Report.Evaluation)?
+            for node in candidates {
+                var attempt = policy
+                attempt.excludedNodes = excluded + [NSRegularExpression.escapedPattern(for: node)]
+                let model = try rewrite(prepared, placement: Placement.place(in: prepared.graph, ranges: ranges, policy: attempt), ranges: ranges)
+                guard let result = try evaluate(reference: source, quantized: model, labels: labels) else { continue }
+                if trial.map({ worst(result) > worst($0.evaluation) }) ?? true { trial = (node, model, result) }
+            }
+            guard let trial else { break }
+            excluded.append(NSRegularExpression.escapedPattern(for: trial.node))
+            (current, evaluation) = (trial.model, trial.evaluation)
+            let patterns = excluded.map { "'\($0)'" }.joined(separator: " ")
+            steps.append(FallbackStep(node: trial.node, cosine: worst(evaluation), excludeNodes: excluded))
+            if worst(evaluation) > worst(best.evaluation) {
+                best = (current, evaluation, steps.count)
+                _ = try command.save(current, inputFiles: inputFiles, keepExternal: true)
+            }
+            Console.note(String(format: "--target-cosine step %d: %@ back to FP32, smallest output cosine %.5f (target %g); so far: --exclude-nodes %@",
+                                steps.count, trial.node, worst(evaluation), target, patterns))
+        }
+        return (best.model, best.evaluation, Array(steps.prefix(best.steps)))
     }
 
     /// FP32 against INT8 on the eval data or the held-out samples (nil, with a note, when there are none).
@@ -188,6 +260,11 @@ struct Int8Conversion {
                 thresholds = String(format: "every output's mean cosine ≥ %g, task accuracy within %g point%@ of FP32", evaluation.minCosine, drop, drop == 1 ? "" : "s")
             } else {
                 thresholds = String(format: "every output's mean cosine ≥ %g, top-1 agreement ≥ %.1f %%", evaluation.minCosine, evaluation.minTop1 * 100)
+            }
+            if let last = report.fallback.last {
+                lines.append("Returned to FP32 by --target-cosine: " + report.fallback.map {
+                    String(format: "%@ (then %.5f)", $0.node, $0.cosine) }.joined(separator: ", "))
+                lines.append("  to repeat without searching: --exclude-nodes " + last.excludeNodes.map { "'\($0)'" }.joined(separator: " "))
             }
             let worst = evaluation.nodes.prefix(5)
             if !worst.isEmpty {
