@@ -66,6 +66,18 @@ def roi_head(opset=16, seed=32, channels=8, classes=4, mode="avg"):
                    "roi_head")
 
 
+def max_roi_pool_head(opset=13, seed=38, channels=4):
+    """Fast R-CNN's pooling: MaxRoiPool of proposals [batch index, x1, y1, x2, y2] over Conv
+    features at stride 2, then a classifier."""
+    b = _Builder(opset, seed=seed)
+    x = b.op("Relu", [b.op("Conv", ["image", b.weight(channels, 3, 3, 3), b.weight(channels, scale=0.05)],
+                           kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])])
+    pooled = b.op("MaxRoiPool", [x, "rois"], pooled_shape=[3, 3], spatial_scale=0.5)
+    b.op("Gemm", [b.op("Flatten", [pooled], axis=1), b.weight(channels * 9, 5), b.weight(5, scale=0.05)], outputs=["scores"])
+    return b.model([_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"]), _info("rois", TensorProto.FLOAT, ["R", 5])],
+                   [_info("scores", TensorProto.FLOAT, ["R", 5])], "max_roi_pool_head")
+
+
 def spatial_transformer(opset=20, seed=33, mode="linear", padding="zeros", align_corners=0):
     """A spatial transformer network: a localisation branch predicts θ (identity plus a small
     learned offset), AffineGrid builds the sampling grid and GridSample warps the input before a
@@ -191,6 +203,9 @@ def breadth_models():
             {"image": image(2, 40, 40), "rois": boxes(7, 40, 40), "batch_indices": np.array([0, 1, 1, 0, 1, 0, 1], np.int64)}]),
         "roi_head_max": (roi_head(mode="max"), [
             {"image": image(1, 48, 64), "rois": boxes(5, 48, 64), "batch_indices": np.zeros(5, np.int64)}]),
+        "max_roi_pool_head": (max_roi_pool_head(), [
+            {"image": image(1, 32, 40), "rois": np.concatenate([np.zeros((6, 1), np.float32), boxes(6, 32, 40)], 1)},
+            {"image": image(2, 24, 24), "rois": np.concatenate([np.array([[0], [1], [1]], np.float32), boxes(3, 24, 24)], 1)}]),
         "spatial_transformer_linear": (spatial_transformer(), [{"image": image(1, 16, 20)}, {"image": image(2, 12, 12)}]),
         "spatial_transformer_cubic_border": (spatial_transformer(mode="cubic", padding="border", align_corners=1),
                                              [{"image": image(1, 16, 20)}]),
