@@ -13,6 +13,9 @@ enum RegionKernels {
             throw KernelError("X \(x.shape), rois \(rois.shape) and batch_indices (\(batchIndices.count)) must be [N, C, H, W], [R, 4] and [R]")
         }
         let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
+        guard (height > 0 && width > 0) || batchIndices.isEmpty else {
+            throw KernelError("X \(x.shape) has no pixels to sample the regions from")
+        }
         let (outH, outW) = (context.int("output_height", 1), context.int("output_width", 1))
         guard outH > 0, outW > 0 else { throw KernelError("output_height and output_width must be positive") }
         try Layout.check([batchIndices.count, channels, outH, outW], .float64)

@@ -61,6 +61,9 @@ enum SamplingKernels {
         let (n, channels) = (x.shape[0], x.shape[1])
         let inVolume = dims.reduce(1, *)
         let outVolume = outSpatial.reduce(1, *)
+        guard inVolume > 0 || outVolume == 0 || n * channels == 0 else {
+            throw KernelError("X \(x.shape) has no elements to sample from")
+        }
         let strides = Layout.strides(dims)
         let values = try x.doubles()
         let positions = try grid.doubles()
