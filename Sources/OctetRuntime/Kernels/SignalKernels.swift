@@ -3,37 +3,104 @@ import OctetGraph
 
 /// DFT, STFT, the Hann / Hamming / Blackman windows and MelWeightMatrix: audio front-ends.
 enum SignalKernels {
-    /// The discrete Fourier transform of one complex sequence of length `n` (direct sums with
-    /// a twiddle table, in double precision); the inverse divides by `n`.
+    /// The discrete Fourier transform of complex sequences of length `n`, in double precision:
+    /// an iterative radix-2 FFT for powers of two, Bluestein's chirp-z transform (a power-of-two
+    /// convolution) for other lengths; the inverse divides by `n`.
     struct Transform {
         let n: Int
-        let cosines: [Double]
-        let sines: [Double]
+        /// Power-of-two size of the convolution (Bluestein) or `n` itself.
+        let size: Int
+        /// Bluestein's chirp e^{iπt²/n}, and the FFT of its convolution kernel.
+        let chirp: (re: [Double], im: [Double])
+        let kernel: (re: [Double], im: [Double])
 
         init(length n: Int) {
             self.n = n
-            cosines = (0..<n).map { Foundation.cos(2 * Double.pi * Double($0) / Double(n)) }
-            sines = (0..<n).map { Foundation.sin(2 * Double.pi * Double($0) / Double(n)) }
+            if n & (n - 1) == 0 {
+                (size, chirp, kernel) = (n, ([], []), ([], []))
+                return
+            }
+            var m = 1
+            while m < 2 * n - 1 { m <<= 1 }
+            size = m
+            let angles = (0..<n).map { t in Double.pi * Double((t * t) % (2 * n)) / Double(n) }
+            chirp = (angles.map { Foundation.cos($0) }, angles.map { Foundation.sin($0) })
+            var (re, im) = ([Double](repeating: 0, count: m), [Double](repeating: 0, count: m))
+            for t in 0..<n {
+                re[t] = chirp.re[t]
+                im[t] = chirp.im[t]
+                if t > 0 {
+                    re[m - t] = chirp.re[t]
+                    im[m - t] = chirp.im[t]
+                }
+            }
+            Self.fft(&re, &im, inverse: false)
+            kernel = (re, im)
+        }
+
+        /// In-place radix-2 FFT of a power-of-two length (unnormalized; `inverse` flips the sign).
+        static func fft(_ re: inout [Double], _ im: inout [Double], inverse: Bool) {
+            let count = re.count
+            guard count > 1 else { return }
+            var j = 0
+            for i in 1..<count {
+                var bit = count >> 1
+                while j & bit != 0 {
+                    j ^= bit
+                    bit >>= 1
+                }
+                j |= bit
+                if i < j {
+                    re.swapAt(i, j)
+                    im.swapAt(i, j)
+                }
+            }
+            var length = 2
+            while length <= count {
+                let angle = (inverse ? 2 : -2) * Double.pi / Double(length)
+                let (stepRe, stepIm) = (Foundation.cos(angle), Foundation.sin(angle))
+                for start in stride(from: 0, to: count, by: length) {
+                    var (wRe, wIm) = (1.0, 0.0)
+                    for k in 0..<(length / 2) {
+                        let (a, b) = (start + k, start + k + length / 2)
+                        let tRe = re[b] * wRe - im[b] * wIm
+                        let tIm = re[b] * wIm + im[b] * wRe
+                        (re[b], im[b]) = (re[a] - tRe, im[a] - tIm)
+                        (re[a], im[a]) = (re[a] + tRe, im[a] + tIm)
+                        (wRe, wIm) = (wRe * stepRe - wIm * stepIm, wRe * stepIm + wIm * stepRe)
+                    }
+                }
+                length <<= 1
+            }
         }
 
         /// Bins `0..<bins` of the transform of (`re`, `im`), each of length `n`.
         func callAsFunction(_ re: [Double], _ im: [Double], bins: Int, inverse: Bool) -> (re: [Double], im: [Double]) {
-            var outRe = [Double](repeating: 0, count: bins)
-            var outIm = [Double](repeating: 0, count: bins)
-            let sign = inverse ? 1.0 : -1.0
-            for k in 0..<bins {
-                var (sumRe, sumIm) = (0.0, 0.0)
-                var index = 0
+            // The inverse is the conjugate of the forward transform of the conjugate, over n.
+            var (xRe, xIm) = (re, inverse ? im.map { -$0 } : im)
+            if size == n {
+                Self.fft(&xRe, &xIm, inverse: false)
+            } else {
+                // x·conj(chirp), convolved with the chirp, times conj(chirp).
+                var (aRe, aIm) = ([Double](repeating: 0, count: size), [Double](repeating: 0, count: size))
                 for t in 0..<n {
-                    let (c, s) = (cosines[index], sign * sines[index])
-                    sumRe += re[t] * c - im[t] * s
-                    sumIm += re[t] * s + im[t] * c
-                    index += k
-                    if index >= n { index -= n }
+                    aRe[t] = xRe[t] * chirp.re[t] + xIm[t] * chirp.im[t]
+                    aIm[t] = xIm[t] * chirp.re[t] - xRe[t] * chirp.im[t]
                 }
-                outRe[k] = inverse ? sumRe / Double(n) : sumRe
-                outIm[k] = inverse ? sumIm / Double(n) : sumIm
+                Self.fft(&aRe, &aIm, inverse: false)
+                for i in 0..<size {
+                    (aRe[i], aIm[i]) = (aRe[i] * kernel.re[i] - aIm[i] * kernel.im[i], aRe[i] * kernel.im[i] + aIm[i] * kernel.re[i])
+                }
+                Self.fft(&aRe, &aIm, inverse: true)
+                let scale = 1 / Double(size)
+                for k in 0..<n {
+                    let (cRe, cIm) = (aRe[k] * scale, aIm[k] * scale)
+                    xRe[k] = cRe * chirp.re[k] + cIm * chirp.im[k]
+                    xIm[k] = cIm * chirp.re[k] - cRe * chirp.im[k]
+                }
             }
+            let outRe = Array(xRe.prefix(bins)).map { inverse ? $0 / Double(n) : $0 }
+            let outIm = Array(xIm.prefix(bins)).map { inverse ? -$0 / Double(n) : $0 }
             return (outRe, outIm)
         }
     }
@@ -59,9 +126,9 @@ enum SignalKernels {
         try Layout.check(outputShape, .float64)
         try Layout.check([length, 2], .float64)
         let outComponents = inverse && onesided ? 1 : 2
-        let values = try input.doubles()
         let outer = input.shape[..<axis].reduce(1, *)
         let inner = input.shape[(axis + 1)..<(input.rank - 1)].reduce(1, *)
+        let values = try input.doubles()
         let transform = Transform(length: length)
         var out = [Double](repeating: 0, count: outer * bins * inner * outComponents)
         var (re, im) = ([Double](repeating: 0, count: length), [Double](repeating: 0, count: length))
