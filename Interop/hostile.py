@@ -878,6 +878,74 @@ def valid_oddity_cases():
     return cases
 
 
+def _varint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def sequence_file_case(kind, make_bytes):
+    """A model reading a sequence (or optional) input, fed `make_bytes()` as test_data_set_0/input_0.pb."""
+    def build(folder):
+        if kind == "optional":
+            nodes = [helper.make_node("OptionalHasElement", ["seq"], ["n"], name="has")]
+            value = helper.make_value_info("seq", helper.make_optional_type_proto(helper.make_tensor_type_proto(TensorProto.FLOAT, None)))
+            out = vi("n", TensorProto.BOOL, [])
+        else:
+            nodes = [helper.make_node("SequenceLength", ["seq"], ["n"], name="length")]
+            value = helper.make_tensor_sequence_value_info("seq", TensorProto.FLOAT, None)
+            out = vi("n", TensorProto.INT64, [])
+        model = save_model(folder, nodes, [value], [out], opset=18)
+        data = folder / "test_data_set_0"
+        data.mkdir()
+        (data / "input_0.pb").write_bytes(make_bytes())
+        return Run(["run", model, "--load-inputs", data], names="input_0.pb")
+
+    return build
+
+
+def sequence_cases():
+    """SequenceProto / OptionalProto input files: deep nesting, lengths that lie, huge declared
+    sizes, truncation, the wrong kind for the input."""
+    def sequence(elements=(), nested=(), name="seq"):
+        proto = onnx.SequenceProto(name=name, elem_type=onnx.SequenceProto.SEQUENCE if nested else onnx.SequenceProto.TENSOR)
+        proto.tensor_values.extend(elements)
+        proto.sequence_values.extend(nested)
+        return proto
+
+    def nested(depth):
+        # Wrapped by hand: protobuf's own encoder refuses nesting this deep.
+        data = sequence([numpy_helper.from_array(np.ones(2, np.float32))], name="inner").SerializeToString()
+        for _ in range(depth):
+            data = b"\x0a\x03seq\x10\x03\x2a" + _varint(len(data)) + data
+        return data
+
+    good = sequence([numpy_helper.from_array(np.ones((2, 3), np.float32), "a"), numpy_helper.from_array(np.zeros(4, np.float32), "b")])
+    good_bytes = good.SerializeToString()
+    huge = onnx.TensorProto(name="t", data_type=TensorProto.FLOAT, dims=[2**40, 2**40])
+    lying = onnx.TensorProto(name="t", data_type=TensorProto.FLOAT, dims=[1000], raw_data=b"\x00" * 8)
+    variants = {
+        "nested-20": lambda: nested(20),
+        "nested-5000": lambda: nested(5000),
+        "truncated": lambda: good_bytes[:-7],
+        "length-prefix-2^62": lambda: good_bytes[:good_bytes.index(b"\x1a")] + b"\x1a" + b"\xff" * 8 + b"\x3f" + good_bytes[-20:],
+        "element-dims-2^80": lambda: sequence([huge]).SerializeToString(),
+        "element-raw-data-short": lambda: sequence([lying]).SerializeToString(),
+        "100k-empty-elements": lambda: sequence([onnx.TensorProto(name="e", data_type=TensorProto.FLOAT, dims=[0])] * 100_000).SerializeToString(),
+        "garbage": lambda: bytes(range(256)) * 4,
+    }
+    cases = [Case("sequences", name, sequence_file_case("sequence", make)) for name, make in variants.items()]
+    two = good_bytes
+    cases.append(Case("sequences", "optional-fed-two-elements", sequence_file_case("optional", lambda: two)))
+    cases.append(Case("sequences", "sequence-fed-a-tensor",
+                      sequence_file_case("sequence", lambda: numpy_helper.from_array(np.ones(3, np.float32), "seq").SerializeToString())))
+    return cases
+
+
 def all_cases():
     return (overflow_cases() + numpy_cases() + zip_cases() + hang_cases() + interruption_cases() + contract_cases()
-            + valid_oddity_cases())
+            + valid_oddity_cases() + sequence_cases())

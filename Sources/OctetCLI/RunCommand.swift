@@ -148,10 +148,10 @@ struct RunCommand: ParsableCommand {
             var given: [String: Tensor] = [:]
             var files: [String: String] = [:]
             for path in paths {
-                for (name, tensor) in try InputFiles.read(URL(fileURLWithPath: path)) {
-                    if given[name] != nil { throw CLIError.message("\(path): input '\(name)' is given twice") }
+                for (name, tensor, file) in try InputFiles.read(URL(fileURLWithPath: path)) {
+                    if given[name] != nil { throw CLIError.message("\(file): input '\(name)' is given twice") }
                     given[name] = tensor
-                    files[name] = path
+                    files[name] = file
                 }
             }
             samples = [RawSample(values: given, files: files, index: 0, origin: paths)]
@@ -193,7 +193,8 @@ struct RunCommand: ParsableCommand {
 
 /// Reads input tensors by name from the file layouts `run` accepts.
 enum InputFiles {
-    static func read(_ url: URL) throws -> [(String, Tensor)] {
+    /// The named arrays in `url`, each with the file it came from (a folder's own input_N.pb).
+    static func read(_ url: URL) throws -> [(name: String, tensor: Tensor, file: String)] {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else {
             throw CLIError.message("\(url.path): no such file or folder")
@@ -204,20 +205,19 @@ enum InputFiles {
                 .sorted { Int($0.dropFirst(6).dropLast(3)) ?? 0 < Int($1.dropFirst(6).dropLast(3)) ?? 0 }
             guard !files.isEmpty else { throw CLIError.message("\(url.path): no input_N.pb files in this folder") }
             return try files.map { file in
-                let (name, tensor) = try TensorProtoFile.read(url.appendingPathComponent(file))
-                guard !name.isEmpty else {
-                    throw CLIError.message("\(url.appendingPathComponent(file).path): the tensor has no name, so it cannot be matched to an input")
-                }
-                return (name, tensor)
+                let path = url.appendingPathComponent(file)
+                let (name, tensor) = try TensorProtoFile.read(path)
+                guard !name.isEmpty else { throw CLIError.message("\(path.path): the tensor has no name, so it cannot be matched to an input") }
+                return (name, tensor, path.path)
             }
         }
         switch url.pathExtension {
-        case "npz": return try NPZArchive.readAll(url).map { ($0.key, $0.tensor) }
-        case "npy": return [(url.deletingPathExtension().lastPathComponent, try NPYFile.read(url))]
+        case "npz": return try NPZArchive.readAll(url).map { ($0.key, $0.tensor, url.path) }
+        case "npy": return [(url.deletingPathExtension().lastPathComponent, try NPYFile.read(url), url.path)]
         case "pb":
             let (name, tensor) = try TensorProtoFile.read(url)
             guard !name.isEmpty else { throw CLIError.message("\(url.path): the tensor has no name, so it cannot be matched to an input") }
-            return [(name, tensor)]
+            return [(name, tensor, url.path)]
         default: throw CLIError.message("\(url.path): expected an .npz, .npy or .pb file, or a test_data_set folder")
         }
     }

@@ -18,8 +18,19 @@ public enum TensorProtoFile {
         let decoder = ONNXDecoder(file: url.path, external: ExternalDataResolver(modelFile: url.path, folder: url.deletingLastPathComponent()))
         let tensorProto = try? Onnx_TensorProto(serializedBytes: data)
         // A TensorProto carries its name in field 8; sequence and optional files in field 1.
-        if tensorProto?.name.isEmpty ?? true, let sequence = try? Onnx_SequenceProto(serializedBytes: data), !sequence.name.isEmpty {
-            return (sequence.name, try container(sequence, decoder: decoder, context: url.lastPathComponent, depth: 0))
+        if tensorProto?.name.isEmpty ?? true {
+            do {
+                let sequence = try Onnx_SequenceProto(serializedBytes: data)
+                if !sequence.name.isEmpty { return (sequence.name, try container(sequence, decoder: decoder, context: url.path, depth: 0)) }
+            } catch let error as ModelError {
+                throw error
+            } catch {
+                // Not a sequence either: a nameless TensorProto is reported as such; bytes that are
+                // no TensorProto get the TensorProto error below.
+                if tensorProto != nil {
+                    throw ModelError.notONNX(file: url.path, reason: "neither a named TensorProto nor a SequenceProto/OptionalProto (\(error))")
+                }
+            }
         }
         let proto: Onnx_TensorProto
         do { proto = try tensorProto ?? Onnx_TensorProto(serializedBytes: data) } catch {
