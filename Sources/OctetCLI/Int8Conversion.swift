@@ -173,10 +173,12 @@ struct Int8Conversion {
                 var attempt = policy
                 attempt.excludedNodes = excluded + [NSRegularExpression.escapedPattern(for: node)]
                 let model = try rewrite(prepared, placement: Placement.place(in: prepared.graph, ranges: ranges, policy: attempt), ranges: ranges)
-                guard let result = try evaluate(reference: source, quantized: model, labels: labels) else { continue }
+                // Candidates are judged by their outputs; only the one kept is ranked per node.
+                guard let result = try evaluate(reference: source, quantized: model, labels: labels, perNode: false) else { continue }
                 if trial.map({ worst(result) > worst($0.evaluation) }) ?? true { trial = (node, model, result) }
             }
-            guard let trial else { break }
+            guard var trial else { break }
+            trial.evaluation = try evaluate(reference: source, quantized: trial.model, labels: labels) ?? trial.evaluation
             excluded.append(NSRegularExpression.escapedPattern(for: trial.node))
             (current, evaluation) = (trial.model, trial.evaluation)
             let patterns = excluded.map { "'\($0)'" }.joined(separator: " ")
@@ -192,8 +194,10 @@ struct Int8Conversion {
     }
 
     /// FP32 against INT8 on the eval data or the held-out samples (nil, with a note, when there are none).
-    /// - Parameter labels: true classes of the evaluation rows (`--eval-labels`), if given.
-    func evaluate(reference: Model, quantized: Model, labels: [Int]?) throws -> Report.Evaluation? {
+    /// - Parameters:
+    ///   - labels: true classes of the evaluation rows (`--eval-labels`), if given.
+    ///   - perNode: also rank the quantized nodes by damage (a second pass over the samples).
+    func evaluate(reference: Model, quantized: Model, labels: [Int]?, perNode: Bool = true) throws -> Report.Evaluation? {
         let source: String
         let data: CalibrationData
         let keep: (Int) -> Bool
@@ -220,7 +224,7 @@ struct Int8Conversion {
             return nil
         }
         // With labels the task metric decides (top-1 agreement is shown, not judged); without, agreement does.
-        let nodes = try LayerErrorAnalyzer(reference: reference, quantized: quantized).compare(data, model: reference, keep: keep).nodes
+        let nodes = perNode ? try LayerErrorAnalyzer(reference: reference, quantized: quantized).compare(data, model: reference, keep: keep).nodes : []
         let kept = outputs.allSatisfy { $0.meanCosine >= command.minCosine && (result.task != nil || ($0.top1Agreement ?? 1) >= command.minTop1) }
             && (result.task.map { $0.dropPoints <= command.maxAccuracyDrop } ?? true)
         return Report.Evaluation(on: source, samples: samples, minCosine: command.minCosine, minTop1: command.minTop1,
