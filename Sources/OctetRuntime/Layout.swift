@@ -63,6 +63,36 @@ enum Layout {
         }
     }
 
+    /// A tensor of `shape` whose element `i` is `tensor`'s element `sourceIndex(i)`, or zero
+    /// (an empty string) where that is `nil`.
+    static func gatherOrZero(_ tensor: Tensor, shape: [Int], _ sourceIndex: (Int) -> Int?) throws -> Tensor {
+        try check(shape, tensor.dtype)
+        let count = shape.reduce(1, *)
+        if tensor.dtype == .string {
+            let strings = tensor.strings
+            return Tensor(shape: shape, strings: (0..<count).map { sourceIndex($0).map { strings[$0] } ?? Data() })
+        }
+        let size = tensor.elementSize
+        guard size > 0 else { throw KernelError("\(tensor.dtype) tensors cannot be rearranged") }
+        return tensor.withUnsafeBytes { input in
+            Tensor.build(dtype: tensor.dtype, shape: shape) { out in
+                guard let from = input.baseAddress, let to = out.baseAddress else { return }
+                for index in 0..<count {
+                    if let source = sourceIndex(index) { copy(size, from: from + source * size, to: to + index * size) }
+                }
+            }
+        }
+    }
+
+    /// The coordinates of flat index `index` in a tensor of `strides`.
+    static func coordinates(_ index: Int, strides: [Int]) -> [Int] {
+        var remainder = index
+        return strides.map { stride in
+            defer { remainder %= stride }
+            return remainder / stride
+        }
+    }
+
     /// Elements of `tensor` gathered into a tensor of `shape`, where the source offset of an
     /// output element is the sum over axes of `axisOffset(axis, coordinate)`.
     static func gather(_ tensor: Tensor, shape: [Int], axisOffset: (_ axis: Int, _ coordinate: Int) -> Int) throws -> Tensor {

@@ -35,8 +35,8 @@ enum FoldKernels {
             dense[index] = position
         }
         let (outStrides, inferredStrides) = (Layout.strides(shape), Layout.strides(inferred))
-        return try SelectionKernels.gatherOrZero(x, shape: shape) { index in
-            let position = SelectionKernels.coordinates(index, strides: outStrides)
+        return try Layout.gatherOrZero(x, shape: shape) { index in
+            let position = Layout.coordinates(index, strides: outStrides)
             guard zip(position, inferred).allSatisfy({ $0 < $1 }) else { return nil }
             return dense[zip(position, inferredStrides).reduce(0) { $0 + $1.0 * $1.1 }]
         }
@@ -76,9 +76,9 @@ enum FoldKernels {
         for n in 0..<input.shape[0] {
             for c in 0..<channels {
                 for k in 0..<blockSize {
-                    let offset = SelectionKernels.coordinates(k, strides: blockStrides)
+                    let offset = Layout.coordinates(k, strides: blockStrides)
                     for l in 0..<input.shape[2] {
-                        let column = SelectionKernels.coordinates(l, strides: columnStrides)
+                        let column = Layout.coordinates(l, strides: columnStrides)
                         var flat = 0
                         var inside = true
                         for axis in 0..<rank {

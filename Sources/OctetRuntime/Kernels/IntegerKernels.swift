@@ -42,7 +42,7 @@ enum IntegerKernels {
         try Layout.check(batch + [m, n], .int64)
         var out = [Int64](repeating: 0, count: count * m * n)
         for index in 0..<count {
-            let position = SelectionKernels.coordinates(index, strides: batchStrides)
+            let position = Layout.coordinates(index, strides: batchStrides)
             let ia = zip(position, aStrides).reduce(0) { $0 + $1.0 * $1.1 } * m * k
             let ib = zip(position, bStrides).reduce(0) { $0 + $1.0 * $1.1 } * k * n
             for i in 0..<m {

@@ -167,7 +167,7 @@ enum SamplingKernels {
         var out = [Double](repeating: 0, count: size[0] * points * spatial)
         for b in 0..<size[0] {
             for p in 0..<points {
-                let position = SelectionKernels.coordinates(p, strides: strides)
+                let position = Layout.coordinates(p, strides: strides)
                 // Homogeneous (x, y[, z], 1): innermost axis first.
                 let homogeneous = (0..<spatial).map { axes[spatial - 1 - $0][position[spatial - 1 - $0]] } + [1]
                 for row in 0..<spatial {

@@ -3,36 +3,6 @@ import OctetGraph
 
 /// EyeLike, Compress, ReverseSequence, CenterCropPad, Unique and Det.
 enum SelectionKernels {
-    /// A tensor of `shape` whose element `i` is `tensor`'s element `sourceIndex(i)`, or zero
-    /// (an empty string) where that is `nil`.
-    static func gatherOrZero(_ tensor: Tensor, shape: [Int], _ sourceIndex: (Int) -> Int?) throws -> Tensor {
-        try Layout.check(shape, tensor.dtype)
-        let count = shape.reduce(1, *)
-        if tensor.dtype == .string {
-            let strings = tensor.strings
-            return Tensor(shape: shape, strings: (0..<count).map { sourceIndex($0).map { strings[$0] } ?? Data() })
-        }
-        let size = tensor.elementSize
-        guard size > 0 else { throw KernelError("\(tensor.dtype) tensors cannot be rearranged") }
-        return tensor.withUnsafeBytes { input in
-            Tensor.build(dtype: tensor.dtype, shape: shape) { out in
-                guard let from = input.baseAddress, let to = out.baseAddress else { return }
-                for index in 0..<count {
-                    if let source = sourceIndex(index) { Layout.copy(size, from: from + source * size, to: to + index * size) }
-                }
-            }
-        }
-    }
-
-    /// The coordinates of flat index `index` in a tensor of `strides`.
-    static func coordinates(_ index: Int, strides: [Int]) -> [Int] {
-        var remainder = index
-        return strides.map { stride in
-            defer { remainder %= stride }
-            return remainder / stride
-        }
-    }
-
     static func eyeLike(_ context: KernelContext) throws -> Tensor {
         let input = try context.input(0)
         guard input.rank == 2 else { throw KernelError("expects a 2-D input, got shape \(input.shape)") }
@@ -89,7 +59,7 @@ enum SelectionKernels {
         }
         let strides = Layout.strides(data.shape)
         return try Layout.gather(data, shape: data.shape) { index in
-            var position = coordinates(index, strides: strides)
+            var position = Layout.coordinates(index, strides: strides)
             let length = lengths[position[batchAxis]]
             if position[timeAxis] < length { position[timeAxis] = length - 1 - position[timeAxis] }
             return zip(position, strides).reduce(0) { $0 + $1.0 * $1.1 }
@@ -113,9 +83,9 @@ enum SelectionKernels {
         }
         try Layout.check(shape, input.dtype)
         let (outStrides, inStrides) = (Layout.strides(shape), Layout.strides(input.shape))
-        return try gatherOrZero(input, shape: shape) { index in
+        return try Layout.gatherOrZero(input, shape: shape) { index in
             var offset = 0
-            for (axis, coordinate) in coordinates(index, strides: outStrides).enumerated() {
+            for (axis, coordinate) in Layout.coordinates(index, strides: outStrides).enumerated() {
                 let source = coordinate + shift[axis]
                 guard source >= 0, source < input.shape[axis] else { return nil }
                 offset += source * inStrides[axis]

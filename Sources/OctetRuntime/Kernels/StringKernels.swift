@@ -20,7 +20,7 @@ enum StringKernels {
         let (aStrides, bStrides, outStrides) = (Broadcast.strides(of: a.shape, in: shape), Broadcast.strides(of: b.shape, in: shape),
                                                 Layout.strides(shape))
         let values = (0..<shape.reduce(1, *)).map { index -> String in
-            let position = SelectionKernels.coordinates(index, strides: outStrides)
+            let position = Layout.coordinates(index, strides: outStrides)
             let i = zip(position, aStrides).reduce(0) { $0 + $1.0 * $1.1 }
             let j = zip(position, bStrides).reduce(0) { $0 + $1.0 * $1.1 }
             return x[i] + y[j]
