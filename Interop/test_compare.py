@@ -2,6 +2,7 @@
 FP32 and Q/DQ models (every compared value exposed as a graph output)."""
 import json
 
+import browser
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -108,9 +109,17 @@ def test_target_cosine_returns_the_damaged_node_to_fp32(tmp_path, octet):
     assert damaged["nodes"][0]["node"] == victim.name, "the clipped MatMul ranks first"
     target = min(0.9995, before + (1 - before) / 2)
     assert before < target
-    octet(*common, "-o", tmp_path / "fixed.onnx", "--report", tmp_path / "fixed.json", "--target-cosine", str(target))
+    octet(*common, "-o", tmp_path / "fixed.onnx", "--report", tmp_path / "fixed.json", "--report", tmp_path / "fixed.html",
+          "--target-cosine", str(target))
     fixed = json.loads((tmp_path / "fixed.json").read_text())
     assert [step["node"] for step in fixed["fallback"]] == [victim.name]
+    assert 0.8 < fixed["fallback"][0]["int8MACFraction"] < 1 and fixed["evaluation"]["macs"]["int8Fraction"] == fixed["fallback"][0]["int8MACFraction"]
+    # The page lists the step in its fallback table and says why it has no histograms.
+    dom, console, _ = browser.render(tmp_path / "fixed.html", height=800)
+    assert console == []
+    fallback = dom[dom.index('id="fallback"'):dom.index('id="histograms"')]
+    assert f"<td>{victim.name}</td>" in fallback and "--exclude-nodes" in fallback
+    assert "no histograms" in dom[dom.index('id="histograms"'):]
     assert min(o["meanCosine"] for o in fixed["evaluation"]["outputs"]) >= target
     written = onnx.load(str(tmp_path / "fixed.onnx"))
     onnx.checker.check_model(written, full_check=True)

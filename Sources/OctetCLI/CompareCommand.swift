@@ -51,6 +51,7 @@ struct CompareCommand: ParsableCommand {
         let samples: Int
         let outputs: [AccuracyEvaluator.OutputReport]
         let nodes: [LayerErrorAnalyzer.NodeReport]
+        let macs: MACCount?
     }
 
     func run() throws {
@@ -65,13 +66,15 @@ struct CompareCommand: ParsableCommand {
             throw CLIError.message("\(quantized): \(error.localizedDescription)")
         }
         guard comparison.samples > 0 else { throw CLIError.message("\(data.first ?? "the data"): no sample could be compared") }
-        let report = Report(model: model, quantized: quantized, samples: comparison.samples, outputs: comparison.outputs, nodes: comparison.nodes)
+        let report = Report(model: model, quantized: quantized, samples: comparison.samples, outputs: comparison.outputs, nodes: comparison.nodes,
+                            macs: comparison.macs)
         try Console.printResult(report, json: json) { Self.text(report, top: top) }
     }
 
     static func text(_ report: Report, top: Int) -> String {
         var lines = ["FP32 \(report.model) vs INT8 \(report.quantized) on \(report.samples) sample\(report.samples == 1 ? "" : "s")"]
         lines += TextTable.lines([TextTable.outputHeader] + report.outputs.map(Int8Conversion.cells))
+        if let macs = report.macs { lines.append(TextTable.macLine(macs)) }
         let shown = report.nodes.prefix(top)
         lines.append("Quantized nodes by damage (lowest SQNR first), \(shown.count) of \(report.nodes.count):")
         lines += TextTable.lines([["node", "op", "SQNR dB", "cosine mean", "max |error|"]] + shown.map { node in

@@ -99,8 +99,8 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "With --int8: return the most damaging nodes to FP32, one at a time, until every output's mean cosine similarity on the evaluation samples reaches this value (ranges are reused, not recalibrated).")
     var targetCosine: Double?
 
-    @Option(help: "With --int8: write the evaluation, the placement decisions and the ranges to this JSON file.")
-    var report: String?
+    @Option(help: "With --int8: write the evaluation, the placement decisions and the ranges to this file: JSON, or with a .html name one self-contained page with charts (per-node SQNR, |x| histograms with each method's threshold, the fallback steps). May be given twice.")
+    var report: [String] = []
 
     @Option(help: "Threads for the engine (default: all cores).")
     var threads: Int?
@@ -111,7 +111,7 @@ struct ConvertCommand: ParsableCommand {
     func validate() throws {
         if noFoldBatchNorm && !prepare && !int8 { throw ValidationError("--no-fold-batch-norm goes with --prepare or --int8.") }
         if !int8 && (!data.isEmpty || !loadStats.isEmpty || calibration.calibrationCache != nil || dryRun || !excludeNodes.isEmpty
-            || !excludeOpTypes.isEmpty || !opTypes.isEmpty || strict || !evalData.isEmpty || evalLabels != nil || report != nil || weightsInt8) {
+            || !excludeOpTypes.isEmpty || !opTypes.isEmpty || strict || !evalData.isEmpty || evalLabels != nil || !report.isEmpty || weightsInt8) {
             throw ValidationError("Calibration and placement options go with --int8.")
         }
         if int8 && data.isEmpty && loadStats.isEmpty && calibration.calibrationCache == nil {

@@ -85,7 +85,7 @@ struct DemoCommand: ParsableCommand {
         let arguments = [file("model.onnx"), "--int8", "--calibration-data", file("calib.npz"), "--force-recalibrate",
                          "--calibration-cache", written("model.calib"), "-o", written("model.int8.onnx"),
                          "--eval-data", file("eval.npz"), "--eval-labels", file("eval-labels.npy"),
-                         "--max-accuracy-drop", "\(maxAccuracyDrop)", "--report", written("report.json")]
+                         "--max-accuracy-drop", "\(maxAccuracyDrop)", "--report", written("report.json"), "--report", written("report.html")]
             + (threads.map { ["--threads", "\($0)"] } ?? [])
         print("\nStep 3/4  Calibrate, place Q/DQ and score FP32 vs INT8:")
         print("  octet convert " + arguments.joined(separator: " ") + "\n")
@@ -109,8 +109,9 @@ struct DemoCommand: ParsableCommand {
             "model.calib": "the TensorRT calibration cache, from the same run",
             "model.calib.json": "what the cache was made from (model hash, method, data fingerprint)",
             "report.json": "placement decisions, per-tensor ranges and the accuracy above",
+            "report.html": "the same as a page: per-node SQNR, |x| histograms with each method's threshold",
         ]
-        for name in ["model.int8.onnx", "model.calib", "model.calib.json", "report.json"] {
+        for name in ["model.int8.onnx", "model.calib", "model.calib.json", "report.json", "report.html"] {
             print("  \(written(name))  \(descriptions[name] ?? "")")
         }
         guard evaluation.keptAccuracy else {

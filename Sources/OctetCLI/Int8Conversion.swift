@@ -29,6 +29,8 @@ struct Int8Conversion {
             var keptAccuracy: Bool
             /// Per quantized node, most damaged first (as `octet compare` reports them).
             var nodes: [LayerErrorAnalyzer.NodeReport] = []
+            /// Multiply-accumulates of the candidate nodes and the share in INT8.
+            @EncodedAsNull var macs: MACCount?
         }
 
         var model: String
@@ -51,6 +53,8 @@ struct Int8Conversion {
         var cosine: Double
         /// Every node returned so far, as `--exclude-nodes` patterns.
         var excludeNodes: [String]
+        /// The share of candidate multiply-accumulates still in INT8 after the step.
+        @EncodedAsNull var int8MACFraction: Double?
     }
 
     /// Every ⌈1/fraction⌉-th sample (the last of each group) is held out for evaluation.
@@ -115,16 +119,22 @@ struct Int8Conversion {
         } else if command.targetCosine != nil {
             Console.warning("--target-cosine needs evaluation samples (--eval-data, or calibration data to hold out): nothing was returned to FP32")
         }
-        if let destination = command.report {
+        for destination in command.report {
             try OutputPath.check(URL(fileURLWithPath: destination), notAnyOf: inputFiles)
         }
         let line = try command.save(quantized, inputFiles: inputFiles, keepExternal: true)
         let summary = try job.writeOutputs(result)
-        report.wrote = [command.output] + summary.wrote + (command.report.map { [$0] } ?? [])
-        if let destination = command.report {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try AtomicFile.write(try encoder.encode(report) + Data("\n".utf8), to: URL(fileURLWithPath: destination))
+        report.wrote = [command.output] + summary.wrote + command.report
+        for destination in command.report {
+            let contents: Data
+            if Self.isHTML(destination) {
+                contents = Data(htmlReport(report, quantized: quantized, result: result).html().utf8)
+            } else {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                contents = try encoder.encode(report) + Data("\n".utf8)
+            }
+            try AtomicFile.write(contents, to: URL(fileURLWithPath: destination))
         }
         if command.json {
             try Console.printResult(report, json: true) { "" }
@@ -132,6 +142,25 @@ struct Int8Conversion {
             print(line)
             print(Self.text(report, dryRun: false), terminator: "")
         }
+    }
+
+    /// Whether `--report` names an HTML page (else it is JSON).
+    static func isHTML(_ path: String) -> Bool {
+        ["html", "htm"].contains(URL(fileURLWithPath: path).pathExtension.lowercased())
+    }
+
+    /// The HTML page of a report: histograms of the activations the written model quantizes.
+    func htmlReport(_ report: Report, quantized: Model, result: CalibrationJob.Result) -> HTMLReport {
+        let constants = Set(quantized.graph.initializers.map(\.name))
+        var seen = Set<String>()
+        let activations = quantized.graph.nodes.filter { $0.opType == "QuantizeLinear" }.compactMap(\.inputs.first)
+            .filter { !constants.contains($0) && seen.insert($0).inserted }
+        let ranges = Dictionary(report.ranges.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        guard let statistics = result.statistics else {
+            return HTMLReport(report: report, tensors: [], histogramNote: "The ranges came from \(report.rangesFrom): there are no histograms to show.")
+        }
+        let views = HTMLReport.views(of: activations, statistics: statistics, ranges: ranges, percentile: command.method.percentile)
+        return HTMLReport(report: report, tensors: views, histogramNote: nil)
     }
 
     /// The Q/DQ model for a placement.
@@ -182,13 +211,15 @@ struct Int8Conversion {
             excluded.append(NSRegularExpression.escapedPattern(for: trial.node))
             (current, evaluation) = (trial.model, trial.evaluation)
             let patterns = excluded.map { "'\($0)'" }.joined(separator: " ")
-            steps.append(FallbackStep(node: trial.node, cosine: worst(evaluation), excludeNodes: excluded))
+            steps.append(FallbackStep(node: trial.node, cosine: worst(evaluation), excludeNodes: excluded,
+                                      int8MACFraction: evaluation.macs?.int8Fraction))
             if worst(evaluation) > worst(best.evaluation) {
                 best = (current, evaluation, steps.count)
                 _ = try command.save(current, inputFiles: inputFiles, keepExternal: true)
             }
-            Console.note(String(format: "--target-cosine step %d: %@ back to FP32, smallest output cosine %.5f (target %g); so far: --exclude-nodes %@",
-                                steps.count, trial.node, worst(evaluation), target, patterns))
+            let share = evaluation.macs.map { String(format: ", %.1f %% of the candidate MACs in INT8", $0.int8Fraction * 100) } ?? ""
+            Console.note(String(format: "--target-cosine step %d: %@ back to FP32, smallest output cosine %.5f (target %g%@); so far: --exclude-nodes %@",
+                                steps.count, trial.node, worst(evaluation), target, share, patterns))
         }
         return (best.model, best.evaluation, Array(steps.prefix(best.steps)))
     }
@@ -224,12 +255,12 @@ struct Int8Conversion {
             return nil
         }
         // With labels the task metric decides (top-1 agreement is shown, not judged); without, agreement does.
-        let nodes = perNode ? try LayerErrorAnalyzer(reference: reference, quantized: quantized).compare(data, model: reference, keep: keep).nodes : []
+        let comparison = perNode ? try LayerErrorAnalyzer(reference: reference, quantized: quantized).compare(data, model: reference, keep: keep) : nil
         let kept = outputs.allSatisfy { $0.meanCosine >= command.minCosine && (result.task != nil || ($0.top1Agreement ?? 1) >= command.minTop1) }
             && (result.task.map { $0.dropPoints <= command.maxAccuracyDrop } ?? true)
         return Report.Evaluation(on: source, samples: samples, minCosine: command.minCosine, minTop1: command.minTop1,
                                  outputs: outputs, taskAccuracy: result.task, maxAccuracyDrop: result.task == nil ? nil : command.maxAccuracyDrop,
-                                 keptAccuracy: kept, nodes: nodes)
+                                 keptAccuracy: kept, nodes: comparison?.nodes ?? [], macs: comparison?.macs)
     }
 
     /// Integer class labels from a `.npy` file (any integer dtype, any shape; read flat).
@@ -270,6 +301,7 @@ struct Int8Conversion {
                     String(format: "%@ (then %.5f)", $0.node, $0.cosine) }.joined(separator: ", "))
                 lines.append("  to repeat without searching: --exclude-nodes " + last.excludeNodes.map { "'\($0)'" }.joined(separator: " "))
             }
+            if let macs = evaluation.macs { lines.append(TextTable.macLine(macs)) }
             let worst = evaluation.nodes.prefix(5)
             if !worst.isEmpty {
                 lines.append("Most damaged quantized nodes (lowest SQNR of their output; `octet compare` lists all):")

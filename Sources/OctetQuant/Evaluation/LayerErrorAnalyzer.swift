@@ -42,6 +42,9 @@ public struct LayerErrorAnalyzer {
         public var nodes: [NodeReport]
         /// Samples compared.
         public var samples: Int
+        /// Multiply-accumulates of the candidate nodes for the first sample's shapes, and the
+        /// share in INT8 (nil when no sample was compared).
+        public var macs: MACCount?
     }
 
     /// A quantized node of the main graph whose output also exists in the FP32 model.
@@ -62,6 +65,7 @@ public struct LayerErrorAnalyzer {
     let quantized: Session
     let outputs: [String]
     let targets: [Target]
+    let quantizedGraph: Graph
 
     /// - Parameters:
     ///   - reference: the FP32 model.
@@ -75,6 +79,7 @@ public struct LayerErrorAnalyzer {
         }
         outputs = reference.graph.outputs.map(\.name)
         targets = Self.quantizedNodes(quantized: quantized, reference: reference)
+        quantizedGraph = quantized.graph
     }
 
     /// Nodes of `quantized`'s main graph that read a DequantizeLinear output and whose first
@@ -104,6 +109,7 @@ public struct LayerErrorAnalyzer {
         var nodeTotals: [String: ErrorAccumulator] = [:]
         var outputTotals: [String: ErrorAccumulator] = [:]
         var samples = 0
+        var shapes: [String: [Int]] = [:]
         try data.forEach { sample in
             guard keep(sample.index), let feeds = validator.check(sample) else { return true }
             var expected: [String: Tensor] = [:]
@@ -112,8 +118,11 @@ public struct LayerErrorAnalyzer {
             }
             var failure: Error?
             let got: [String: Tensor]
+            let first = samples == 0
+            if first { for (name, tensor) in feeds { shapes[name] = tensor.shape } }
             do {
                 got = try quantized.run(feeds, outputs: outputs) { name, tensor in
+                    if first { shapes[name] = tensor.shape }
                     guard failure == nil, let reference = expected.removeValue(forKey: name) else { return }
                     do { try Self.add(&nodeTotals[name, default: ErrorAccumulator()], reference, tensor) } catch { failure = error }
                 }
@@ -134,7 +143,8 @@ public struct LayerErrorAnalyzer {
             return NodeReport(node: target.node, opType: target.opType, output: target.output, sqnr: total.sqnr,
                               meanCosine: total.cosineSum / Double(total.samples), maxAbsError: total.maxAbs)
         }.sorted { $0.sqnr < $1.sqnr || ($0.sqnr == $1.sqnr && $0.node < $1.node) }
-        return Comparison(outputs: outputs.compactMap { outputTotals[$0]?.report(name: $0) }, nodes: nodes, samples: samples)
+        return Comparison(outputs: outputs.compactMap { outputTotals[$0]?.report(name: $0) }, nodes: nodes, samples: samples,
+                          macs: samples > 0 ? MACCount(graph: quantizedGraph, shapes: shapes) : nil)
     }
 
     /// Adds one pair of float tensors of the same shape (others are skipped).
