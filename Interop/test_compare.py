@@ -127,3 +127,41 @@ def test_target_cosine_returns_the_damaged_node_to_fp32(tmp_path, octet):
     node = next(n for n in written.graph.node if n.name == victim.name)
     assert all(producers.get(i) != "DequantizeLinear" for i in node.input), "the returned node reads float inputs"
     ort.InferenceSession(str(tmp_path / "fixed.onnx"), providers=["CPUExecutionProvider"])
+
+
+def test_target_cosine_tries_another_range_method_first(tmp_path, octet):
+    """Ranges at the 50th percentile clip half of every activation (damage by construction).
+    --target-cosine's first step must be the cheap fix, another range method for the worst
+    node's input, and the range it picks must be what that method gives on the values ONNX
+    Runtime computes for the tensor (NumPy reference of SPEC's algorithms); the calibration
+    cache written holds the changed range; the target is reached."""
+    import struct
+
+    import calibration_reference as reference
+    model = models.mini_encoder(17)
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    feeds = models.encoder_feeds(32, 9, seed=2)
+    np.savez(tmp_path / "calib.npz", **feeds)
+    common = ["convert", tmp_path / "model.onnx", "--int8", "--calibration-data", tmp_path / "calib.npz", "--eval-data", tmp_path / "calib.npz",
+              "--calibration-method", "percentile", "--percentile", "50"]
+    octet(*common, "-o", tmp_path / "clipped.onnx", "--report", tmp_path / "clipped.json")
+    before = min(o["meanCosine"] for o in json.loads((tmp_path / "clipped.json").read_text())["evaluation"]["outputs"])
+    target = min(0.999, before + (1 - before) * 0.9)
+    octet(*common, "-o", tmp_path / "fixed.onnx", "--report", tmp_path / "fixed.json", "--calibration-cache", tmp_path / "fixed.calib",
+          "--target-cosine", str(target))
+    fixed = json.loads((tmp_path / "fixed.json").read_text())
+    steps = fixed["fallback"]
+    assert steps and steps[0]["action"] == "range", steps
+    assert min(o["meanCosine"] for o in fixed["evaluation"]["outputs"]) >= target
+    ranged = [s for s in steps if s["action"] == "range"]
+    for step in ranged:
+        method = step["method"].split()[0]
+        values = np.concatenate([r[step["tensor"]].ravel() for r in run_all(model, [feeds], [step["tensor"]])])
+        expected, _ = reference.amax(method, values, float(step["method"].split()[1]) if method == "percentile" else 99.99)
+        assert step["amax"] == pytest.approx(expected, rel=1e-6), step
+        scale = next(line for line in (tmp_path / "fixed.calib").read_text().splitlines() if line.startswith(step["tensor"] + ":"))
+        assert struct.unpack(">f", bytes.fromhex(scale.split(": ")[1]))[0] == pytest.approx(expected / 127, rel=1e-6)
+    # Every other tensor keeps its range (50th percentile; Softmax outputs their largest value).
+    changed = {s["tensor"] for s in ranged}
+    clipped = {r["name"]: r for r in json.loads((tmp_path / "clipped.json").read_text())["ranges"]}
+    assert [r for r in fixed["ranges"] if r["name"] not in changed] == [r for r in clipped.values() if r["name"] not in changed]

@@ -17,6 +17,7 @@ import ast
 import hashlib
 import pathlib
 import re
+import sys
 import sysconfig
 from collections import Counter
 
@@ -28,6 +29,14 @@ from onnx import TensorProto, helper, numpy_helper
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "Examples" / "stdlib-topics"
 SEQ, HIDDEN, HEADS, FFN, LAYERS, VOCAB = 64, 64, 4, 128, 2, 4000
+EPOCHS = 20
+# `--large` builds Examples/stdlib-topics-large instead: the same task and data with a wider,
+# deeper encoder (hidden 128, 4 layers, FFN 512) that also outputs its sentence embedding (the
+# pooled [CLS] vector) — the accuracy-target model of Benchmarks/accuracy_targets.py.
+LARGE = "--large" in sys.argv[1:]
+if LARGE:
+    OUT = ROOT / "Examples" / "stdlib-topics-large"
+    HIDDEN, HEADS, FFN, LAYERS, VOCAB, EPOCHS = 128, 4, 512, 4, 3000, 30
 NAME_TOKENS = 12
 PAD, CLS, SEP, UNK = 0, 1, 2, 3
 
@@ -144,7 +153,7 @@ class Encoder(torch.nn.Module):
         return self.classifier(torch.tanh(self.pooler(x[:, 0])))
 
 
-def train(model, data, labels, epochs=20):
+def train(model, data, labels, epochs=EPOCHS):
     torch.manual_seed(0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
     tensors = [torch.from_numpy(a) for a in data]
@@ -233,13 +242,15 @@ def export(model, classes):
                  f"{pre}.norm2", f"{ff}/LayerNorm")
     first = op("Gather", [x, const(i64(0), "const.cls_index")], "pooler/Gather", axis=1)
     pooled = op("Tanh", [op("Gemm", [first, const(p["pooler.weight"], "pooler.weight"), const(p["pooler.bias"], "pooler.bias")],
-                            "pooler/Gemm", transB=1)], "pooler/Tanh")
+                            "pooler/Gemm", transB=1)], "pooler/Tanh", output="sentence_embedding" if LARGE else None)
     op("Gemm", [pooled, const(p["classifier.weight"], "classifier.weight"), const(p["classifier.bias"], "classifier.bias")],
        "classifier/Gemm", output="logits", transB=1)
     ints = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
             for n in ("input_ids", "attention_mask", "token_type_ids")]
-    graph = helper.make_graph(nodes, "stdlib_topics", ints,
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(classes)])], inits)
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(classes)])]
+    if LARGE:
+        outputs.append(helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", HIDDEN]))
+    graph = helper.make_graph(nodes, "stdlib_topics", ints, outputs, inits)
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="octet-demo")
     onnx_model.ir_version = 8
     onnx_model.doc_string = "Which part of the Python standard library is this docstring from? Classes: " + ", ".join(classes)
@@ -286,7 +297,7 @@ def main():
     except ImportError:
         return
     session = ort.InferenceSession(str(OUT / "model.onnx"), providers=["CPUExecutionProvider"])
-    ort_logits = session.run(None, dict(zip(names, test_data)))[0]
+    ort_logits = session.run(["logits"], dict(zip(names, test_data)))[0]
     print(f"ONNX Runtime test accuracy {float((ort_logits.argmax(1) == test_labels).mean()):.4f}, "
           f"max |ORT - PyTorch| {np.abs(ort_logits - logits).max():.2e}")
 

@@ -167,12 +167,15 @@ struct HTMLReport {
             return "<section id=\"fallback\"><h2>Fallback to FP32</h2><p>No node was returned to FP32 (no --target-cosine, or the target already held).</p></section>"
         }
         let rows = report.fallback.enumerated().map { index, step in
-            ["\(index + 1)", step.node, String(format: "%.5f", step.cosine), step.int8MACFraction.map { String(format: "%.1f %%", $0 * 100) } ?? "-"]
+            ["\(index + 1)", step.node, step.action == .fp32 ? "back to FP32" : "input \(step.tensor ?? "?") to \(step.method ?? "?")",
+             String(format: "%.5f", step.cosine), step.int8MACFraction.map { String(format: "%.1f %%", $0 * 100) } ?? "-"]
         }
-        let line = "--exclude-nodes " + (report.fallback.last?.excludeNodes ?? []).map { "'\($0)'" }.joined(separator: " ")
-        return "<section id=\"fallback\"><h2>Fallback to FP32 (--target-cosine)</h2>"
-            + Self.table(["step", "node returned to FP32", "smallest output cosine after", "MACs in INT8"], rows, numeric: [0, 2, 3])
-            + "<p>To repeat without searching:</p><pre>\(Self.escape(line))</pre></section>"
+        let excluded = report.fallback.last?.excludeNodes ?? []
+        let line = excluded.isEmpty ? "" : "<p>To repeat without searching (with the calibration cache this run wrote):</p><pre>"
+            + Self.escape("--exclude-nodes " + excluded.map { "'\($0)'" }.joined(separator: " ")) + "</pre>"
+        return "<section id=\"fallback\"><h2>Fixes and fallback to FP32 (--target-cosine)</h2>"
+            + Self.table(["step", "damaged node", "change", "smallest output cosine after", "MACs in INT8"], rows, numeric: [0, 3, 4])
+            + line + "</section>"
     }
 
     static let methodColors = ["entropy": "#1565c0", "percentile": "#6a1b9a", "mse": "#ef6c00", "minmax": "#424242", "cache": "#00897b"]

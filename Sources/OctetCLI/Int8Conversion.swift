@@ -39,22 +39,11 @@ struct Int8Conversion {
         var missingRanges: [String]
         var unusedCacheEntries: [String]
         @EncodedAsNull var evaluation: Evaluation?
-        /// The steps of `--target-cosine` that the written model keeps: each node returned to FP32
-        /// and the accuracy after it.
-        var fallback: [FallbackStep] = []
+        /// The steps of `--target-cosine` that the written model keeps: each range changed or node
+        /// returned to FP32, and the accuracy after it.
+        var fallback: [AccuracyFallback.Step] = []
         var wrote: [String]
         var ranges: [TensorRange]
-    }
-
-    /// One node returned to FP32 by `--target-cosine`.
-    struct FallbackStep: Codable, Sendable, Equatable {
-        var node: String
-        /// The smallest mean output cosine after the step.
-        var cosine: Double
-        /// Every node returned so far, as `--exclude-nodes` patterns.
-        var excludeNodes: [String]
-        /// The share of candidate multiply-accumulates still in INT8 after the step.
-        @EncodedAsNull var int8MACFraction: Double?
     }
 
     /// Every ⌈1/fraction⌉-th sample (the last of each group) is held out for evaluation.
@@ -72,7 +61,7 @@ struct Int8Conversion {
         let inputFiles = command.inputFiles(of: source)
         try OutputPath.check(URL(fileURLWithPath: command.output), notAnyOf: inputFiles)
         let labels = try command.evalLabels.map(Self.readLabels)
-        let result = try job.run(preloaded: source)
+        var result = try job.run(preloaded: source)
         for note in result.notes { Console.note(note) }
 
         let prepared: Model
@@ -107,11 +96,15 @@ struct Int8Conversion {
         }
         var quantized = try rewrite(prepared, placement: placement, ranges: ranges)
         report.evaluation = try evaluate(reference: source, quantized: quantized, labels: labels)
+
         if let target = command.targetCosine, let evaluation = report.evaluation {
-            let fallback = try fallBack(target: target, start: (quantized, evaluation), source: source, prepared: prepared, ranges: ranges,
-                                        policy: policy, labels: labels, inputFiles: inputFiles)
+            let search = AccuracyFallback(conversion: self, source: source, prepared: prepared, policy: policy, labels: labels,
+                                          inputFiles: inputFiles, statistics: result.statistics)
+            let fallback = try search.run(target: target, start: (quantized, evaluation), ranges: ranges)
             (quantized, report.evaluation, report.fallback) = (fallback.model, fallback.evaluation, fallback.steps)
-            let returned = fallback.steps.map { "'\($0.node)' " }
+            result.ranges = result.ranges.map { fallback.ranges[$0.name] ?? $0 }
+            report.ranges = result.ranges
+            let returned = fallback.steps.filter { $0.action == .fp32 }.map { "'\($0.node)' " }
             for index in report.nodes.indices where returned.contains(where: report.nodes[index].node.hasPrefix) {
                 report.nodes[index].quantized = false
                 report.nodes[index].reason = "returned to FP32 by --target-cosine"
@@ -140,7 +133,7 @@ struct Int8Conversion {
             try Console.printResult(report, json: true) { "" }
         } else {
             print(line)
-            print(Self.text(report, dryRun: false), terminator: "")
+            print(Self.text(report, dryRun: false, cache: command.calibration.calibrationCache), terminator: "")
         }
     }
 
@@ -176,52 +169,6 @@ struct Int8Conversion {
             throw CLIError.message("\(command.model): the Q/DQ model is not valid (please report this): \(problems.joined(separator: "; "))")
         }
         return quantized
-    }
-
-    /// `--target-cosine`: while some output's mean cosine is below `target`, tries the three
-    /// quantized nodes with the lowest output SQNR each returned to FP32 (leave-one-out, on the
-    /// evaluation samples) and keeps the one that helps most. Ranges are reused. After each step
-    /// the exclusions are printed as a reusable `--exclude-nodes` list and the best model so far
-    /// is written to the output.
-    func fallBack(target: Double, start: (Model, Report.Evaluation), source: Model, prepared: Model, ranges: [String: TensorRange],
-                  policy: PlacementPolicy, labels: [Int]?, inputFiles: [URL]) throws -> (model: Model, evaluation: Report.Evaluation, steps: [FallbackStep]) {
-        func worst(_ evaluation: Report.Evaluation) -> Double { evaluation.outputs.map(\.meanCosine).min() ?? 1 }
-        var (current, evaluation) = start
-        var best = (model: current, evaluation: evaluation, steps: 0)
-        var steps: [FallbackStep] = []
-        var excluded = policy.excludedNodes
-        let named = Set(prepared.graph.nodes.map(\.name).filter { !$0.isEmpty })
-        while worst(evaluation) < target {
-            let candidates = evaluation.nodes.map(\.node).filter { named.contains($0) && !steps.map(\.node).contains($0) }.prefix(3)
-            guard !candidates.isEmpty else {
-                Console.warning(String(format: "--target-cosine %g was not reached: no quantized node is left to return to FP32", target))
-                break
-            }
-            var trial: (node: String, model: Model, evaluation: Report.Evaluation)?
-            for node in candidates {
-                var attempt = policy
-                attempt.excludedNodes = excluded + [NSRegularExpression.escapedPattern(for: node)]
-                let model = try rewrite(prepared, placement: Placement.place(in: prepared.graph, ranges: ranges, policy: attempt), ranges: ranges)
-                // Candidates are judged by their outputs; only the one kept is ranked per node.
-                guard let result = try evaluate(reference: source, quantized: model, labels: labels, perNode: false) else { continue }
-                if trial.map({ worst(result) > worst($0.evaluation) }) ?? true { trial = (node, model, result) }
-            }
-            guard var trial else { break }
-            trial.evaluation = try evaluate(reference: source, quantized: trial.model, labels: labels) ?? trial.evaluation
-            excluded.append(NSRegularExpression.escapedPattern(for: trial.node))
-            (current, evaluation) = (trial.model, trial.evaluation)
-            let patterns = excluded.map { "'\($0)'" }.joined(separator: " ")
-            steps.append(FallbackStep(node: trial.node, cosine: worst(evaluation), excludeNodes: excluded,
-                                      int8MACFraction: evaluation.macs?.int8Fraction))
-            if worst(evaluation) > worst(best.evaluation) {
-                best = (current, evaluation, steps.count)
-                _ = try command.save(current, inputFiles: inputFiles, keepExternal: true)
-            }
-            let share = evaluation.macs.map { String(format: ", %.1f %% of the candidate MACs in INT8", $0.int8Fraction * 100) } ?? ""
-            Console.note(String(format: "--target-cosine step %d: %@ back to FP32, smallest output cosine %.5f (target %g%@); so far: --exclude-nodes %@",
-                                steps.count, trial.node, worst(evaluation), target, share, patterns))
-        }
-        return (best.model, best.evaluation, Array(steps.prefix(best.steps)))
     }
 
     /// FP32 against INT8 on the eval data or the held-out samples (nil, with a note, when there are none).
@@ -279,7 +226,8 @@ struct Int8Conversion {
          String(format: "%.4g", output.maxAbsError), output.top1Agreement.map { String(format: "%.1f %%", $0 * 100) } ?? "-"]
     }
 
-    static func text(_ report: Report, dryRun: Bool) -> String {
+    /// - Parameter cache: the calibration cache the run wrote, if any (it holds ranges the fallback changed).
+    static func text(_ report: Report, dryRun: Bool, cache: String? = nil) -> String {
         let quantized = report.nodes.filter(\.quantized)
         var lines = ["\(dryRun ? "Would quantize" : "Quantized") \(quantized.count) of \(report.nodes.count) candidate nodes (ranges from \(report.rangesFrom))"]
         for node in report.nodes {
@@ -297,9 +245,14 @@ struct Int8Conversion {
                 thresholds = String(format: "every output's mean cosine ≥ %g, top-1 agreement ≥ %.1f %%", evaluation.minCosine, evaluation.minTop1 * 100)
             }
             if let last = report.fallback.last {
-                lines.append("Returned to FP32 by --target-cosine: " + report.fallback.map {
-                    String(format: "%@ (then %.5f)", $0.node, $0.cosine) }.joined(separator: ", "))
-                lines.append("  to repeat without searching: --exclude-nodes " + last.excludeNodes.map { "'\($0)'" }.joined(separator: " "))
+                lines.append("--target-cosine steps: " + report.fallback.map { String(format: "%@ (then %.5f)", $0.summary, $0.cosine) }.joined(separator: ", "))
+                if !last.excludeNodes.isEmpty {
+                    lines.append("  to repeat without searching: --exclude-nodes " + last.excludeNodes.map { "'\($0)'" }.joined(separator: " "))
+                }
+                if report.fallback.contains(where: { $0.action == .range }) {
+                    lines.append(cache.map { "  the changed ranges are in \($0): give it as --calibration-cache to reuse them" }
+                                 ?? "  the changed ranges are in the report's ranges; add --calibration-cache F to keep them for reuse")
+                }
             }
             if let macs = evaluation.macs { lines.append(TextTable.macLine(macs)) }
             let worst = evaluation.nodes.prefix(5)

@@ -45,6 +45,12 @@ public struct TensorRange: Codable, Sendable, Equatable {
         count = statistics.count
     }
 
+    /// The range `algorithm` picks from a tensor's statistics.
+    /// - Throws: ``StatisticsError`` when the histogram cannot be searched.
+    public init(name: String, method algorithm: RangeAlgorithm, statistics: TensorStatistics) throws {
+        self.init(name: name, amax: try algorithm.amax(statistics.histogram), method: algorithm.description, statistics: statistics)
+    }
+
     /// absmax / amax: how far the largest value lies past the chosen range (1 for minmax).
     public var clippingRatio: Double? {
         guard let absmax, amax > 0 else { return nil }

@@ -1,0 +1,169 @@
+import Foundation
+import OctetGraph
+import OctetQuant
+
+/// `convert --int8 --target-cosine C`: while some output's mean cosine on the evaluation samples
+/// is below C, one step at a time, cheapest fix first:
+///
+/// 1. **Another range method** for the activation inputs of the most damaged of the three
+///    worst quantized nodes not tried so far (entropy, percentile, MSE, minmax, all from the same
+///    histogram: no recalibration), kept only when it closes at least ``rangeGain`` of the gap
+///    to a cosine of 1.
+/// 2. **Back to FP32**: the three lowest-SQNR quantized (named) nodes are each left out in turn
+///    (leave-one-out on the evaluation samples) and the one that helps most is kept.
+///
+/// After each step the exclusions are printed as a reusable `--exclude-nodes` list and the best
+/// model so far is written to the output.
+struct AccuracyFallback {
+    /// What a step changed.
+    enum Action: String, Codable, Sendable {
+        /// One activation's range method.
+        case range
+        /// One node returned to FP32.
+        case fp32
+    }
+
+    /// One step the search kept.
+    struct Step: Codable, Sendable, Equatable {
+        /// The damaged node the step addressed (returned to FP32, or whose input got a new range).
+        var node: String
+        var action: Action
+        /// For `range`: the tensor and its new method (`percentile 99.99`, …) and amax.
+        @EncodedAsNull var tensor: String?
+        @EncodedAsNull var method: String?
+        @EncodedAsNull var amax: Double?
+        /// The smallest mean output cosine after the step.
+        var cosine: Double
+        /// Every node returned so far, as `--exclude-nodes` patterns.
+        var excludeNodes: [String]
+        /// The share of candidate multiply-accumulates still in INT8 after the step.
+        @EncodedAsNull var int8MACFraction: Double?
+
+        /// "x back to FP32" or "x: input t to percentile 99.99".
+        var summary: String {
+            switch action {
+            case .fp32: "\(node) back to FP32"
+            case .range: "\(node): input \(tensor ?? "?") to \(method ?? "?")"
+            }
+        }
+    }
+
+    /// The share of the gap `1 − cosine` a range change must close to be kept.
+    static let rangeGain = 0.05
+
+    let conversion: Int8Conversion
+    let source: Model
+    let prepared: Model
+    let policy: PlacementPolicy
+    let labels: [Int]?
+    let inputFiles: [URL]
+    /// Histograms for other range methods (nil when the ranges came from a TensorRT cache).
+    let statistics: CalibrationStatistics?
+
+    struct Outcome {
+        var model: Model
+        var evaluation: Int8Conversion.Report.Evaluation
+        var steps: [Step]
+        /// The ranges of the kept model (changed ones included).
+        var ranges: [String: TensorRange]
+    }
+
+    static func worst(_ evaluation: Int8Conversion.Report.Evaluation) -> Double {
+        evaluation.outputs.map(\.meanCosine).min() ?? 1
+    }
+
+    func run(target: Double, start: (Model, Int8Conversion.Report.Evaluation), ranges initial: [String: TensorRange]) throws -> Outcome {
+        let worst = Self.worst
+        var (current, evaluation) = start
+        var ranges = initial
+        var best = Outcome(model: current, evaluation: evaluation, steps: [], ranges: ranges)
+        var steps: [Step] = []
+        var excluded = policy.excludedNodes
+        var returned = Set<String>()
+        var reranged = Set<String>()
+        let named = Set(prepared.graph.nodes.map(\.name).filter { !$0.isEmpty })
+        let histograms = Dictionary((statistics?.tensors ?? []).map { ($0.name, $0.statistics) }, uniquingKeysWith: { first, _ in first })
+        while worst(evaluation) < target {
+            let candidates = evaluation.nodes.map(\.node).filter { named.contains($0) && !returned.contains($0) }.prefix(3)
+            guard !candidates.isEmpty else {
+                Console.warning(String(format: "--target-cosine %g was not reached: no quantized node is left to return to FP32", target))
+                break
+            }
+            var step: Step?
+            // The most damaged candidate whose inputs have not had other methods tried yet.
+            let fresh = histograms.isEmpty ? nil : candidates.first { !reranged.contains($0) }
+            if let fresh { reranged.insert(fresh) }
+            if let fresh, let change = try betterRange(for: fresh, ranges: ranges, histograms: histograms, excluded: excluded, from: evaluation) {
+                ranges[change.range.name] = change.range
+                (current, evaluation) = (change.model, change.evaluation)
+                step = Step(node: fresh, action: .range, tensor: change.range.name, method: change.range.method, amax: change.range.amax,
+                            cosine: worst(evaluation), excludeNodes: excluded, int8MACFraction: evaluation.macs?.int8Fraction)
+            } else if let trial = try leaveOneOut(candidates, ranges: ranges, excluded: excluded) {
+                excluded.append(NSRegularExpression.escapedPattern(for: trial.node))
+                returned.insert(trial.node)
+                (current, evaluation) = (trial.model, trial.evaluation)
+                step = Step(node: trial.node, action: .fp32, cosine: worst(evaluation), excludeNodes: excluded,
+                            int8MACFraction: evaluation.macs?.int8Fraction)
+            }
+            guard let step else { break }
+            steps.append(step)
+            if worst(evaluation) > worst(best.evaluation) {
+                best = Outcome(model: current, evaluation: evaluation, steps: steps, ranges: ranges)
+                _ = try conversion.command.save(current, inputFiles: inputFiles, keepExternal: true)
+            }
+            let share = evaluation.macs.map { String(format: ", %.1f %% of the candidate MACs in INT8", $0.int8Fraction * 100) } ?? ""
+            let patterns = excluded.isEmpty ? "" : "; so far: --exclude-nodes " + excluded.map { "'\($0)'" }.joined(separator: " ")
+            Console.note(String(format: "--target-cosine step %d: %@, smallest output cosine %.5f (target %g%@)%@",
+                                steps.count, step.summary, worst(evaluation), target, share, patterns))
+        }
+        return best
+    }
+
+    /// The model with `node`'s activation inputs at another range method, when one closes at
+    /// least ``rangeGain`` of the gap; judged by the outputs, the kept one also ranked per node.
+    func betterRange(for node: String, ranges: [String: TensorRange], histograms: [String: TensorStatistics], excluded: [String],
+                     from evaluation: Int8Conversion.Report.Evaluation) throws
+        -> (range: TensorRange, model: Model, evaluation: Int8Conversion.Report.Evaluation)? {
+        let constants = Set(prepared.graph.initializers.map(\.name))
+        guard let graphNode = prepared.graph.nodes.first(where: { $0.name == node }) else { return nil }
+        let inputs = graphNode.inputs.filter { !constants.contains($0) && ranges[$0] != nil && histograms[$0] != nil }
+        let before = Self.worst(evaluation)
+        var best: (range: TensorRange, model: Model, evaluation: Int8Conversion.Report.Evaluation)?
+        let methods: [RangeAlgorithm] = [.entropy, .percentile(conversion.command.method.percentile), .mse, .minmax]
+        var attempt = policy
+        attempt.excludedNodes = excluded
+        for input in Set(inputs).sorted() {
+            guard let current = ranges[input], let statistics = histograms[input] else { continue }
+            for method in methods where method.description != current.method {
+                let range = try TensorRange(name: input, method: method, statistics: statistics)
+                guard abs(range.amax - current.amax) > 1e-9 * max(1, current.amax) else { continue }
+                var trialRanges = ranges
+                trialRanges[input] = range
+                let model = try conversion.rewrite(prepared, placement: Placement.place(in: prepared.graph, ranges: trialRanges, policy: attempt),
+                                                   ranges: trialRanges)
+                guard let result = try conversion.evaluate(reference: source, quantized: model, labels: labels, perNode: false) else { continue }
+                if Self.worst(result) > best.map({ Self.worst($0.evaluation) }) ?? before { best = (range, model, result) }
+            }
+        }
+        guard var best, Self.worst(best.evaluation) >= before + Self.rangeGain * (1 - before) else { return nil }
+        best.evaluation = try conversion.evaluate(reference: source, quantized: best.model, labels: labels) ?? best.evaluation
+        return best
+    }
+
+    /// The candidate whose return to FP32 helps the outputs most (each left out in turn).
+    func leaveOneOut(_ candidates: ArraySlice<String>, ranges: [String: TensorRange], excluded: [String]) throws
+        -> (node: String, model: Model, evaluation: Int8Conversion.Report.Evaluation)? {
+        var trial: (node: String, model: Model, evaluation: Int8Conversion.Report.Evaluation)?
+        for node in candidates {
+            var attempt = policy
+            attempt.excludedNodes = excluded + [NSRegularExpression.escapedPattern(for: node)]
+            let model = try conversion.rewrite(prepared, placement: Placement.place(in: prepared.graph, ranges: ranges, policy: attempt), ranges: ranges)
+            // Candidates are judged by their outputs; only the one kept is ranked per node.
+            guard let result = try conversion.evaluate(reference: source, quantized: model, labels: labels, perNode: false) else { continue }
+            if trial.map({ Self.worst(result) > Self.worst($0.evaluation) }) ?? true { trial = (node, model, result) }
+        }
+        guard var trial else { return nil }
+        trial.evaluation = try conversion.evaluate(reference: source, quantized: trial.model, labels: labels) ?? trial.evaluation
+        return trial
+    }
+}
