@@ -165,3 +165,54 @@ def test_target_cosine_tries_another_range_method_first(tmp_path, octet):
     changed = {s["tensor"] for s in ranged}
     clipped = {r["name"]: r for r in json.loads((tmp_path / "clipped.json").read_text())["ranges"]}
     assert [r for r in fixed["ranges"] if r["name"] not in changed] == [r for r in clipped.values() if r["name"] not in changed]
+
+
+def fake_quantize(x, scale, zero, axis=None):
+    if axis is not None and np.ndim(scale) == 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    q = np.clip(np.rint(x / scale) + zero, -128, 127)
+    return ((q - zero) * scale).astype(np.float32)
+
+
+def test_isolated_sensitivity_matches_numpy(tmp_path, octet):
+    """The cheap sensitivity pass: each quantized MatMul's SQNR when it alone is quantized, on the
+    first 8 evaluation samples, equals NumPy's: the FP32 inputs from ONNX Runtime, fake-quantized
+    with the Q/DQ model's own scales (per channel for weights), multiplied, against FP32."""
+    from onnx import numpy_helper
+    model = models.mini_encoder(17)
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    feeds = models.encoder_feeds(16, 9, seed=4)
+    np.savez(tmp_path / "data.npz", **feeds)
+    octet("convert", tmp_path / "model.onnx", "--int8", "--calibration-data", tmp_path / "data.npz", "--eval-data", tmp_path / "data.npz",
+          "-o", tmp_path / "int8.onnx", "--report", tmp_path / "report.json")
+    isolated = {n["node"]: n for n in json.loads((tmp_path / "report.json").read_text())["evaluation"]["isolatedNodes"]}
+    qdq = onnx.load(str(tmp_path / "int8.onnx"))
+    inits = {i.name: numpy_helper.to_array(i) for i in qdq.graph.initializer}
+    producer = {o: n for n in qdq.graph.node for o in n.output}
+    first8 = [{k: v[i:i + 1] for k, v in feeds.items()} for i in range(8)]
+    checked = 0
+    for node in qdq.graph.node:
+        if node.op_type != "MatMul" or node.name not in isolated:
+            continue
+        sources = []
+        for name in node.input:
+            dq = producer[name]
+            assert dq.op_type == "DequantizeLinear"
+            q = producer[dq.input[0]]
+            axis = next((a.i for a in dq.attribute if a.name == "axis"), None)
+            sources.append((q.input[0], inits[dq.input[1]], inits[dq.input[2]].astype(np.float32), axis))
+        activations = [s[0] for s in sources if s[0] not in inits]
+        runs = run_all(model, first8, activations + [node.output[0]])
+        signal = noise = 0.0
+        for run in runs:
+            a, b = (fake_quantize(run[x] if x in run else inits[x], s, z, axis if np.ndim(s) == 1 else None) for x, s, z, axis in sources)
+            alone = np.matmul(a, b)
+            reference = run[node.output[0]].astype(np.float64)
+            signal += float(np.sum(reference ** 2))
+            noise += float(np.sum((reference - alone) ** 2))
+        expected = 10 * np.log10(signal / noise)
+        assert isolated[node.name]["sqnr"] == pytest.approx(expected, abs=1e-3), node.name
+        checked += 1
+    assert checked >= 4

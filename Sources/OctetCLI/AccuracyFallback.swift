@@ -84,7 +84,10 @@ struct AccuracyFallback {
         let named = Set(prepared.graph.nodes.map(\.name).filter { !$0.isEmpty })
         let histograms = Dictionary((statistics?.tensors ?? []).map { ($0.name, $0.statistics) }, uniquingKeysWith: { first, _ in first })
         while worst(evaluation) < target {
-            let candidates = evaluation.nodes.map(\.node).filter { named.contains($0) && !returned.contains($0) }.prefix(3)
+            // The cheap pass ranks (each node quantized alone); the accumulated ranking breaks ties and covers nodes it lacks.
+            let ranking = evaluation.isolatedNodes.map(\.node) + evaluation.nodes.map(\.node)
+            var seen = Set<String>()
+            let candidates = ranking.filter { named.contains($0) && !returned.contains($0) && seen.insert($0).inserted }.prefix(3)
             guard !candidates.isEmpty else {
                 Console.warning(String(format: "--target-cosine %g was not reached: no quantized node is left to return to FP32", target))
                 break
@@ -146,7 +149,7 @@ struct AccuracyFallback {
             }
         }
         guard var best, Self.worst(best.evaluation) >= before + Self.rangeGain * (1 - before) else { return nil }
-        best.evaluation = try conversion.evaluate(reference: source, quantized: best.model, labels: labels) ?? best.evaluation
+        best.evaluation = try conversion.evaluate(reference: source, quantized: best.model, labels: labels, prepared: prepared) ?? best.evaluation
         return best
     }
 
@@ -163,7 +166,7 @@ struct AccuracyFallback {
             if trial.map({ Self.worst(result) > Self.worst($0.evaluation) }) ?? true { trial = (node, model, result) }
         }
         guard var trial else { return nil }
-        trial.evaluation = try conversion.evaluate(reference: source, quantized: trial.model, labels: labels) ?? trial.evaluation
+        trial.evaluation = try conversion.evaluate(reference: source, quantized: trial.model, labels: labels, prepared: prepared) ?? trial.evaluation
         return trial
     }
 }

@@ -154,12 +154,22 @@ struct HTMLReport {
     }
 
     func ranking(_ evaluation: Int8Conversion.Report.Evaluation) -> String {
-        let rows = evaluation.nodes.enumerated().map { index, node in
-            ["\(index + 1)", node.node, node.opType, TextTable.decibels(node.sqnr), String(format: "%.5f", node.meanCosine), String(format: "%.4g", node.maxAbsError)]
+        let accumulated = Dictionary(evaluation.nodes.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
+        let isolated = Dictionary(evaluation.isolatedNodes.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
+        var seen = Set<String>()
+        let order = (evaluation.isolatedNodes + evaluation.nodes).map(\.node).filter { seen.insert($0).inserted }
+        let rows = order.enumerated().map { index, name in
+            let node = accumulated[name] ?? isolated[name]
+            return ["\(index + 1)", name, node?.opType ?? "", isolated[name].map { TextTable.decibels($0.sqnr) } ?? "-",
+                    accumulated[name].map { TextTable.decibels($0.sqnr) } ?? "-", accumulated[name].map { String(format: "%.5f", $0.meanCosine) } ?? "-",
+                    accumulated[name].map { String(format: "%.4g", $0.maxAbsError) } ?? "-"]
         }
         return "<section id=\"ranking\"><h2>Sensitivity ranking (most damaged first)</h2>"
-            + "<p>The SQNR of each quantized node's output in the INT8 model against the FP32 model's value of the same name.</p>"
-            + Self.table(["rank", "node", "op", "SQNR dB", "cosine mean", "max |error|"], rows, numeric: [0, 3, 4, 5]) + "</section>"
+            + "<p><i>Alone</i>: the SQNR of the node's output when it is the only node quantized (inputs quantized from the FP32 values, on the first "
+            + "\(Int8Conversion.isolatedSamples) samples) — the ranking the fallback follows. <i>In the INT8 model</i>: the SQNR of its output in the "
+            + "full INT8 model against the FP32 value of the same name (error from upstream nodes included), with its cosine and largest error.</p>"
+            + Self.table(["rank", "node", "op", "alone dB", "in the INT8 model dB", "cosine mean", "max |error|"], rows, numeric: [0, 3, 4, 5, 6])
+            + "</section>"
     }
 
     func fallback() -> String {

@@ -29,6 +29,8 @@ struct Int8Conversion {
             var keptAccuracy: Bool
             /// Per quantized node, most damaged first (as `octet compare` reports them).
             var nodes: [LayerErrorAnalyzer.NodeReport] = []
+            /// Per quantized node, its error when quantized alone (the cheap sensitivity pass), most damaged first.
+            var isolatedNodes: [LayerErrorAnalyzer.NodeReport] = []
             /// Multiply-accumulates of the candidate nodes and the share in INT8.
             @EncodedAsNull var macs: MACCount?
         }
@@ -95,7 +97,7 @@ struct Int8Conversion {
             return
         }
         var quantized = try rewrite(prepared, placement: placement, ranges: ranges)
-        report.evaluation = try evaluate(reference: source, quantized: quantized, labels: labels)
+        report.evaluation = try evaluate(reference: source, quantized: quantized, labels: labels, prepared: prepared)
 
         if let target = command.targetCosine, let evaluation = report.evaluation {
             let search = AccuracyFallback(conversion: self, source: source, prepared: prepared, policy: policy, labels: labels,
@@ -137,6 +139,9 @@ struct Int8Conversion {
         }
     }
 
+    /// Samples of the isolated sensitivity pass.
+    static let isolatedSamples = 8
+
     /// Whether `--report` names an HTML page (else it is JSON).
     static func isHTML(_ path: String) -> Bool {
         ["html", "htm"].contains(URL(fileURLWithPath: path).pathExtension.lowercased())
@@ -175,7 +180,9 @@ struct Int8Conversion {
     /// - Parameters:
     ///   - labels: true classes of the evaluation rows (`--eval-labels`), if given.
     ///   - perNode: also rank the quantized nodes by damage (a second pass over the samples).
-    func evaluate(reference: Model, quantized: Model, labels: [Int]?, perNode: Bool = true) throws -> Report.Evaluation? {
+    ///   - prepared: the prepared FP32 model, for the isolated pass (each node quantized alone, on
+    ///     the first ``isolatedSamples`` samples).
+    func evaluate(reference: Model, quantized: Model, labels: [Int]?, perNode: Bool = true, prepared: Model? = nil) throws -> Report.Evaluation? {
         let source: String
         let data: CalibrationData
         let keep: (Int) -> Bool
@@ -203,11 +210,14 @@ struct Int8Conversion {
         }
         // With labels the task metric decides (top-1 agreement is shown, not judged); without, agreement does.
         let comparison = perNode ? try LayerErrorAnalyzer(reference: reference, quantized: quantized).compare(data, model: reference, keep: keep) : nil
+        let isolated = try prepared.map { prepared in
+            try IsolatedNodeErrors(reference: prepared, quantized: quantized).measure(data, model: reference, samples: Self.isolatedSamples, keep: keep)
+        }
         let kept = outputs.allSatisfy { $0.meanCosine >= command.minCosine && (result.task != nil || ($0.top1Agreement ?? 1) >= command.minTop1) }
             && (result.task.map { $0.dropPoints <= command.maxAccuracyDrop } ?? true)
         return Report.Evaluation(on: source, samples: samples, minCosine: command.minCosine, minTop1: command.minTop1,
                                  outputs: outputs, taskAccuracy: result.task, maxAccuracyDrop: result.task == nil ? nil : command.maxAccuracyDrop,
-                                 keptAccuracy: kept, nodes: comparison?.nodes ?? [], macs: comparison?.macs)
+                                 keptAccuracy: kept, nodes: comparison?.nodes ?? [], isolatedNodes: isolated ?? [], macs: comparison?.macs)
     }
 
     /// Integer class labels from a `.npy` file (any integer dtype, any shape; read flat).
@@ -257,9 +267,10 @@ struct Int8Conversion {
             if let macs = evaluation.macs { lines.append(TextTable.macLine(macs)) }
             let worst = evaluation.nodes.prefix(5)
             if !worst.isEmpty {
-                lines.append("Most damaged quantized nodes (lowest SQNR of their output; `octet compare` lists all):")
-                lines += TextTable.lines([["node", "op", "SQNR dB", "cosine mean"]] + worst.map {
-                    [$0.node, $0.opType, TextTable.decibels($0.sqnr), String(format: "%.5f", $0.meanCosine)]
+                let alone = Dictionary(evaluation.isolatedNodes.map { ($0.node, $0.sqnr) }, uniquingKeysWith: { first, _ in first })
+                lines.append("Most damaged quantized nodes (lowest SQNR of their output; alone: the node quantized by itself; `octet compare` lists all):")
+                lines += TextTable.lines([["node", "op", "SQNR dB", "alone dB", "cosine mean"]] + worst.map {
+                    [$0.node, $0.opType, TextTable.decibels($0.sqnr), alone[$0.node].map(TextTable.decibels) ?? "-", String(format: "%.5f", $0.meanCosine)]
                 })
             }
             lines.append(evaluation.keptAccuracy
