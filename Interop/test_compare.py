@@ -83,10 +83,9 @@ def test_compare_matches_numpy_on_onnx_runtime(tmp_path, octet, name):
         assert abs(output["meanCosine"] - np.mean([cosine(a, b) for a, b in pairs])) < 1e-3
 
 
-def test_target_cosine_returns_the_damaged_node_to_fp32(tmp_path, octet):
-    """A TensorRT cache whose range for one MatMul input is 50× too narrow (by construction) makes
-    that MatMul the damage; --target-cosine returns exactly it to FP32, reaches the target and
-    writes a model ONNX Runtime accepts."""
+def sabotaged_cache(tmp_path, octet):
+    """model.onnx (the mini encoder), calib.npz and bad.calib: a TensorRT cache whose range for
+    the input of one MatMul (returned) is 50× too narrow."""
     import struct
     model = models.mini_encoder(17)
     onnx.save(model, str(tmp_path / "model.onnx"))
@@ -101,6 +100,39 @@ def test_target_cosine_returns_the_damaged_node_to_fp32(tmp_path, octet):
             line = f"{victim.input[0]}: {struct.pack('>f', scale / 50).hex()}"
         lines.append(line)
     (tmp_path / "bad.calib").write_text("\n".join(lines) + "\n")
+    return model, victim
+
+
+def test_target_metric_reaches_the_task_accuracy(tmp_path, octet):
+    """--target-metric top1 --max-drop D on the sabotaged cache: labels are FP32's own answers
+    (ONNX Runtime's arg-max of the class-score output), so FP32 scores 100 %; INT8 starts more
+    than D points lower, and the search stops once ONNX Runtime, running the written model,
+    finds it within D points, with the clipped MatMul back in FP32."""
+    model, victim = sabotaged_cache(tmp_path, octet)
+    feeds = dict(np.load(tmp_path / "calib.npz"))
+    scores = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"]).run(["pooler_output"], feeds)[0]
+    np.save(tmp_path / "labels.npy", scores.argmax(1))
+    common = ["convert", tmp_path / "model.onnx", "--int8", "--calibration-cache", tmp_path / "bad.calib",
+              "--eval-data", tmp_path / "calib.npz", "--eval-labels", tmp_path / "labels.npy"]
+    octet(*common, "-o", tmp_path / "damaged.onnx", "--report", tmp_path / "damaged.json")
+    before = json.loads((tmp_path / "damaged.json").read_text())["evaluation"]["taskAccuracy"]
+    drop = 3.0
+    assert before["fp32"] == 1 and (before["fp32"] - before["int8"]) * 100 > drop, before
+    octet(*common, "-o", tmp_path / "fixed.onnx", "--report", tmp_path / "fixed.json", "--target-metric", "top1", "--max-drop", str(drop))
+    fixed = json.loads((tmp_path / "fixed.json").read_text())
+    assert victim.name in [s["node"] for s in fixed["fallback"] if s["action"] == "fp32"]
+    got = ort.InferenceSession(str(tmp_path / "fixed.onnx"), providers=["CPUExecutionProvider"]).run(["pooler_output"], feeds)[0]
+    accuracy = float((got.argmax(1) == scores.argmax(1)).mean())
+    assert (1 - accuracy) * 100 <= drop
+    assert fixed["evaluation"]["taskAccuracy"]["int8"] == pytest.approx(accuracy, abs=1 / 32 + 1e-9)
+    assert fixed["fallback"][-1]["taskAccuracy"] == fixed["evaluation"]["taskAccuracy"]["int8"]
+
+
+def test_target_cosine_returns_the_damaged_node_to_fp32(tmp_path, octet):
+    """A TensorRT cache whose range for one MatMul input is 50× too narrow (by construction) makes
+    that MatMul the damage; --target-cosine returns exactly it to FP32, reaches the target and
+    writes a model ONNX Runtime accepts."""
+    model, victim = sabotaged_cache(tmp_path, octet)
     common = ["convert", tmp_path / "model.onnx", "--int8", "--calibration-cache", tmp_path / "bad.calib",
               "--eval-data", tmp_path / "calib.npz"]
     octet(*common, "-o", tmp_path / "damaged.onnx", "--report", tmp_path / "damaged.json")

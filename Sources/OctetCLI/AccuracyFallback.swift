@@ -2,8 +2,9 @@ import Foundation
 import OctetGraph
 import OctetQuant
 
-/// `convert --int8 --target-cosine C`: while some output's mean cosine on the evaluation samples
-/// is below C, one step at a time, cheapest fix first:
+/// `convert --int8 --target-cosine C` / `--target-metric top1 --max-drop D`: while some output's
+/// mean cosine on the evaluation samples is below C, or the task accuracy is more than D points
+/// below FP32's, one step at a time, cheapest fix first:
 ///
 /// 1. **Another range method** for the activation inputs of the most damaged of the three
 ///    worst quantized nodes not tried so far (entropy, percentile, MSE, minmax, all from the same
@@ -38,6 +39,8 @@ struct AccuracyFallback {
         var excludeNodes: [String]
         /// The share of candidate multiply-accumulates still in INT8 after the step.
         @EncodedAsNull var int8MACFraction: Double?
+        /// INT8 task accuracy (0–1) after the step, with `--eval-labels`.
+        @EncodedAsNull var taskAccuracy: Double? = nil
 
         /// "x back to FP32" or "x: input t to percentile 99.99".
         var summary: String {
@@ -50,6 +53,47 @@ struct AccuracyFallback {
 
     /// The share of the gap `1 − cosine` a range change must close to be kept.
     static let rangeGain = 0.05
+
+    /// What the search aims at.
+    struct Goal {
+        /// Every output's mean cosine at least this (`--target-cosine`).
+        var cosine: Double?
+        /// Task accuracy at most this many points below FP32's (`--target-metric top1 --max-drop`).
+        var maxDrop: Double?
+
+        var isSet: Bool { cosine != nil || maxDrop != nil }
+
+        /// The option named in messages.
+        var option: String { maxDrop != nil ? "--target-metric" : "--target-cosine" }
+
+        /// "cosine ≥ 0.99, drop ≤ 1 point".
+        var text: String {
+            [cosine.map { String(format: "cosine ≥ %g", $0) }, maxDrop.map { String(format: "task accuracy drop ≤ %g points", $0) }]
+                .compactMap { $0 }.joined(separator: ", ")
+        }
+
+        func met(_ evaluation: Int8Conversion.Report.Evaluation) -> Bool {
+            (cosine.map { AccuracyFallback.worst(evaluation) >= $0 } ?? true)
+                && (maxDrop.map { (evaluation.taskAccuracy?.dropPoints ?? 0) <= $0 } ?? true)
+        }
+
+        /// Whether `a` is closer to the goal than `b`: task accuracy first when it is aimed at, then the worst cosine.
+        func better(_ a: Int8Conversion.Report.Evaluation, than b: Int8Conversion.Report.Evaluation) -> Bool {
+            if maxDrop != nil, let x = a.taskAccuracy?.int8, let y = b.taskAccuracy?.int8, x != y { return x > y }
+            return AccuracyFallback.worst(a) > AccuracyFallback.worst(b)
+        }
+
+        /// Whether a range change from `before` to `after` helps measurably: higher task accuracy
+        /// when aimed at, or (accuracy no lower) a cosine closing ``rangeGain`` of the gap to 1.
+        func measurablyBetter(_ after: Int8Conversion.Report.Evaluation, than before: Int8Conversion.Report.Evaluation) -> Bool {
+            if maxDrop != nil, let x = after.taskAccuracy?.int8, let y = before.taskAccuracy?.int8 {
+                if x > y { return true }
+                if x < y { return false }
+            }
+            let (new, old) = (AccuracyFallback.worst(after), AccuracyFallback.worst(before))
+            return new >= old + AccuracyFallback.rangeGain * (1 - old)
+        }
+    }
 
     let conversion: Int8Conversion
     let source: Model
@@ -72,7 +116,7 @@ struct AccuracyFallback {
         evaluation.outputs.map(\.meanCosine).min() ?? 1
     }
 
-    func run(target: Double, start: (Model, Int8Conversion.Report.Evaluation), ranges initial: [String: TensorRange]) throws -> Outcome {
+    func run(_ goal: Goal, start: (Model, Int8Conversion.Report.Evaluation), ranges initial: [String: TensorRange]) throws -> Outcome {
         let worst = Self.worst
         var (current, evaluation) = start
         var ranges = initial
@@ -83,54 +127,55 @@ struct AccuracyFallback {
         var reranged = Set<String>()
         let named = Set(prepared.graph.nodes.map(\.name).filter { !$0.isEmpty })
         let histograms = Dictionary((statistics?.tensors ?? []).map { ($0.name, $0.statistics) }, uniquingKeysWith: { first, _ in first })
-        while worst(evaluation) < target {
+        while !goal.met(evaluation) {
             // The cheap pass ranks (each node quantized alone); the accumulated ranking breaks ties and covers nodes it lacks.
             let ranking = evaluation.isolatedNodes.map(\.node) + evaluation.nodes.map(\.node)
             var seen = Set<String>()
             let candidates = ranking.filter { named.contains($0) && !returned.contains($0) && seen.insert($0).inserted }.prefix(3)
             guard !candidates.isEmpty else {
-                Console.warning(String(format: "--target-cosine %g was not reached: no quantized node is left to return to FP32", target))
+                Console.warning("\(goal.option) (\(goal.text)) was not reached: no quantized node is left to return to FP32")
                 break
             }
             var step: Step?
             // The most damaged candidate whose inputs have not had other methods tried yet.
             let fresh = histograms.isEmpty ? nil : candidates.first { !reranged.contains($0) }
             if let fresh { reranged.insert(fresh) }
-            if let fresh, let change = try betterRange(for: fresh, ranges: ranges, histograms: histograms, excluded: excluded, from: evaluation) {
+            if let fresh, let change = try betterRange(for: fresh, goal: goal, ranges: ranges, histograms: histograms, excluded: excluded, from: evaluation) {
                 ranges[change.range.name] = change.range
                 (current, evaluation) = (change.model, change.evaluation)
                 step = Step(node: fresh, action: .range, tensor: change.range.name, method: change.range.method, amax: change.range.amax,
                             cosine: worst(evaluation), excludeNodes: excluded, int8MACFraction: evaluation.macs?.int8Fraction)
-            } else if let trial = try leaveOneOut(candidates, ranges: ranges, excluded: excluded) {
+            } else if let trial = try leaveOneOut(candidates, goal: goal, ranges: ranges, excluded: excluded) {
                 excluded.append(NSRegularExpression.escapedPattern(for: trial.node))
                 returned.insert(trial.node)
                 (current, evaluation) = (trial.model, trial.evaluation)
                 step = Step(node: trial.node, action: .fp32, cosine: worst(evaluation), excludeNodes: excluded,
                             int8MACFraction: evaluation.macs?.int8Fraction)
             }
-            guard let step else { break }
+            guard var step else { break }
+            step.taskAccuracy = evaluation.taskAccuracy?.int8
             steps.append(step)
-            if worst(evaluation) > worst(best.evaluation) {
+            if goal.better(evaluation, than: best.evaluation) {
                 best = Outcome(model: current, evaluation: evaluation, steps: steps, ranges: ranges)
                 _ = try conversion.command.save(current, inputFiles: inputFiles, keepExternal: true)
             }
             let share = evaluation.macs.map { String(format: ", %.1f %% of the candidate MACs in INT8", $0.int8Fraction * 100) } ?? ""
             let patterns = excluded.isEmpty ? "" : "; so far: --exclude-nodes " + excluded.map { "'\($0)'" }.joined(separator: " ")
-            Console.note(String(format: "--target-cosine step %d: %@, smallest output cosine %.5f (target %g%@)%@",
-                                steps.count, step.summary, worst(evaluation), target, share, patterns))
+            let task = evaluation.taskAccuracy.map { String(format: ", task accuracy %.2f %% (FP32 %.2f %%)", $0.int8 * 100, $0.fp32 * 100) } ?? ""
+            Console.note(String(format: "%@ step %d: %@, smallest output cosine %.5f%@ (goal: %@%@)%@",
+                                goal.option, steps.count, step.summary, worst(evaluation), task, goal.text, share, patterns))
         }
         return best
     }
 
     /// The model with `node`'s activation inputs at another range method, when one closes at
     /// least ``rangeGain`` of the gap; judged by the outputs, the kept one also ranked per node.
-    func betterRange(for node: String, ranges: [String: TensorRange], histograms: [String: TensorStatistics], excluded: [String],
+    func betterRange(for node: String, goal: Goal, ranges: [String: TensorRange], histograms: [String: TensorStatistics], excluded: [String],
                      from evaluation: Int8Conversion.Report.Evaluation) throws
         -> (range: TensorRange, model: Model, evaluation: Int8Conversion.Report.Evaluation)? {
         let constants = Set(prepared.graph.initializers.map(\.name))
         guard let graphNode = prepared.graph.nodes.first(where: { $0.name == node }) else { return nil }
         let inputs = graphNode.inputs.filter { !constants.contains($0) && ranges[$0] != nil && histograms[$0] != nil }
-        let before = Self.worst(evaluation)
         var best: (range: TensorRange, model: Model, evaluation: Int8Conversion.Report.Evaluation)?
         let methods: [RangeAlgorithm] = [.entropy, .percentile(conversion.command.method.percentile), .mse, .minmax]
         var attempt = policy
@@ -145,16 +190,16 @@ struct AccuracyFallback {
                 let model = try conversion.rewrite(prepared, placement: Placement.place(in: prepared.graph, ranges: trialRanges, policy: attempt),
                                                    ranges: trialRanges)
                 guard let result = try conversion.evaluate(reference: source, quantized: model, labels: labels, perNode: false) else { continue }
-                if Self.worst(result) > best.map({ Self.worst($0.evaluation) }) ?? before { best = (range, model, result) }
+                if goal.better(result, than: best?.evaluation ?? evaluation) { best = (range, model, result) }
             }
         }
-        guard var best, Self.worst(best.evaluation) >= before + Self.rangeGain * (1 - before) else { return nil }
+        guard var best, goal.measurablyBetter(best.evaluation, than: evaluation) else { return nil }
         best.evaluation = try conversion.evaluate(reference: source, quantized: best.model, labels: labels, prepared: prepared) ?? best.evaluation
         return best
     }
 
     /// The candidate whose return to FP32 helps the outputs most (each left out in turn).
-    func leaveOneOut(_ candidates: ArraySlice<String>, ranges: [String: TensorRange], excluded: [String]) throws
+    func leaveOneOut(_ candidates: ArraySlice<String>, goal: Goal, ranges: [String: TensorRange], excluded: [String]) throws
         -> (node: String, model: Model, evaluation: Int8Conversion.Report.Evaluation)? {
         var trial: (node: String, model: Model, evaluation: Int8Conversion.Report.Evaluation)?
         for node in candidates {
@@ -163,7 +208,7 @@ struct AccuracyFallback {
             let model = try conversion.rewrite(prepared, placement: Placement.place(in: prepared.graph, ranges: ranges, policy: attempt), ranges: ranges)
             // Candidates are judged by their outputs; only the one kept is ranked per node.
             guard let result = try conversion.evaluate(reference: source, quantized: model, labels: labels, perNode: false) else { continue }
-            if trial.map({ Self.worst(result) > Self.worst($0.evaluation) }) ?? true { trial = (node, model, result) }
+            if trial.map({ goal.better(result, than: $0.evaluation) }) ?? true { trial = (node, model, result) }
         }
         guard var trial else { return nil }
         trial.evaluation = try conversion.evaluate(reference: source, quantized: trial.model, labels: labels, prepared: prepared) ?? trial.evaluation

@@ -84,7 +84,8 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "With --int8 and --eval-data: a .npy of integer class labels, one per row of the model's class-score output ([batch, classes]) in sample order; INT8 then keeps accuracy when its task accuracy is within --max-accuracy-drop of FP32's.")
     var evalLabels: String?
 
-    @Option(help: "With --eval-labels: the largest drop in task accuracy, in percentage points, for INT8 to count as keeping accuracy.")
+    @Option(name: [.customLong("max-accuracy-drop"), .customLong("max-drop")],
+            help: "With --eval-labels: the largest drop in task accuracy, in percentage points, for INT8 to count as keeping accuracy (and the goal of --target-metric).")
     var maxAccuracyDrop: Double = 1.0
 
     @Option(help: "With --int8 and no --eval-data: the share of the calibration samples held out of calibration and used to evaluate (every ⌈1/F⌉-th sample; 0 turns evaluation off).")
@@ -96,8 +97,11 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "With --int8: the smallest top-1 agreement (0–1) for class-score outputs.")
     var minTop1: Double = 0.99
 
-    @Option(help: "With --int8: return the most damaging nodes to FP32, one at a time, until every output's mean cosine similarity on the evaluation samples reaches this value (ranges are reused, not recalibrated).")
+    @Option(help: "With --int8: fix the damage one step at a time — another range method for the worst nodes' inputs, else the most damaging node back to FP32 — until every output's mean cosine similarity on the evaluation samples reaches this value (statistics are reused, not recalibrated).")
     var targetCosine: Double?
+
+    @Option(help: "With --int8 and --eval-labels: fix the damage step by step (as --target-cosine does) until the task metric is within --max-drop points of FP32's. top1: the arg-max of the first class-score output against the labels.")
+    var targetMetric: TargetMetric?
 
     @Option(help: "With --int8: write the evaluation, the placement decisions and the ranges to this file: JSON, or with a .html name one self-contained page with charts (per-node SQNR, |x| histograms with each method's threshold, the fallback steps). May be given twice.")
     var report: [String] = []
@@ -126,6 +130,9 @@ struct ConvertCommand: ParsableCommand {
         }
         if let targetCosine, !(targetCosine > 0 && targetCosine <= 1) { throw ValidationError("--target-cosine is a cosine similarity in (0, 1].") }
         if targetCosine != nil && (!int8 || dryRun) { throw ValidationError("--target-cosine needs --int8 (and no --dry-run).") }
+        if targetMetric != nil && (!int8 || dryRun || evalLabels == nil) {
+            throw ValidationError("--target-metric needs --int8 with --eval-data and --eval-labels (and no --dry-run).")
+        }
         if !(0...100).contains(maxAccuracyDrop) { throw ValidationError("--max-accuracy-drop is in percentage points, from 0 to 100.") }
         if !(0...0.5).contains(evalFraction) { throw ValidationError("--eval-fraction must be from 0 to 0.5.") }
         if !(-1...1).contains(minCosine) || !(0...1).contains(minTop1) {
@@ -215,4 +222,10 @@ struct ConvertCommand: ParsableCommand {
         }
         return line + ")"
     }
+}
+
+/// What `--target-metric` measures.
+enum TargetMetric: String, CaseIterable, ExpressibleByArgument {
+    /// Top-1 accuracy of the first class-score output against `--eval-labels`.
+    case top1
 }

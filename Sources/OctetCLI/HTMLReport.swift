@@ -174,7 +174,7 @@ struct HTMLReport {
 
     func fallback() -> String {
         guard !report.fallback.isEmpty else {
-            return "<section id=\"fallback\"><h2>Fallback to FP32</h2><p>No node was returned to FP32 (no --target-cosine, or the target already held).</p></section>"
+            return "<section id=\"fallback\"><h2>Fixes and fallback to FP32</h2><p>Nothing was changed (no --target-cosine or --target-metric, or the goal already held).</p></section>"
         }
         let rows = report.fallback.enumerated().map { index, step in
             ["\(index + 1)", step.node, step.action == .fp32 ? "back to FP32" : "input \(step.tensor ?? "?") to \(step.method ?? "?")",
@@ -183,7 +183,7 @@ struct HTMLReport {
         let excluded = report.fallback.last?.excludeNodes ?? []
         let line = excluded.isEmpty ? "" : "<p>To repeat without searching (with the calibration cache this run wrote):</p><pre>"
             + Self.escape("--exclude-nodes " + excluded.map { "'\($0)'" }.joined(separator: " ")) + "</pre>"
-        return "<section id=\"fallback\"><h2>Fixes and fallback to FP32 (--target-cosine)</h2>"
+        return "<section id=\"fallback\"><h2>Fixes and fallback to FP32 (--target-cosine, --target-metric)</h2>"
             + Self.table(["step", "damaged node", "change", "smallest output cosine after", "MACs in INT8"], rows, numeric: [0, 3, 4])
             + line + "</section>"
     }

@@ -99,20 +99,21 @@ struct Int8Conversion {
         var quantized = try rewrite(prepared, placement: placement, ranges: ranges)
         report.evaluation = try evaluate(reference: source, quantized: quantized, labels: labels, prepared: prepared)
 
-        if let target = command.targetCosine, let evaluation = report.evaluation {
+        let goal = AccuracyFallback.Goal(cosine: command.targetCosine, maxDrop: command.targetMetric == nil ? nil : command.maxAccuracyDrop)
+        if goal.isSet, let evaluation = report.evaluation {
             let search = AccuracyFallback(conversion: self, source: source, prepared: prepared, policy: policy, labels: labels,
                                           inputFiles: inputFiles, statistics: result.statistics)
-            let fallback = try search.run(target: target, start: (quantized, evaluation), ranges: ranges)
+            let fallback = try search.run(goal, start: (quantized, evaluation), ranges: ranges)
             (quantized, report.evaluation, report.fallback) = (fallback.model, fallback.evaluation, fallback.steps)
             result.ranges = result.ranges.map { fallback.ranges[$0.name] ?? $0 }
             report.ranges = result.ranges
             let returned = fallback.steps.filter { $0.action == .fp32 }.map { "'\($0.node)' " }
             for index in report.nodes.indices where returned.contains(where: report.nodes[index].node.hasPrefix) {
                 report.nodes[index].quantized = false
-                report.nodes[index].reason = "returned to FP32 by --target-cosine"
+                report.nodes[index].reason = "returned to FP32 by \(goal.option)"
             }
-        } else if command.targetCosine != nil {
-            Console.warning("--target-cosine needs evaluation samples (--eval-data, or calibration data to hold out): nothing was returned to FP32")
+        } else if goal.isSet {
+            Console.warning("\(goal.option) needs evaluation samples (--eval-data, or calibration data to hold out): nothing was returned to FP32")
         }
         for destination in command.report {
             try OutputPath.check(URL(fileURLWithPath: destination), notAnyOf: inputFiles)
@@ -255,7 +256,7 @@ struct Int8Conversion {
                 thresholds = String(format: "every output's mean cosine ≥ %g, top-1 agreement ≥ %.1f %%", evaluation.minCosine, evaluation.minTop1 * 100)
             }
             if let last = report.fallback.last {
-                lines.append("--target-cosine steps: " + report.fallback.map { String(format: "%@ (then %.5f)", $0.summary, $0.cosine) }.joined(separator: ", "))
+                lines.append("Steps to the target: " + report.fallback.map { String(format: "%@ (then %.5f)", $0.summary, $0.cosine) }.joined(separator: ", "))
                 if !last.excludeNodes.isEmpty {
                     lines.append("  to repeat without searching: --exclude-nodes " + last.excludeNodes.map { "'\($0)'" }.joined(separator: " "))
                 }
