@@ -22,6 +22,19 @@ def octet():
     return run
 
 
+@pytest.fixture(scope="session")
+def demo(octet, tmp_path_factory):
+    """The folder `octet demo` wrote: OCTET_DEMO_OUTPUT, where .ci/run already ran it with the
+    release build, or a run here (minutes with a debug build)."""
+    folder = os.environ.get("OCTET_DEMO_OUTPUT")
+    if folder:
+        return pathlib.Path(folder)
+    out = tmp_path_factory.mktemp("demo")
+    result = octet("demo", "--output-dir", out)
+    assert "INT8 kept accuracy" in result.stdout
+    return out
+
+
 def pytest_terminal_summary(terminalreporter):
     """Prints the hostile-input suite's `tried=N clean=N` line when it ran."""
     import sys

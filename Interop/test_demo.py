@@ -5,27 +5,14 @@ finds the task accuracy Octet reported and INT8 within 1 point of FP32.
 The demo runs once (OCTET_DEMO_OUTPUT names a folder where .ci/run already ran it with the
 release build; otherwise it runs here, which takes minutes with a debug build)."""
 import json
-import os
 import pathlib
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "Examples" / "stdlib-topics"
-
-
-@pytest.fixture(scope="module")
-def demo(octet, tmp_path_factory):
-    folder = os.environ.get("OCTET_DEMO_OUTPUT")
-    if folder:
-        return pathlib.Path(folder)
-    out = tmp_path_factory.mktemp("demo")
-    result = octet("demo", "--output-dir", out)
-    assert "INT8 kept accuracy" in result.stdout
-    return out
 
 
 def ort_accuracy(model_path):

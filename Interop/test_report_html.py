@@ -4,28 +4,13 @@ values of the JSON report, and their colours are on the screenshot), produces no
 message, and loads nothing from elsewhere. The console check is itself checked on a page with
 an error."""
 import json
-import os
-import pathlib
 import re
 from html.parser import HTMLParser
 
 import onnx
-import pytest
 
 from browser import pixels_of, render
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "Examples" / "stdlib-topics"
-
-
-@pytest.fixture(scope="module")
-def demo(octet, tmp_path_factory):
-    folder = os.environ.get("OCTET_DEMO_OUTPUT")
-    if folder:
-        return pathlib.Path(folder)
-    out = tmp_path_factory.mktemp("demo")
-    octet("demo", "--output-dir", out)
-    return out
 
 
 class Elements(HTMLParser):

@@ -211,8 +211,15 @@ struct Int8Conversion {
         }
         // With labels the task metric decides (top-1 agreement is shown, not judged); without, agreement does.
         let comparison = perNode ? try LayerErrorAnalyzer(reference: reference, quantized: quantized).compare(data, model: reference, keep: keep) : nil
-        let isolated = try prepared.map { prepared in
-            try IsolatedNodeErrors(reference: prepared, quantized: quantized).measure(data, model: reference, samples: Self.isolatedSamples, keep: keep)
+        var isolated: [LayerErrorAnalyzer.NodeReport]?
+        if let prepared {
+            // The cheap pass only ranks; a model it cannot build or run is reported, not fatal.
+            do {
+                isolated = try IsolatedNodeErrors(reference: prepared, quantized: quantized)
+                    .measure(data, model: reference, samples: Self.isolatedSamples, keep: keep)
+            } catch let error as RuntimeError {
+                Console.note("the isolated sensitivity pass did not run (\(error.localizedDescription)); nodes are ranked by their error in the INT8 model")
+            }
         }
         let kept = outputs.allSatisfy { $0.meanCosine >= command.minCosine && (result.task != nil || ($0.top1Agreement ?? 1) >= command.minTop1) }
             && (result.task.map { $0.dropPoints <= command.maxAccuracyDrop } ?? true)
