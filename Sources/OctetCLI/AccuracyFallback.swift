@@ -1,6 +1,7 @@
 import Foundation
 import OctetGraph
 import OctetQuant
+import OctetRuntime
 
 /// `convert --int8 --target-cosine C` / `--target-metric top1 --max-drop D`: while some output's
 /// mean cosine on the evaluation samples is below C, or the task accuracy is more than D points
@@ -10,7 +11,10 @@ import OctetQuant
 ///    worst quantized nodes not tried so far (entropy, percentile, MSE, minmax, all from the same
 ///    histogram: no recalibration), kept only when it closes at least ``rangeGain`` of the gap
 ///    to a cosine of 1.
-/// 2. **Back to FP32**: the three lowest-SQNR quantized (named) nodes are each left out in turn
+/// 2. **SmoothQuant** (`--smooth-alpha`): the most damaged MatMul/Gemm with a constant weight not
+///    tried yet gets its activation's channel outliers migrated into the weight
+///    (``SmoothQuant``), kept when it measurably helps.
+/// 3. **Back to FP32**: the three worst quantized (named) nodes are each left out in turn
 ///    (leave-one-out on the evaluation samples) and the one that helps most is kept.
 ///
 /// After each step the exclusions are printed as a reusable `--exclude-nodes` list and the best
@@ -22,6 +26,8 @@ struct AccuracyFallback {
         case range
         /// One node returned to FP32.
         case fp32
+        /// One MatMul/Gemm smoothed (`--smooth-alpha`).
+        case smooth
     }
 
     /// One step the search kept.
@@ -47,6 +53,7 @@ struct AccuracyFallback {
             switch action {
             case .fp32: "\(node) back to FP32"
             case .range: "\(node): input \(tensor ?? "?") to \(method ?? "?")"
+            case .smooth: "\(node): smoothed (\(method ?? "?"))"
             }
         }
     }
@@ -103,6 +110,8 @@ struct AccuracyFallback {
     let inputFiles: [URL]
     /// Histograms for other range methods (nil when the ranges came from a TensorRT cache).
     let statistics: CalibrationStatistics?
+    /// SmoothQuant strength for MatMul/Gemm inputs (`--smooth-alpha`), nil when off.
+    var smoothAlpha: Double? = nil
 
     struct Outcome {
         var model: Model
@@ -124,7 +133,10 @@ struct AccuracyFallback {
         var steps: [Step] = []
         var excluded = policy.excludedNodes
         var returned = Set<String>()
-        var reranged = Set<String>()
+        var rangeTried = Set<String>()
+        var smoothTried = Set<String>()
+        var graph = prepared
+        var smoothing = SmoothingState()
         let named = Set(prepared.graph.nodes.map(\.name).filter { !$0.isEmpty })
         let histograms = Dictionary((statistics?.tensors ?? []).map { ($0.name, $0.statistics) }, uniquingKeysWith: { first, _ in first })
         while !goal.met(evaluation) {
@@ -137,15 +149,28 @@ struct AccuracyFallback {
                 break
             }
             var step: Step?
-            // The most damaged candidate whose inputs have not had other methods tried yet.
-            let fresh = histograms.isEmpty ? nil : candidates.first { !reranged.contains($0) }
-            if let fresh { reranged.insert(fresh) }
-            if let fresh, let change = try betterRange(for: fresh, goal: goal, ranges: ranges, histograms: histograms, excluded: excluded, from: evaluation) {
-                ranges[change.range.name] = change.range
-                (current, evaluation) = (change.model, change.evaluation)
-                step = Step(node: fresh, action: .range, tensor: change.range.name, method: change.range.method, amax: change.range.amax,
-                            cosine: worst(evaluation), excludeNodes: excluded, int8MACFraction: evaluation.macs?.int8Fraction)
-            } else if let trial = try leaveOneOut(candidates, goal: goal, ranges: ranges, excluded: excluded) {
+            // Cheap fixes first, each tried once per node: the most damaged candidate not tried yet.
+            if !histograms.isEmpty, let node = candidates.first(where: { !rangeTried.contains($0) }) {
+                rangeTried.insert(node)
+                if let change = try betterRange(for: node, goal: goal, base: graph, ranges: ranges, histograms: histograms, excluded: excluded, from: evaluation) {
+                    ranges[change.range.name] = change.range
+                    (current, evaluation) = (change.model, change.evaluation)
+                    step = Step(node: node, action: .range, tensor: change.range.name, method: change.range.method, amax: change.range.amax,
+                                cosine: worst(evaluation), excludeNodes: excluded, int8MACFraction: evaluation.macs?.int8Fraction)
+                }
+            }
+            let smoothable = Set(SmoothQuant.candidates(in: graph.graph).map(\.node))
+            if step == nil, let alpha = smoothAlpha, let node = candidates.first(where: { smoothable.contains($0) && !smoothTried.contains($0) }) {
+                smoothTried.insert(node)
+                if let change = try smooth(node, alpha: alpha, goal: goal, base: graph, state: &smoothing, ranges: ranges, excluded: excluded, from: evaluation) {
+                    graph = change.base
+                    ranges[change.range.name] = change.range
+                    (current, evaluation) = (change.model, change.evaluation)
+                    step = Step(node: node, action: .smooth, tensor: change.range.name, method: String(format: "alpha %g", alpha), amax: change.range.amax,
+                                cosine: worst(evaluation), excludeNodes: excluded, int8MACFraction: evaluation.macs?.int8Fraction)
+                }
+            }
+            if step == nil, let trial = try leaveOneOut(candidates, goal: goal, base: graph, ranges: ranges, excluded: excluded) {
                 excluded.append(NSRegularExpression.escapedPattern(for: trial.node))
                 returned.insert(trial.node)
                 (current, evaluation) = (trial.model, trial.evaluation)
@@ -170,7 +195,7 @@ struct AccuracyFallback {
 
     /// The model with `node`'s activation inputs at another range method, when one closes at
     /// least ``rangeGain`` of the gap; judged by the outputs, the kept one also ranked per node.
-    func betterRange(for node: String, goal: Goal, ranges: [String: TensorRange], histograms: [String: TensorStatistics], excluded: [String],
+    func betterRange(for node: String, goal: Goal, base prepared: Model, ranges: [String: TensorRange], histograms: [String: TensorStatistics], excluded: [String],
                      from evaluation: Int8Conversion.Report.Evaluation) throws
         -> (range: TensorRange, model: Model, evaluation: Int8Conversion.Report.Evaluation)? {
         let constants = Set(prepared.graph.initializers.map(\.name))
@@ -199,7 +224,7 @@ struct AccuracyFallback {
     }
 
     /// The candidate whose return to FP32 helps the outputs most (each left out in turn).
-    func leaveOneOut(_ candidates: ArraySlice<String>, goal: Goal, ranges: [String: TensorRange], excluded: [String]) throws
+    func leaveOneOut(_ candidates: ArraySlice<String>, goal: Goal, base prepared: Model, ranges: [String: TensorRange], excluded: [String]) throws
         -> (node: String, model: Model, evaluation: Int8Conversion.Report.Evaluation)? {
         var trial: (node: String, model: Model, evaluation: Int8Conversion.Report.Evaluation)?
         for node in candidates {
@@ -213,5 +238,45 @@ struct AccuracyFallback {
         guard var trial else { return nil }
         trial.evaluation = try conversion.evaluate(reference: source, quantized: trial.model, labels: labels, prepared: prepared) ?? trial.evaluation
         return trial
+    }
+
+    /// Per-channel activation maxima for smoothing, gathered once (one FP32 pass over the
+    /// calibration samples) when first needed.
+    struct SmoothingState {
+        var maxima: [String: [Float]]?
+        var unavailable = false
+    }
+
+    /// The model with `node` smoothed (SmoothQuant, strength `alpha`), when that measurably helps.
+    func smooth(_ node: String, alpha: Double, goal: Goal, base: Model, state: inout SmoothingState, ranges: [String: TensorRange],
+                excluded: [String], from evaluation: Int8Conversion.Report.Evaluation) throws
+        -> (base: Model, range: TensorRange, model: Model, evaluation: Int8Conversion.Report.Evaluation)? {
+        guard let candidate = SmoothQuant.candidates(in: base.graph).first(where: { $0.node == node }), !state.unavailable else { return nil }
+        if state.maxima == nil {
+            let command = conversion.command
+            guard !command.data.isEmpty else {
+                state.unavailable = true
+                Console.note("--smooth-alpha needs the calibration data (per-channel maxima of the MatMul inputs); nothing is smoothed")
+                return nil
+            }
+            let channels = Dictionary(SmoothQuant.candidates(in: prepared.graph).map { ($0.activation, $0.channels) }, uniquingKeysWith: { first, _ in first })
+            let heldOut = conversion.heldOut
+            let session = try Session(model: prepared, options: .init(fuse: false))
+            state.maxima = try SmoothQuant.channelMaxima(try command.data.open(), model: source, session: session, channels: channels) { index in
+                !(heldOut?.contains(index) ?? false)
+            }
+        }
+        guard let maxima = state.maxima?[candidate.activation],
+              let smoothed = SmoothQuant.apply(candidate, in: base, alpha: alpha, activationMax: maxima) else { return nil }
+        var trialRanges = ranges
+        trialRanges[smoothed.smoothed] = smoothed.range
+        var attempt = policy
+        attempt.excludedNodes = excluded
+        let model = try conversion.rewrite(smoothed.model, placement: Placement.place(in: smoothed.model.graph, ranges: trialRanges, policy: attempt),
+                                           ranges: trialRanges)
+        guard var result = try conversion.evaluate(reference: source, quantized: model, labels: labels, perNode: false),
+              goal.measurablyBetter(result, than: evaluation) else { return nil }
+        result = try conversion.evaluate(reference: source, quantized: model, labels: labels, prepared: prepared) ?? result
+        return (smoothed.model, smoothed.range, model, result)
     }
 }

@@ -103,6 +103,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "With --int8 and --eval-labels: fix the damage step by step (as --target-cosine does) until the task metric is within --max-drop points of FP32's. top1: the arg-max of the first class-score output against the labels.")
     var targetMetric: TargetMetric?
 
+    @Option(help: "With --target-cosine or --target-metric: also try SmoothQuant on the damaged MatMul/Gemm nodes with a constant weight (per input channel s = max|x|^A / max|w|^(1-A); the activation divided by s, the weight rows multiplied by s), kept only when it measurably helps. A in (0, 1]; 0.5 is usual.")
+    var smoothAlpha: Double?
+
     @Option(help: "With --int8: write the evaluation, the placement decisions and the ranges to this file: JSON, or with a .html name one self-contained page with charts (per-node SQNR, |x| histograms with each method's threshold, the fallback steps). May be given twice.")
     var report: [String] = []
 
@@ -130,6 +133,10 @@ struct ConvertCommand: ParsableCommand {
         }
         if let targetCosine, !(targetCosine > 0 && targetCosine <= 1) { throw ValidationError("--target-cosine is a cosine similarity in (0, 1].") }
         if targetCosine != nil && (!int8 || dryRun) { throw ValidationError("--target-cosine needs --int8 (and no --dry-run).") }
+        if let smoothAlpha {
+            if !(smoothAlpha > 0 && smoothAlpha <= 1) { throw ValidationError("--smooth-alpha is in (0, 1]; 0.5 is usual.") }
+            if targetCosine == nil && targetMetric == nil { throw ValidationError("--smooth-alpha is tried by --target-cosine or --target-metric; give one of them.") }
+        }
         if targetMetric != nil && (!int8 || dryRun || evalLabels == nil) {
             throw ValidationError("--target-metric needs --int8 with --eval-data and --eval-labels (and no --dry-run).")
         }

@@ -177,7 +177,7 @@ struct HTMLReport {
             return "<section id=\"fallback\"><h2>Fixes and fallback to FP32</h2><p>Nothing was changed (no --target-cosine or --target-metric, or the goal already held).</p></section>"
         }
         let rows = report.fallback.enumerated().map { index, step in
-            ["\(index + 1)", step.node, step.action == .fp32 ? "back to FP32" : "input \(step.tensor ?? "?") to \(step.method ?? "?")",
+            ["\(index + 1)", step.node, String(step.summary.dropFirst(step.node.count)).trimmingCharacters(in: CharacterSet(charactersIn: ": ")),
              String(format: "%.5f", step.cosine), step.int8MACFraction.map { String(format: "%.1f %%", $0 * 100) } ?? "-"]
         }
         let excluded = report.fallback.last?.excludeNodes ?? []

@@ -101,11 +101,15 @@ struct Int8Conversion {
 
         let goal = AccuracyFallback.Goal(cosine: command.targetCosine, maxDrop: command.targetMetric == nil ? nil : command.maxAccuracyDrop)
         if goal.isSet, let evaluation = report.evaluation {
-            let search = AccuracyFallback(conversion: self, source: source, prepared: prepared, policy: policy, labels: labels,
+            var search = AccuracyFallback(conversion: self, source: source, prepared: prepared, policy: policy, labels: labels,
                                           inputFiles: inputFiles, statistics: result.statistics)
+            search.smoothAlpha = command.smoothAlpha
             let fallback = try search.run(goal, start: (quantized, evaluation), ranges: ranges)
             (quantized, report.evaluation, report.fallback) = (fallback.model, fallback.evaluation, fallback.steps)
+            // Changed ranges replace their originals; smoothed activations are new tensors.
+            let known = Set(result.ranges.map(\.name))
             result.ranges = result.ranges.map { fallback.ranges[$0.name] ?? $0 }
+                + fallback.ranges.values.filter { !known.contains($0.name) }.sorted { $0.name < $1.name }
             report.ranges = result.ranges
             let returned = fallback.steps.filter { $0.action == .fp32 }.map { "'\($0.node)' " }
             for index in report.nodes.indices where returned.contains(where: report.nodes[index].node.hasPrefix) {
@@ -266,6 +270,9 @@ struct Int8Conversion {
                 lines.append("Steps to the target: " + report.fallback.map { String(format: "%@ (then %.5f)", $0.summary, $0.cosine) }.joined(separator: ", "))
                 if !last.excludeNodes.isEmpty {
                     lines.append("  to repeat without searching: --exclude-nodes " + last.excludeNodes.map { "'\($0)'" }.joined(separator: " "))
+                }
+                if report.fallback.contains(where: { $0.action == .smooth }) {
+                    lines.append("  smoothed nodes are part of the model written; --exclude-nodes alone does not repeat them")
                 }
                 if report.fallback.contains(where: { $0.action == .range }) {
                     lines.append(cache.map { "  the changed ranges are in \($0): give it as --calibration-cache to reuse them" }

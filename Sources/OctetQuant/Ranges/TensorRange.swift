@@ -45,6 +45,17 @@ public struct TensorRange: Codable, Sendable, Equatable {
         count = statistics.count
     }
 
+    /// A range computed rather than observed (a smoothed activation's exact largest |x|).
+    init(name: String, amax: Double, method: String) {
+        self.name = name
+        self.amax = amax
+        scale = Int8Quantization.scale(amax: amax)
+        self.method = method
+        absmax = Float(amax)
+        nonFinite = 0
+        count = 0
+    }
+
     /// The range `algorithm` picks from a tensor's statistics.
     /// - Throws: ``StatisticsError`` when the histogram cannot be searched.
     public init(name: String, method algorithm: RangeAlgorithm, statistics: TensorStatistics) throws {
