@@ -133,6 +133,10 @@ struct ConvertCommand: ParsableCommand {
         }
         if let targetCosine, !(targetCosine > 0 && targetCosine <= 1) { throw ValidationError("--target-cosine is a cosine similarity in (0, 1].") }
         if targetCosine != nil && (!int8 || dryRun) { throw ValidationError("--target-cosine needs --int8 (and no --dry-run).") }
+        let reports = report.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        if Set(reports).count != reports.count || reports.contains(URL(fileURLWithPath: output).standardizedFileURL.path) {
+            throw ValidationError("each --report needs its own file, other than the -o model.")
+        }
         if let smoothAlpha {
             if !(smoothAlpha > 0 && smoothAlpha <= 1) { throw ValidationError("--smooth-alpha is in (0, 1]; 0.5 is usual.") }
             if targetCosine == nil && targetMetric == nil { throw ValidationError("--smooth-alpha is tried by --target-cosine or --target-metric; give one of them.") }

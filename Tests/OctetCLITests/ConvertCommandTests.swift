@@ -130,6 +130,18 @@ struct ConvertCommandTests {
         #expect(noRanges.status == 64 && noRanges.stderr.contains("--int8 needs ranges"))
         let stray = try OctetProcess.run(["convert", example, "-o", "q.onnx", "--dry-run"])
         #expect(stray.status == 64 && stray.stderr.contains("go with --int8"))
+        let base = ["convert", example, "--int8", "--calibration-data", "x.npz", "-o", "q.onnx"]
+        let cases: [([String], String)] = [
+            (["--report", "q.onnx"], "each --report needs its own file"),
+            (["--report", "r.html", "--report", "./r.html"], "each --report needs its own file"),
+            (["--smooth-alpha", "0.5"], "--smooth-alpha is tried by --target-cosine or --target-metric"),
+            (["--smooth-alpha", "1.5", "--target-cosine", "0.99"], "--smooth-alpha is in (0, 1]"),
+            (["--target-metric", "top1"], "--target-metric needs --int8 with --eval-data and --eval-labels"),
+        ]
+        for (extra, message) in cases {
+            let result = try OctetProcess.run(base + extra)
+            #expect(result.status == 64 && result.stderr.contains(message), "\(extra): \(result.stderr)")
+        }
     }
 
     @Test func int8KeepsExternalWeightsExternal() throws {
