@@ -276,7 +276,7 @@ struct AccuracyFallback {
                                            ranges: trialRanges)
         guard var result = try conversion.evaluate(reference: source, quantized: model, labels: labels, perNode: false),
               goal.measurablyBetter(result, than: evaluation) else { return nil }
-        result = try conversion.evaluate(reference: source, quantized: model, labels: labels, prepared: prepared) ?? result
+        result = try conversion.evaluate(reference: source, quantized: model, labels: labels, prepared: smoothed.model) ?? result
         return (smoothed.model, smoothed.range, model, result)
     }
 }
