@@ -303,3 +303,41 @@ def test_smooth_alpha_migrates_channel_outliers(tmp_path, octet):
     x_max = np.abs(np.load(tmp_path / "calib.npz")["x"] * nh.to_array(model.graph.initializer[0])).max(axis=0)
     w_max = np.abs(nh.to_array(model.graph.initializer[1])).max(axis=1)
     np.testing.assert_allclose(1 / inits[mul.input[1]], np.sqrt(x_max / w_max), rtol=1e-5)
+
+
+def test_target_metric_script(tmp_path, octet):
+    """--target-metric script.py:function: Octet hands the script each model's outputs (one dict
+    per sample) and aims at its score. The script here scores top-1 in percent against labels it
+    reads itself (FP32's own answers); on the sabotaged cache the search returns the clipped MatMul
+    and ONNX Runtime finds the written model within the allowed drop. A script that fails or
+    returns no number stops convert with its message and writes no model."""
+    model, victim = sabotaged_cache(tmp_path, octet)
+    feeds = dict(np.load(tmp_path / "calib.npz"))
+    scores = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"]).run(["pooler_output"], feeds)[0]
+    np.save(tmp_path / "answers.npy", scores.argmax(1))
+    (tmp_path / "metric.py").write_text(
+        "import os\nimport numpy as np\n"
+        "ANSWERS = np.load(os.path.join(os.path.dirname(__file__), 'answers.npy'))\n"
+        "def top1_percent(outputs):\n"
+        "    guesses = np.concatenate([o['pooler_output'].argmax(1) for o in outputs])\n"
+        "    print('scoring', len(outputs), 'samples')\n"
+        "    return 100.0 * float((guesses == ANSWERS).mean())\n"
+        "def broken(outputs):\n"
+        "    raise ValueError('no labels here')\n"
+        "def word(outputs):\n"
+        "    return 'great'\n")
+    common = ["convert", tmp_path / "model.onnx", "--int8", "--calibration-cache", tmp_path / "bad.calib", "--eval-data", tmp_path / "calib.npz"]
+    drop = 3.0
+    octet(*common, "-o", tmp_path / "fixed.onnx", "--report", tmp_path / "fixed.json",
+          "--target-metric", f"{tmp_path / 'metric.py'}:top1_percent", "--max-drop", str(drop))
+    fixed = json.loads((tmp_path / "fixed.json").read_text())
+    assert fixed["evaluation"]["metric"]["fp32"] == 100
+    assert victim.name in [s["node"] for s in fixed["fallback"] if s["action"] == "fp32"]
+    got = ort.InferenceSession(str(tmp_path / "fixed.onnx"), providers=["CPUExecutionProvider"]).run(["pooler_output"], feeds)[0]
+    accuracy = 100.0 * float((got.argmax(1) == scores.argmax(1)).mean())
+    assert 100 - accuracy <= drop and fixed["evaluation"]["metric"]["int8"] == pytest.approx(accuracy)
+    for function, message in (("broken", "ValueError: no labels here"), ("word", "returned 'great'; return one number")):
+        out = tmp_path / f"{function}.onnx"
+        result = octet(*common, "-o", out, "--target-metric", f"{tmp_path / 'metric.py'}:{function}", check=False)
+        assert result.returncode != 0 and message in result.stderr and "metric.py" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr.split("Error:")[0] and not out.exists()

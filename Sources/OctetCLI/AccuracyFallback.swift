@@ -47,6 +47,8 @@ struct AccuracyFallback {
         @EncodedAsNull var int8MACFraction: Double?
         /// INT8 task accuracy (0–1) after the step, with `--eval-labels`.
         @EncodedAsNull var taskAccuracy: Double? = nil
+        /// INT8 score of the `--target-metric` script after the step.
+        @EncodedAsNull var metric: Double? = nil
 
         /// "x back to FP32" or "x: input t to percentile 99.99".
         var summary: String {
@@ -75,25 +77,34 @@ struct AccuracyFallback {
 
         /// "cosine ≥ 0.99, drop ≤ 1 point".
         var text: String {
-            [cosine.map { String(format: "cosine ≥ %g", $0) }, maxDrop.map { String(format: "task accuracy drop ≤ %g points", $0) }]
+            [cosine.map { String(format: "cosine ≥ %g", $0) }, maxDrop.map { String(format: "task metric drop ≤ %g", $0) }]
                 .compactMap { $0 }.joined(separator: ", ")
         }
 
-        func met(_ evaluation: Int8Conversion.Report.Evaluation) -> Bool {
-            (cosine.map { AccuracyFallback.worst(evaluation) >= $0 } ?? true)
-                && (maxDrop.map { (evaluation.taskAccuracy?.dropPoints ?? 0) <= $0 } ?? true)
+        /// The metric's drop from FP32: the script's score, else task accuracy in points.
+        static func drop(_ evaluation: Int8Conversion.Report.Evaluation) -> Double {
+            evaluation.metric?.drop ?? evaluation.taskAccuracy?.dropPoints ?? 0
         }
 
-        /// Whether `a` is closer to the goal than `b`: task accuracy first when it is aimed at, then the worst cosine.
+        /// The INT8 model's metric (higher is better), if there is one.
+        static func score(_ evaluation: Int8Conversion.Report.Evaluation) -> Double? {
+            evaluation.metric?.int8 ?? evaluation.taskAccuracy?.int8
+        }
+
+        func met(_ evaluation: Int8Conversion.Report.Evaluation) -> Bool {
+            (cosine.map { AccuracyFallback.worst(evaluation) >= $0 } ?? true) && (maxDrop.map { Self.drop(evaluation) <= $0 } ?? true)
+        }
+
+        /// Whether `a` is closer to the goal than `b`: the metric first when it is aimed at, then the worst cosine.
         func better(_ a: Int8Conversion.Report.Evaluation, than b: Int8Conversion.Report.Evaluation) -> Bool {
-            if maxDrop != nil, let x = a.taskAccuracy?.int8, let y = b.taskAccuracy?.int8, x != y { return x > y }
+            if maxDrop != nil, let x = Self.score(a), let y = Self.score(b), x != y { return x > y }
             return AccuracyFallback.worst(a) > AccuracyFallback.worst(b)
         }
 
         /// Whether a range change from `before` to `after` helps measurably: higher task accuracy
         /// when aimed at, or (accuracy no lower) a cosine closing ``rangeGain`` of the gap to 1.
         func measurablyBetter(_ after: Int8Conversion.Report.Evaluation, than before: Int8Conversion.Report.Evaluation) -> Bool {
-            if maxDrop != nil, let x = after.taskAccuracy?.int8, let y = before.taskAccuracy?.int8 {
+            if maxDrop != nil, let x = Self.score(after), let y = Self.score(before) {
                 if x > y { return true }
                 if x < y { return false }
             }
@@ -179,6 +190,7 @@ struct AccuracyFallback {
             }
             guard var step else { break }
             step.taskAccuracy = evaluation.taskAccuracy?.int8
+            step.metric = evaluation.metric?.int8
             steps.append(step)
             if goal.better(evaluation, than: best.evaluation) {
                 best = Outcome(model: current, evaluation: evaluation, steps: steps, ranges: ranges)
@@ -186,7 +198,8 @@ struct AccuracyFallback {
             }
             let share = evaluation.macs.map { String(format: ", %.1f %% of the candidate MACs in INT8", $0.int8Fraction * 100) } ?? ""
             let patterns = excluded.isEmpty ? "" : "; so far: --exclude-nodes " + excluded.map { "'\($0)'" }.joined(separator: " ")
-            let task = evaluation.taskAccuracy.map { String(format: ", task accuracy %.2f %% (FP32 %.2f %%)", $0.int8 * 100, $0.fp32 * 100) } ?? ""
+            let task = evaluation.metric.map { String(format: ", metric %.6g (FP32 %.6g)", $0.int8, $0.fp32) }
+                ?? evaluation.taskAccuracy.map { String(format: ", task accuracy %.2f %% (FP32 %.2f %%)", $0.int8 * 100, $0.fp32 * 100) } ?? ""
             Console.note(String(format: "%@ step %d: %@, smallest output cosine %.5f%@ (goal: %@%@)%@",
                                 goal.option, steps.count, step.summary, worst(evaluation), task, goal.text, share, patterns))
         }

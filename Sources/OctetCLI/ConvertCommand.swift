@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OctetData
 import OctetGraph
 import OctetQuant
 import OctetRuntime
@@ -100,8 +101,8 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "With --int8: fix the damage one step at a time — another range method for the worst nodes' inputs, else the most damaging node back to FP32 — until every output's mean cosine similarity on the evaluation samples reaches this value (statistics are reused, not recalibrated).")
     var targetCosine: Double?
 
-    @Option(help: "With --int8 and --eval-labels: fix the damage step by step (as --target-cosine does) until the task metric is within --max-drop points of FP32's. top1: the arg-max of the first class-score output against the labels.")
-    var targetMetric: TargetMetric?
+    @Option(help: "With --int8: fix the damage step by step (as --target-cosine does) until the task metric is within --max-drop of FP32's. top1: the arg-max of the first class-score output against --eval-labels (drop in points); or script.py[:function] (default function: score), called with the list of per-sample dicts {output name: array} and returning one number, higher is better (drop in its units).")
+    var targetMetric: String?
 
     @Option(help: "With --target-cosine or --target-metric: also try SmoothQuant on the damaged MatMul/Gemm nodes with a constant weight (per input channel s = max|x|^A / max|w|^(1-A); the activation divided by s, the weight rows multiplied by s), kept only when it measurably helps. A in (0, 1]; 0.5 is usual.")
     var smoothAlpha: Double?
@@ -141,8 +142,13 @@ struct ConvertCommand: ParsableCommand {
             if !(smoothAlpha > 0 && smoothAlpha <= 1) { throw ValidationError("--smooth-alpha is in (0, 1]; 0.5 is usual.") }
             if targetCosine == nil && targetMetric == nil { throw ValidationError("--smooth-alpha is tried by --target-cosine or --target-metric; give one of them.") }
         }
-        if targetMetric != nil && (!int8 || dryRun || evalLabels == nil) {
-            throw ValidationError("--target-metric needs --int8 with --eval-data and --eval-labels (and no --dry-run).")
+        if let targetMetric {
+            if !int8 || dryRun { throw ValidationError("--target-metric needs --int8 (and no --dry-run).") }
+            if targetMetric == "top1" {
+                if evalLabels == nil { throw ValidationError("--target-metric top1 needs --eval-data and --eval-labels.") }
+            } else if !ScoringScript.isScript(targetMetric) {
+                throw ValidationError("--target-metric is top1 or a Python script (script.py or script.py:function), not '\(targetMetric)'.")
+            }
         }
         if !(0...100).contains(maxAccuracyDrop) { throw ValidationError("--max-accuracy-drop is in percentage points, from 0 to 100.") }
         if !(0...0.5).contains(evalFraction) { throw ValidationError("--eval-fraction must be from 0 to 0.5.") }
@@ -233,10 +239,4 @@ struct ConvertCommand: ParsableCommand {
         }
         return line + ")"
     }
-}
-
-/// What `--target-metric` measures.
-enum TargetMetric: String, CaseIterable, ExpressibleByArgument {
-    /// Top-1 accuracy of the first class-score output against `--eval-labels`.
-    case top1
 }

@@ -33,6 +33,38 @@ struct Int8Conversion {
             var isolatedNodes: [LayerErrorAnalyzer.NodeReport] = []
             /// Multiply-accumulates of the candidate nodes and the share in INT8.
             @EncodedAsNull var macs: MACCount?
+            /// The `--target-metric` script's score of both models.
+            @EncodedAsNull var metric: MetricScore? = nil
+        }
+
+        /// A user metric (`--target-metric script.py`), higher is better.
+        struct MetricScore: Codable, Sendable, Equatable {
+            var script: String
+            var fp32: Double
+            var int8: Double
+            /// fp32 − int8, in the score's units.
+            var drop: Double { fp32 - int8 }
+
+            enum CodingKeys: String, CodingKey { case script, fp32, int8, drop }
+
+            init(script: String, fp32: Double, int8: Double) {
+                (self.script, self.fp32, self.int8) = (script, fp32, int8)
+            }
+
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                script = try container.decode(String.self, forKey: .script)
+                fp32 = try container.decode(Double.self, forKey: .fp32)
+                int8 = try container.decode(Double.self, forKey: .int8)
+            }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(script, forKey: .script)
+                try container.encode(fp32, forKey: .fp32)
+                try container.encode(int8, forKey: .int8)
+                try container.encode(drop, forKey: .drop)
+            }
         }
 
         var model: String
@@ -144,6 +176,23 @@ struct Int8Conversion {
         }
     }
 
+    /// The FP32 model's score under a `--target-metric` script, computed once per run.
+    final class MetricCache: @unchecked Sendable {
+        var fp32: Double?
+    }
+
+    let metricCache = MetricCache()
+
+    /// The scoring script of `--target-metric`, if it names one.
+    var scoringScript: ScoringScript? {
+        get throws {
+            guard let metric = command.targetMetric, ScoringScript.isScript(metric) else { return nil }
+            do { return try ScoringScript(specification: metric) } catch let failure as ScoringScript.Failure {
+                throw CLIError.message(failure.localizedDescription)
+            }
+        }
+    }
+
     /// Samples of the isolated sensitivity pass.
     static let isolatedSamples = 8
 
@@ -205,8 +254,31 @@ struct Int8Conversion {
         }
         let evaluator = try AccuracyEvaluator(reference: reference, quantized: quantized)
         let result: AccuracyEvaluator.Evaluation
-        do { result = try evaluator.evaluate(data, model: reference, labels: labels, keep: keep) } catch let error as AccuracyEvaluator.LabelError {
+        // A scoring script gets each model's outputs as one .npz per sample in a temporary folder.
+        let scorer = try scoringScript
+        let folders = try scorer.map { _ in try (fp32: Self.temporaryFolder(), int8: Self.temporaryFolder()) }
+        defer { for folder in [folders?.fp32, folders?.int8].compactMap({ $0 }) { Self.removeTemporaryFolder(folder) } }
+        let needFP32 = metricCache.fp32 == nil
+        var written = 0
+        let sink: (([String: Tensor], [String: Tensor]) throws -> Void)? = folders.map { folders in { fp32, int8 in
+            let name = String(format: "sample_%06d.npz", written)
+            let order = reference.graph.outputs.map(\.name)
+            if needFP32 { try NPZArchive.write(order.compactMap { key in fp32[key].map { (key, $0) } }, to: folders.fp32.appendingPathComponent(name)) }
+            try NPZArchive.write(order.compactMap { key in int8[key].map { (key, $0) } }, to: folders.int8.appendingPathComponent(name))
+            written += 1
+        } }
+        do { result = try evaluator.evaluate(data, model: reference, labels: labels, keep: keep, outputs: sink) } catch let error as AccuracyEvaluator.LabelError {
             throw CLIError.message("\(command.evalLabels ?? "--eval-labels"): \(error.localizedDescription)")
+        }
+        var metric: Report.MetricScore?
+        if let scorer, let folders, result.samples > 0 {
+            do {
+                if needFP32 { metricCache.fp32 = try scorer.score(folder: folders.fp32) }
+                metric = Report.MetricScore(script: command.targetMetric ?? scorer.script.path, fp32: metricCache.fp32 ?? 0,
+                                            int8: try scorer.score(folder: folders.int8))
+            } catch let failure as ScoringScript.Failure {
+                throw CLIError.message(failure.localizedDescription)
+            }
         }
         let (outputs, samples) = (result.outputs, result.samples)
         guard samples > 0 else {
@@ -225,11 +297,24 @@ struct Int8Conversion {
                 Console.note("the isolated sensitivity pass did not run (\(error.localizedDescription)); nodes are ranked by their error in the INT8 model")
             }
         }
-        let kept = outputs.allSatisfy { $0.meanCosine >= command.minCosine && (result.task != nil || ($0.top1Agreement ?? 1) >= command.minTop1) }
-            && (result.task.map { $0.dropPoints <= command.maxAccuracyDrop } ?? true)
+        let kept = outputs.allSatisfy { $0.meanCosine >= command.minCosine && (result.task != nil || metric != nil || ($0.top1Agreement ?? 1) >= command.minTop1) }
+            && (result.task.map { $0.dropPoints <= command.maxAccuracyDrop } ?? true) && (metric.map { $0.drop <= command.maxAccuracyDrop } ?? true)
         return Report.Evaluation(on: source, samples: samples, minCosine: command.minCosine, minTop1: command.minTop1,
-                                 outputs: outputs, taskAccuracy: result.task, maxAccuracyDrop: result.task == nil ? nil : command.maxAccuracyDrop,
-                                 keptAccuracy: kept, nodes: comparison?.nodes ?? [], isolatedNodes: isolated ?? [], macs: comparison?.macs)
+                                 outputs: outputs, taskAccuracy: result.task, maxAccuracyDrop: result.task == nil && metric == nil ? nil : command.maxAccuracyDrop,
+                                 keptAccuracy: kept, nodes: comparison?.nodes ?? [], isolatedNodes: isolated ?? [], macs: comparison?.macs, metric: metric)
+    }
+
+    /// A new folder under the temporary directory, removed on exit or interruption.
+    static func temporaryFolder() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("octet-metric-\(UUID().uuidString)")
+        TemporaryPaths.register(folder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        return folder
+    }
+
+    static func removeTemporaryFolder(_ folder: URL) {
+        try? FileManager.default.removeItem(at: folder)
+        TemporaryPaths.unregister(folder)
     }
 
     /// Integer class labels from a `.npy` file (any integer dtype, any shape; read flat).
@@ -263,8 +348,16 @@ struct Int8Conversion {
                 lines.append(String(format: "Task accuracy on %d labelled rows of '%@': FP32 %.2f %%, INT8 %.2f %% (%@%.2f points)", task.rows, task.output,
                                     task.fp32 * 100, task.int8 * 100, task.dropPoints > 0 ? "−" : "+", abs(task.dropPoints)))
                 thresholds = String(format: "every output's mean cosine ≥ %g, task accuracy within %g point%@ of FP32", evaluation.minCosine, drop, drop == 1 ? "" : "s")
-            } else {
+            } else if evaluation.metric == nil {
                 thresholds = String(format: "every output's mean cosine ≥ %g, top-1 agreement ≥ %.1f %%", evaluation.minCosine, evaluation.minTop1 * 100)
+            } else {
+                thresholds = String(format: "every output's mean cosine ≥ %g", evaluation.minCosine)
+            }
+            var conditions = thresholds  // extended below by a metric's allowance
+            if let metric = evaluation.metric {
+                let drop = evaluation.maxAccuracyDrop ?? 0
+                lines.append(String(format: "Task metric of %@: FP32 %.6g, INT8 %.6g (drop %.4g)", metric.script, metric.fp32, metric.int8, metric.drop))
+                conditions += String(format: ", metric within %g of FP32", drop)
             }
             if let last = report.fallback.last {
                 lines.append("Steps to the target: " + report.fallback.map { String(format: "%@ (then %.5f)", $0.summary, $0.cosine) }.joined(separator: ", "))
@@ -289,8 +382,8 @@ struct Int8Conversion {
                 })
             }
             lines.append(evaluation.keptAccuracy
-                ? "INT8 kept accuracy (\(thresholds))"
-                : "INT8 did NOT keep accuracy (thresholds: \(thresholds)): see the outputs above; --exclude-nodes keeps sensitive layers in float")
+                ? "INT8 kept accuracy (\(conditions))"
+                : "INT8 did NOT keep accuracy (thresholds: \(conditions)): see the outputs above; --exclude-nodes keeps sensitive layers in float")
         }
         for file in report.wrote.dropFirst() { lines.append("Wrote \(file)") }
         return lines.joined(separator: "\n") + "\n"

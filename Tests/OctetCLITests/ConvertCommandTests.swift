@@ -136,7 +136,7 @@ struct ConvertCommandTests {
             (["--report", "r.html", "--report", "./r.html"], "each --report needs its own file"),
             (["--smooth-alpha", "0.5"], "--smooth-alpha is tried by --target-cosine or --target-metric"),
             (["--smooth-alpha", "1.5", "--target-cosine", "0.99"], "--smooth-alpha is in (0, 1]"),
-            (["--target-metric", "top1"], "--target-metric needs --int8 with --eval-data and --eval-labels"),
+            (["--target-metric", "top1"], "--target-metric top1 needs --eval-data and --eval-labels"),
         ]
         for (extra, message) in cases {
             let result = try OctetProcess.run(base + extra)

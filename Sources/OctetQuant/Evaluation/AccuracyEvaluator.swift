@@ -105,7 +105,9 @@ public struct AccuracyEvaluator {
     ///   - keep: which sample indexes to use.
     /// - Returns: one report per float output, the number of samples compared, task accuracy.
     /// - Throws: ``DataError`` listing the data's problems; ``LabelError``; ``RuntimeError`` from either run.
-    public func evaluate(_ data: CalibrationData, model: Model, labels: [Int]? = nil, keep: (Int) -> Bool) throws -> Evaluation {
+    ///   - outputs: called with each compared sample's outputs of both models (FP32, then INT8), in order.
+    public func evaluate(_ data: CalibrationData, model: Model, labels: [Int]? = nil, keep: (Int) -> Bool,
+                         outputs sink: ((_ fp32: [String: Tensor], _ int8: [String: Tensor]) throws -> Void)? = nil) throws -> Evaluation {
         var validator = FeedValidator(model: model, allowNonfinite: true, recordStatistics: false)
         var totals: [String: ErrorAccumulator] = [:]
         var samples = 0
@@ -116,6 +118,7 @@ public struct AccuracyEvaluator {
             let expected = try reference.run(feeds, outputs: outputs)
             let actual = try quantized.run(feeds, outputs: outputs)
             samples += 1
+            try sink?(expected, actual)
             if let labels, task != nil { try task?.count(expected, actual, outputs: outputs, labels: labels) }
             for name in outputs {
                 guard let want = expected[name], let got = actual[name], want.dtype.isFloatingPoint, want.shape == got.shape,
