@@ -91,3 +91,28 @@ def test_demo_report_renders_in_chromium(demo):
     assert pixels_of(image, "#2e7d32") + pixels_of(image, "#ef8f00") + pixels_of(image, "#c62828") > 2000
     assert pixels_of(image, "#90a4ae") > 5000
     assert pixels_of(image, "#1565c0") > 100, "the entropy (chosen) lines are drawn"
+
+
+def test_hostile_names_stay_text(tmp_path, octet):
+    """Node and tensor names are the model author's: markup in them must show as text, never run."""
+    import numpy as np
+    import models
+
+    model = models.mini_encoder(17)
+    evil = "<script>console.error('injected')</script><b onmouseover=\"x\">&'"
+    node = next(n for n in model.graph.node if n.op_type == "MatMul" and n.name)
+    old = node.output[0]
+    node.name = evil
+    for other in model.graph.node:
+        other.input[:] = [evil + "/out" if i == old else i for i in other.input]
+    node.output[0] = evil + "/out"
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    np.savez(tmp_path / "calib.npz", **models.encoder_feeds(8, 9, seed=1))
+    octet("convert", tmp_path / "model.onnx", "--int8", "--calibration-data", tmp_path / "calib.npz", "--eval-data", tmp_path / "calib.npz",
+          "-o", tmp_path / "int8.onnx", "--report", tmp_path / "report.html")
+    dom, console, _ = render(tmp_path / "report.html", height=600)
+    assert console == [], console
+    page = parse(dom)
+    assert not any(t == "b" and "onmouseover" in a for t, a in page.tags)
+    assert sum(1 for t, _ in page.tags if t == "script") == 1, "only the page's own script"
+    assert any(evil in title for title in page.titles), "the name shows as text"
