@@ -878,16 +878,6 @@ def valid_oddity_cases():
     return cases
 
 
-def _varint(value):
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def sequence_file_case(kind, make_bytes):
     """A model reading a sequence (or optional) input, fed `make_bytes()` as test_data_set_0/input_0.pb."""
     def build(folder):
@@ -921,7 +911,7 @@ def sequence_cases():
         # Wrapped by hand: protobuf's own encoder refuses nesting this deep.
         data = sequence([numpy_helper.from_array(np.ones(2, np.float32))], name="inner").SerializeToString()
         for _ in range(depth):
-            data = b"\x0a\x03seq\x10\x03\x2a" + _varint(len(data)) + data
+            data = b"\x0a\x03seq\x10\x03\x2a" + varint(len(data)) + data
         return data
 
     good = sequence([numpy_helper.from_array(np.ones((2, 3), np.float32), "a"), numpy_helper.from_array(np.zeros(4, np.float32), "b")])
@@ -946,6 +936,59 @@ def sequence_cases():
     return cases
 
 
+# ------------------------------------------------- --target-metric scoring scripts (user code)
+
+METRIC_PRELUDE = "import os, subprocess, sys, time\nimport numpy as np\n"
+METRICS = {
+    # name: (source, exit code when the run is not interrupted)
+    "sleeps": ("def score(outputs):\n    time.sleep(1000)\n    return 1.0", 1),
+    "busy-loop": ("def score(outputs):\n    while True:\n        pass", 1),
+    "ignores-sigterm-and-sleeps": ("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                                   "def score(outputs):\n    time.sleep(1000)\n    return 1.0", 1),
+    "child-holds-pipes-then-returns": ("def score(outputs):\n    subprocess.Popen(['sleep', '1000'])\n    return 1.0", 0),
+    "grandchild-after-exit": ("def score(outputs):\n    subprocess.Popen(['sh', '-c', 'sleep 1000 &'])\n    return 1.0", 0),
+    "floods-real-stdout": ("def score(outputs):\n    os.write(1, b'x' * (64 << 20))\n    return 1.0", 0),
+    "floods-stderr": ("def score(outputs):\n    sys.stderr.write('y' * (64 << 20))\n    return 1.0", 0),
+    "returns-nan": ("def score(outputs):\n    return float('nan')", 1),
+    "returns-list": ("def score(outputs):\n    return [1, 2]", 1),
+    "returns-10^400": ("def score(outputs):\n    return 10 ** 400", 1),
+    "exits-0-without-score": ("def score(outputs):\n    os._exit(0)", 1),
+    "kills-itself": ("def score(outputs):\n    os.kill(os.getpid(), 9)", 1),
+    "no-such-function": ("def other(outputs):\n    return 1.0", 1),
+    "syntax-error": ("def score(outputs)\n    return 1.0", 1),
+    "endless-recursion": ("def score(outputs):\n    return score(outputs)", 1),
+    "deletes-the-outputs": ("import glob\ndef score(outputs):\n    [os.remove(f) for f in glob.glob(os.path.join(os.environ.get('TMPDIR', '/tmp'), 'octet-metric-*', '*'))]\n"
+                            "    return 1.0", 0),
+}
+
+
+def metric_case(source, expect, signal_after=0.0, signal_number=0, group=False):
+    """`convert --int8 --target-metric metric.py --max-drop 100` on a one-Relu model."""
+    def build(folder):
+        model = simple_model(folder)
+        np.savez(folder / "calib.npz", x=np.ones((4, 2, 4), np.float32))
+        (folder / "metric.py").write_text(METRIC_PRELUDE + source + "\n")
+        args = ["convert", model, "--int8", "--calibration-data", folder / "calib.npz", "--eval-data", folder / "calib.npz",
+                "-o", folder / "out.onnx", "--target-metric", folder / "metric.py", "--max-drop", "100", "--target-metric-timeout", "3"]
+        exit_code = 128 + signal_number if signal_number else expect
+        return Run(args, names="metric.py", signal_after=signal_after, signal=signal_number, timeout=60, expect_exit=exit_code,
+                   exit_codes=(exit_code,), signal_group=group)
+
+    return build
+
+
+def scoring_cases():
+    import signal as signals
+
+    cases = [Case("scoring", f"metric-{name}", metric_case(source, expect)) for name, (source, expect) in METRICS.items()]
+    sleeps = METRICS["sleeps"][0]
+    for number in [signals.SIGINT, signals.SIGTERM]:
+        cases.append(Case("scoring", f"metric-sleeping-{signals.Signals(number).name}", metric_case(sleeps, 0, 1.5, number)))
+    child = "def score(outputs):\n    subprocess.Popen(['sleep', '1000'])\n    time.sleep(1000)\n    return 1.0"
+    cases.append(Case("scoring", "metric-child-ctrl-c-to-group", metric_case(child, 0, 1.5, signals.SIGINT, group=True)))
+    return cases
+
+
 def all_cases():
     return (overflow_cases() + numpy_cases() + zip_cases() + hang_cases() + interruption_cases() + contract_cases()
-            + valid_oddity_cases() + sequence_cases())
+            + valid_oddity_cases() + sequence_cases() + scoring_cases())

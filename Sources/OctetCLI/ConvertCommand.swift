@@ -104,6 +104,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "With --int8: fix the damage step by step (as --target-cosine does) until the task metric is within --max-drop of FP32's. top1: the arg-max of the first class-score output against --eval-labels (drop in points); or script.py[:function] (default function: score), called with the list of per-sample dicts {output name: array} and returning one number, higher is better (drop in its units).")
     var targetMetric: String?
 
+    @Option(help: "With --target-metric script.py: seconds the script may take to score one model before it is stopped.")
+    var targetMetricTimeout: Double = 600
+
     @Option(help: "With --target-cosine or --target-metric: also try SmoothQuant on the damaged MatMul/Gemm nodes with a constant weight (per input channel s = max|x|^A / max|w|^(1-A); the activation divided by s, the weight rows multiplied by s), kept only when it measurably helps. A in (0, 1]; 0.5 is usual.")
     var smoothAlpha: Double?
 
@@ -142,6 +145,7 @@ struct ConvertCommand: ParsableCommand {
             if !(smoothAlpha > 0 && smoothAlpha <= 1) { throw ValidationError("--smooth-alpha is in (0, 1]; 0.5 is usual.") }
             if targetCosine == nil && targetMetric == nil { throw ValidationError("--smooth-alpha is tried by --target-cosine or --target-metric; give one of them.") }
         }
+        if !(targetMetricTimeout > 0) { throw ValidationError("--target-metric-timeout must be a positive number of seconds.") }
         if let targetMetric {
             if !int8 || dryRun { throw ValidationError("--target-metric needs --int8 (and no --dry-run).") }
             if targetMetric == "top1" {

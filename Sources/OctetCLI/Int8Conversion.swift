@@ -273,9 +273,10 @@ struct Int8Conversion {
         var metric: Report.MetricScore?
         if let scorer, let folders, result.samples > 0 {
             do {
-                if needFP32 { metricCache.fp32 = try scorer.score(folder: folders.fp32) }
+                let timeout = command.targetMetricTimeout
+                if needFP32 { metricCache.fp32 = try scorer.score(folder: folders.fp32, timeout: timeout) }
                 metric = Report.MetricScore(script: command.targetMetric ?? scorer.script.path, fp32: metricCache.fp32 ?? 0,
-                                            int8: try scorer.score(folder: folders.int8))
+                                            int8: try scorer.score(folder: folders.int8, timeout: timeout))
             } catch let failure as ScoringScript.Failure {
                 throw CLIError.message(failure.localizedDescription)
             }

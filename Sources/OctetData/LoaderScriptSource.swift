@@ -24,14 +24,7 @@ public struct LoaderScriptSource: CalibrationSource {
     ///   - timeout: seconds to wait for the first sample and between samples.
     public init(specification: String, timeout: Double = LoaderScriptSource.defaultTimeout) throws {
         self.timeout = timeout
-        var path = specification
-        var function = "load_data"
-        if let colon = specification.lastIndex(of: ":"), specification[specification.index(after: colon)...].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
-           specification[..<colon].hasSuffix(".py")
-        {
-            path = String(specification[..<colon])
-            function = String(specification[specification.index(after: colon)...])
-        }
+        let (path, function) = PythonScript.split(specification, defaultFunction: "load_data")
         script = URL(fileURLWithPath: path)
         self.function = function
         paths = [script.path]
@@ -94,7 +87,7 @@ public struct LoaderScriptSource: CalibrationSource {
         private let timeout: Double
         private var index: Int
         private var finished = false
-        private var python: String { ProcessInfo.processInfo.environment["OCTET_PYTHON"] ?? "python3" }
+        private var python: String { PythonScript.interpreter }
 
         init(script: URL, function: String, index: Int, timeout: Double) throws {
             self.script = script
@@ -106,14 +99,11 @@ public struct LoaderScriptSource: CalibrationSource {
                 TemporaryPaths.unregister(driverFile)
                 throw DataError.loaderScript(script: script.path, reason: "cannot write its driver to \(driverFile.path): \(error.localizedDescription)")
             }
-            let python = ProcessInfo.processInfo.environment["OCTET_PYTHON"] ?? "python3"
+            let python = PythonScript.interpreter
             do { child = try ChildProcess(arguments: [python, driverFile.path, script.path, function]) } catch {
                 try? FileManager.default.removeItem(at: driverFile)
                 TemporaryPaths.unregister(driverFile)
-                let reason = (error as? POSIXError)?.code == .ENOENT
-                    ? "\(python) was not found; install Python 3 with numpy, or set OCTET_PYTHON"
-                    : "cannot start \(python): \(error.localizedDescription)"
-                throw DataError.loaderScript(script: script.path, reason: reason)
+                throw DataError.loaderScript(script: script.path, reason: PythonScript.startFailure(error, python: python))
             }
         }
 
@@ -149,7 +139,7 @@ public struct LoaderScriptSource: CalibrationSource {
             let text = child.errorText()
             stop()
             if status == 127 {
-                return .loaderScript(script: script.path, reason: "\(python) was not found; install Python 3 with numpy, or set OCTET_PYTHON")
+                return .loaderScript(script: script.path, reason: PythonScript.notFound(python))
             }
             if let line = text.split(separator: "\n").last(where: { $0.hasPrefix("OCTET-ERROR: ") }) {
                 return .loaderScript(script: script.path, reason: String(line.dropFirst(13)))

@@ -22,15 +22,9 @@ public struct ScoringScript: Sendable {
     /// - Parameter specification: `path/to/script.py` or `path/to/script.py:function`.
     /// - Throws: ``Failure`` when the file cannot be read.
     public init(specification: String) throws {
-        var path = specification
-        var function = "score"
-        if let colon = specification.lastIndex(of: ":"), specification[..<colon].hasSuffix(".py"),
-           specification[specification.index(after: colon)...].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
-            path = String(specification[..<colon])
-            function = String(specification[specification.index(after: colon)...])
-        }
+        let (path, function) = PythonScript.split(specification, defaultFunction: "score")
         script = URL(fileURLWithPath: path)
-        self.function = function.isEmpty ? "score" : function
+        self.function = function
         guard FileManager.default.isReadableFile(atPath: script.path) else { throw Failure(script: path, reason: "no such file") }
     }
 
@@ -42,6 +36,7 @@ public struct ScoringScript: Sendable {
     /// The Python side: loads the saved outputs, calls the function, writes the score.
     static let driver = #"""
     import importlib.util, json, math, os, sys
+    os.dup2(2, 1)  # nothing reads stdout: prints, even os.write(1, …), go to stderr
     sys.stdout = sys.stderr  # only the score file carries the result
     def fail(message):
         sys.stderr.write("OCTET-ERROR: " + message + "\n")
@@ -66,7 +61,7 @@ public struct ScoringScript: Sendable {
     value = scorer(outputs)
     try:
         value = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         fail("'%s' returned %r; return one number (higher is better)" % (function, value))
     if not math.isfinite(value):
         fail("'%s' returned %r; return a finite number" % (function, value))
@@ -79,7 +74,7 @@ public struct ScoringScript: Sendable {
     /// - Returns: the score.
     /// - Throws: ``Failure`` with the script's own message, or its last lines.
     public func score(folder: URL, timeout: Double = 600) throws -> Double {
-        let python = ProcessInfo.processInfo.environment["OCTET_PYTHON"] ?? "python3"
+        let python = PythonScript.interpreter
         let driverFile = folder.appendingPathComponent("octet-score-driver.py")
         let resultFile = folder.appendingPathComponent("octet-score.json")
         do { try Data(Self.driver.utf8).write(to: driverFile) } catch {
@@ -91,9 +86,7 @@ public struct ScoringScript: Sendable {
         }
         let child: ChildProcess
         do { child = try ChildProcess(arguments: [python, driverFile.path, script.path, function, folder.path, resultFile.path]) } catch {
-            let reason = (error as? POSIXError)?.code == .ENOENT
-                ? "\(python) was not found; install Python 3 with numpy, or set OCTET_PYTHON" : "cannot start \(python): \(error.localizedDescription)"
-            throw Failure(script: script.path, reason: reason)
+            throw Failure(script: script.path, reason: PythonScript.startFailure(error, python: python))
         }
         defer { child.killGroup() }
         guard let status = child.waitForExit(timeout: timeout) else {
@@ -104,7 +97,7 @@ public struct ScoringScript: Sendable {
             throw Failure(script: script.path, reason: String(line.dropFirst(13)))
         }
         guard status == 0 else {
-            if status == 127 { throw Failure(script: script.path, reason: "\(python) was not found; install Python 3 with numpy, or set OCTET_PYTHON") }
+            if status == 127 { throw Failure(script: script.path, reason: PythonScript.notFound(python)) }
             let tail = text.split(separator: "\n").suffix(6).joined(separator: "\n    ")
             throw Failure(script: script.path, reason: "python exited with status \(status):\n    \(tail)")
         }
