@@ -14,22 +14,32 @@ from browser import pixels_of, render
 
 
 class Elements(HTMLParser):
-    """Start tags with their attributes, and the text inside each <title>."""
+    """Start tags with their attributes, the text inside each <title>, and per histogram figure
+    (by its data-tensor) the titles inside it."""
 
     def __init__(self):
         super().__init__()
-        self.tags, self.titles, self._in_title = [], [], False
+        self.tags, self.titles, self.figure_titles = [], [], {}
+        self._in_title, self._figure = False, None
 
     def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
         self._in_title = tag == "title"
+        if tag == "figure" and "data-tensor" in attrs:
+            self._figure = attrs["data-tensor"]
+            self.figure_titles[self._figure] = []
 
     def handle_endtag(self, tag):
         self._in_title = False
+        if tag == "figure":
+            self._figure = None
 
     def handle_data(self, data):
         if self._in_title:
             self.titles.append(data)
+            if self._figure is not None:
+                self.figure_titles[self._figure].append(data)
 
 
 def parse(dom):
@@ -77,15 +87,14 @@ def test_demo_report_renders_in_chromium(demo):
     chosen = [a for t, a in tags if t == "line" and a.get("class") == "threshold chosen"]
     assert len(chosen) == len(figures)
     ranges = {r["name"]: r for r in report["ranges"]}
-    lines = [(m.group(1), float(m.group(2))) for m in (re.fullmatch(r"(\w[\w .]*): ([0-9.e+-]+)", t) for t in page.titles) if m]
-
-    def drawn(method, value):
+    def drawn(name, method, value):
+        lines = [(m.group(1), float(m.group(2))) for m in (re.fullmatch(r"(\w[\w .]*): ([0-9.e+-]+)", t) for t in page.figure_titles[name]) if m]
         return any(m == method and abs(v - value) <= 1e-5 * max(1.0, abs(value)) for m, v in lines)
 
     for name in figures:
         r = ranges[name]
-        assert drawn(r["method"], r["amax"]), f"{name}: the chosen line {r['method']} at {r['amax']}"
-        assert drawn("minmax", r["absmax"]), f"{name}: the minmax line at max |x| {r['absmax']}"
+        assert drawn(name, r["method"], r["amax"]), f"{name}: the chosen line {r['method']} at {r['amax']}"
+        assert drawn(name, "minmax", r["absmax"]), f"{name}: the minmax line at max |x| {r['absmax']}"
 
     # Rendered, not only present: bar and histogram colours are on the screenshot.
     assert pixels_of(image, "#2e7d32") + pixels_of(image, "#ef8f00") + pixels_of(image, "#c62828") > 2000
