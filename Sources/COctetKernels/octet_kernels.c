@@ -8,90 +8,6 @@
 #define OCTET_X86 1
 #endif
 
-// Portable tile: plain C that compilers vectorize for the baseline instruction set. B rows are
-// `ldb` apart (16 for a packed panel); accumulators start from `row_bias[r]` when given.
-static void tile_portable(int rows, int k, const float *a, long lda, const float *b_base, long ldb,
-                          float *c, long ldc, int width, int accumulate, const float *row_bias, int relu) {
-    float acc[OCTET_GEMM_MR][OCTET_GEMM_NR];
-    for (int r = 0; r < OCTET_GEMM_MR; r++) {
-        float start = row_bias && r < rows ? row_bias[r] : 0.0f;
-        for (int j = 0; j < OCTET_GEMM_NR; j++) acc[r][j] = start;
-    }
-    for (int p = 0; p < k; p++) {
-        const float *b = b_base + (long)p * ldb;
-        for (int r = 0; r < rows; r++) {
-            float x = a[r * lda + p];
-            for (int j = 0; j < OCTET_GEMM_NR; j++) acc[r][j] += x * b[j];
-        }
-    }
-    for (int r = 0; r < rows; r++) {
-        float *out = c + r * ldc;
-        for (int j = 0; j < width; j++) {
-            float v = accumulate ? out[j] + acc[r][j] : acc[r][j];
-            out[j] = relu && v < 0.0f ? 0.0f : v;
-        }
-    }
-}
-
-#ifdef OCTET_X86
-__attribute__((target("avx2,fma")))
-static void tile_avx2(int rows, int k, const float *a, long lda, const float *panel, long ldb,
-                      float *c, long ldc, int width, int accumulate, const float *row_bias, int relu) {
-    __m256 acc[OCTET_GEMM_MR][2];
-    for (int r = 0; r < OCTET_GEMM_MR; r++) {
-        __m256 start = row_bias && r < rows ? _mm256_set1_ps(row_bias[r]) : _mm256_setzero_ps();
-        acc[r][0] = start;
-        acc[r][1] = start;
-    }
-    if (rows == OCTET_GEMM_MR) {
-        for (int p = 0; p < k; p++) {
-            __m256 b0 = _mm256_loadu_ps(panel + (long)p * ldb);
-            __m256 b1 = _mm256_loadu_ps(panel + (long)p * ldb + 8);
-            for (int r = 0; r < OCTET_GEMM_MR; r++) {
-                __m256 x = _mm256_broadcast_ss(a + r * lda + p);
-                acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-                acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
-            }
-        }
-    } else {
-        for (int p = 0; p < k; p++) {
-            __m256 b0 = _mm256_loadu_ps(panel + (long)p * ldb);
-            __m256 b1 = _mm256_loadu_ps(panel + (long)p * ldb + 8);
-            for (int r = 0; r < rows; r++) {
-                __m256 x = _mm256_broadcast_ss(a + r * lda + p);
-                acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-                acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
-            }
-        }
-    }
-    for (int r = 0; r < rows; r++) {
-        float *out = c + r * ldc;
-        if (width == 16) {
-            __m256 low = acc[r][0], high = acc[r][1];
-            if (accumulate) {
-                low = _mm256_add_ps(low, _mm256_loadu_ps(out));
-                high = _mm256_add_ps(high, _mm256_loadu_ps(out + 8));
-            }
-            if (relu) {
-                // max(0, x) returns its second operand for NaN, so NaN stays NaN.
-                low = _mm256_max_ps(_mm256_setzero_ps(), low);
-                high = _mm256_max_ps(_mm256_setzero_ps(), high);
-            }
-            _mm256_storeu_ps(out, low);
-            _mm256_storeu_ps(out + 8, high);
-        } else {
-            float buffer[16];
-            _mm256_storeu_ps(buffer, acc[r][0]);
-            _mm256_storeu_ps(buffer + 8, acc[r][1]);
-            for (int j = 0; j < width; j++) {
-                float v = accumulate ? out[j] + buffer[j] : buffer[j];
-                out[j] = relu && v < 0.0f ? 0.0f : v;
-            }
-        }
-    }
-}
-#endif
-
 static int stats_portable = 0;
 
 void octet_stats_set_portable(int portable) { stats_portable = portable; }
@@ -99,35 +15,6 @@ void octet_stats_set_portable(int portable) { stats_portable = portable; }
 int octet_stats_portable(void) { return stats_portable; }
 
 int octet_kernels_use_avx2(void) { return octet_kernels_level() >= 1; }
-
-void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *panel,
-                      float *c, long ldc, int width, int accumulate) {
-    octet_sgemm_tile_ex(rows, k, a, lda, panel, OCTET_GEMM_NR, c, ldc, width, accumulate, 0, 0);
-}
-
-void octet_sgemm_tile_ex(int rows, int k, const float *a, long lda, const float *b, long ldb,
-                         float *c, long ldc, int width, int accumulate, const float *row_bias, int relu) {
-#ifdef OCTET_X86
-    if (octet_kernels_use_avx2()) {
-        tile_avx2(rows, k, a, lda, b, ldb, c, ldc, width, accumulate, row_bias, relu);
-        return;
-    }
-#endif
-    tile_portable(rows, k, a, lda, b, ldb, c, ldc, width, accumulate, row_bias, relu);
-}
-
-void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel) {
-    for (int p = 0; p < k; p++) {
-        const float *source = b + (long)p * ldb;
-        float *target = panel + (long)p * OCTET_GEMM_NR;
-        if (width == OCTET_GEMM_NR) {
-            memcpy(target, source, sizeof(float) * OCTET_GEMM_NR);
-        } else {
-            for (int j = 0; j < width; j++) target[j] = source[j];
-            for (int j = width; j < OCTET_GEMM_NR; j++) target[j] = 0;
-        }
-    }
-}
 
 void octet_im2col_panels_2d(const float *image, int channels, int height, int width,
                             int kernel_h, int kernel_w, int stride_h, int stride_w,
@@ -170,7 +57,12 @@ void octet_im2col_panels_2d(const float *image, int channels, int height, int wi
                         const float *line = plane + (long)ih * width;
                         int iw = run_left[r] + kj * dilation_w;
                         if (stride_w == 1 && iw >= 0 && iw + length <= width) {
-                            memcpy(out, line + iw, sizeof(float) * (size_t)length);
+                            // A whole panel row is one fixed-size copy the compiler inlines.
+                            if (length == OCTET_GEMM_NR) {
+                                memcpy(out, line + iw, sizeof(float) * OCTET_GEMM_NR);
+                            } else {
+                                for (int t = 0; t < length; t++) out[t] = line[iw + t];
+                            }
                         } else {
                             for (int t = 0; t < length; t++, iw += stride_w) {
                                 out[t] = (iw >= 0 && iw < width) ? line[iw] : 0.0f;
@@ -179,6 +71,36 @@ void octet_im2col_panels_2d(const float *image, int channels, int height, int wi
                     }
                     for (int j = valid; j < OCTET_GEMM_NR; j++) target[j] = 0.0f;
                     target += OCTET_GEMM_NR;
+                }
+            }
+        }
+    }
+}
+
+static void column_range(int shift, int stride, int width, int out_w, int *first, int *last);
+
+void octet_col2im_add_2d(const float *columns, int channels, int height, int width, int kernel_h, int kernel_w,
+                         int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top, int pad_left,
+                         float *out, int out_h, int out_w) {
+    const long plane = (long)height * width;
+    for (int c = 0; c < channels; c++) {
+        float *target = out + (long)c * out_h * out_w;
+        for (int ki = 0; ki < kernel_h; ki++) {
+            for (int kj = 0; kj < kernel_w; kj++) {
+                const float *row = columns + ((long)(c * kernel_h + ki) * kernel_w + kj) * plane;
+                // Input columns iw whose output column iw·stride + shift lies inside the output.
+                int shift = kj * dilation_w - pad_left, first, last;
+                column_range(shift, stride_w, out_w, width, &first, &last);
+                for (int ih = 0; ih < height; ih++) {
+                    long oh = (long)ih * stride_h + (long)ki * dilation_h - pad_top;
+                    if (oh < 0 || oh >= out_h) continue;
+                    float *line = target + oh * out_w;
+                    const float *source = row + (long)ih * width;
+                    if (stride_w == 1) {
+                        for (int iw = first; iw <= last; iw++) line[iw + shift] += source[iw];
+                    } else {
+                        for (int iw = first; iw <= last; iw++) line[(long)iw * stride_w + shift] += source[iw];
+                    }
                 }
             }
         }

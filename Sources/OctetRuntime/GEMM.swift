@@ -1,12 +1,13 @@
 import COctetKernels
 
 /// Single-precision matrix multiply `C = A · B` on row-major buffers: B is packed into panels of
-/// 16 columns, and register tiles of 6 × 16 are computed by the C micro-kernel (AVX2/FMA when
-/// the CPU has it). Row blocks are split over threads; each output element is summed by one
+/// 16 columns, A into micro-panels of 12 rows, and register tiles of 12 × 16 are computed by the
+/// C micro-kernel (AVX-512, or two 6 × 16 tiles with AVX2/FMA or portable C). Row blocks are split over threads; each output element is summed by one
 /// thread in a fixed order, so results do not depend on the thread count.
 enum GEMM {
     static let panelWidth = Int(OCTET_GEMM_NR)
-    static let tileRows = Int(OCTET_GEMM_MR)
+    /// Rows of A per tile: one packed micro-panel.
+    static let tileRows = Int(OCTET_GEMM_PACKED_ROWS)
 
     /// Computes `c[m×n] = a[m×k] · b[k×n]` (all contiguous row-major), optionally adding to `c`.
     /// - Parameters:
@@ -54,13 +55,53 @@ enum GEMM {
         deinit { panels.deallocate() }
     }
 
-    /// Computes `c[m×n] (+)= a[m×k] · B` where B is already packed into ⌈n/16⌉ panels of k × 16.
+    /// A[m×k] packed into ⌈m/12⌉ micro-panels of k × 12 (`octet_pack_rows`), made once for a
+    /// constant weight (a convolution's filters) or per call for an activation.
+    final class PackedRows: @unchecked Sendable {
+        let m: Int
+        let k: Int
+        let panels: UnsafeMutablePointer<Float>
+
+        /// Packs `a[m×k]` (row stride `lda`, default `k`), the micro-panels split over threads.
+        init(m: Int, k: Int, a: UnsafePointer<Float>, lda: Int? = nil) {
+            self.m = m
+            self.k = k
+            let blocks = (m + GEMM.tileRows - 1) / GEMM.tileRows
+            panels = UnsafeMutablePointer<Float>.allocate(capacity: max(blocks * k * GEMM.tileRows, 1))
+            let stride = lda ?? k
+            let source = UnsafeSendablePointer(pointer: a)
+            let target = UnsafeSendableMutablePointer(pointer: panels)
+            ThreadPool.parallelFor(blocks, minimumChunk: max(1, 32_768 / max(k * GEMM.tileRows, 1))) { range in
+                for block in range {
+                    let row = block * GEMM.tileRows
+                    octet_pack_rows(Int32(min(GEMM.tileRows, m - row)), Int32(k), source.pointer + row * stride, stride,
+                                    target.pointer + block * k * GEMM.tileRows)
+                }
+            }
+        }
+
+        /// The micro-panel holding rows `12·block …`.
+        func block(_ block: Int) -> UnsafePointer<Float> { UnsafePointer(panels + block * k * GEMM.tileRows) }
+
+        deinit { panels.deallocate() }
+    }
+
+    /// Computes `c[m×n] (+)= a[m×k] · B` where B is already packed into ⌈n/16⌉ panels of k × 16
+    /// (A is packed into micro-panels first).
     static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
                          c: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         guard m > 0, n > 0 else { return }
+        let packedA = PackedRows(m: m, k: k, a: a)
+        multiply(packedA: packedA, n: n, packedB: packedB, c: c, accumulate: accumulate)
+    }
+
+    /// Computes `c[m×n] (+)= A · B` for A packed into micro-panels and B into panels of k × 16.
+    static func multiply(packedA: PackedRows, n: Int, packedB: UnsafePointer<Float>,
+                         c: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        let (m, k) = (packedA.m, packedA.k)
+        guard m > 0, n > 0 else { return }
         let panels = (n + panelWidth - 1) / panelWidth
         let sharedPacked = UnsafeSendablePointer(pointer: packedB)
-        let sharedA = UnsafeSendablePointer(pointer: a)
         let sharedC = UnsafeSendableMutablePointer(pointer: c)
         let rowBlocks = (m + tileRows - 1) / tileRows
         let tileWork = max(1, k * panelWidth * tileRows)
@@ -68,9 +109,9 @@ enum GEMM {
         func tile(_ block: Int, _ panel: Int) {
             let row = block * tileRows
             let column = panel * panelWidth
-            octet_sgemm_tile(Int32(min(tileRows, m - row)), Int32(k), sharedA.pointer + row * k, k,
-                             sharedPacked.pointer + panel * k * panelWidth, sharedC.pointer + row * n + column, n,
-                             Int32(min(panelWidth, n - column)), accumulate ? 1 : 0)
+            octet_sgemm_tile_packed(Int32(min(tileRows, m - row)), Int32(k), packedA.block(block),
+                                    sharedPacked.pointer + panel * k * panelWidth, panelWidth, sharedC.pointer + row * n + column, n,
+                                    Int32(min(panelWidth, n - column)), accumulate ? 1 : 0, nil, 0)
         }
         if panels >= rowBlocks {
             ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / (tileWork * rowBlocks))) { range in

@@ -1,11 +1,28 @@
+import COctetKernels
 import Testing
 @testable import OctetRuntime
 
 /// The blocked GEMM against a double-precision triple loop, at sizes that exercise partial
-/// tiles and panels.
+/// tiles (every row count of a 12-row micro-panel) and panels, on each kernel this CPU can run:
+/// portable (level 0), AVX2 (1) and AVX-512 (2).
 struct GEMMTests {
-    @Test(arguments: [(1, 1, 1), (7, 37, 13), (6, 16, 64), (13, 5, 300), (64, 48, 3)])
+    @Test(arguments: [(1, 1, 1), (7, 37, 13), (6, 16, 64), (13, 5, 300), (64, 48, 3), (25, 33, 40), (11, 17, 129)])
     func matchesReference(m: Int, n: Int, k: Int) {
+        // The forced level holds for this thread only: run on it alone.
+        let saved = ThreadPool.threads
+        ThreadPool.threads = 1
+        defer {
+            octet_kernels_set_level(-1)
+            ThreadPool.threads = saved
+        }
+        let available = Int(octet_kernels_level())
+        for level in 0...available {
+            octet_kernels_set_level(Int32(level))
+            check(m: m, n: n, k: k, level: level)
+        }
+    }
+
+    private func check(m: Int, n: Int, k: Int, level: Int) {
         let a = (0..<(m * k)).map { Float(($0 * 37 % 101) - 50) / 25 }
         let b = (0..<(k * n)).map { Float(($0 * 53 % 97) - 48) / 24 }
         var c = [Float](repeating: 1, count: m * n)
@@ -20,7 +37,7 @@ struct GEMMTests {
             for j in 0..<n {
                 var expected = 1.0
                 for p in 0..<k { expected += Double(a[i * k + p]) * Double(b[p * n + j]) }
-                #expect(abs(Double(c[i * n + j]) - expected) <= 1e-4 * max(1, abs(expected)), "c[\(i), \(j)]")
+                #expect(abs(Double(c[i * n + j]) - expected) <= 1e-4 * max(1, abs(expected)), "level \(level): c[\(i), \(j)]")
             }
         }
     }

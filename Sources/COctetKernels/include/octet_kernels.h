@@ -11,6 +11,9 @@ extern "C" {
 /// Rows of a register tile (MR) and columns of a packed B panel (NR).
 enum { OCTET_GEMM_MR = 6, OCTET_GEMM_NR = 16 };
 
+/// Rows of a packed A micro-panel (`octet_pack_rows`).
+enum { OCTET_GEMM_PACKED_ROWS = 12 };
+
 /// C[rows × width] (+)= A[rows × k] · P[k × 16], where P is a packed panel (16 floats per k,
 /// zero-padded past `width`), A has row stride `lda` and C row stride `ldc`; rows ≤ 6.
 void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *panel,
@@ -23,6 +26,16 @@ void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *pa
 void octet_sgemm_tile_ex(int rows, int k, const float *a, long lda, const float *b, long ldb,
                          float *c, long ldc, int width, int accumulate, const float *row_bias, int relu);
 
+/// Packs rows [0, rows) of A (row stride lda, k columns) into a micro-panel: packed[p · 12 + r]
+/// = a[r · lda + p], zero for r ≥ rows (rows ≤ 12).
+void octet_pack_rows(int rows, int k, const float *a, long lda, float *packed);
+
+/// C[rows × width] (+)= A · B for a packed A micro-panel (`octet_pack_rows`, rows ≤ 12) and a B
+/// panel of 16 readable columns whose rows are `ldb` floats apart; `row_bias` and `relu` as in
+/// `octet_sgemm_tile_ex`. AVX-512 runs the 12 rows in one tile, other CPUs in two of 6.
+void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, long ldb, float *c, long ldc,
+                             int width, int accumulate, const float *row_bias, int relu);
+
 /// Packs columns [column, column + width) of B (row stride ldb, k rows) into a 16-wide panel.
 void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel);
 
@@ -34,6 +47,14 @@ void octet_im2col_panels_2d(const float *image, int channels, int height, int wi
                             int kernel_h, int kernel_w, int stride_h, int stride_w,
                             int dilation_h, int dilation_w, int pad_top, int pad_left,
                             int out_h, int out_w, int first, int last, float *packed);
+
+/// The adjoint of im2col (a 2-D ConvTranspose's scatter): for each channel c < channels, kernel
+/// tap (ki, kj) and input position (ih, iw), adds columns[((c·kh + ki)·kw + kj)·H·W + ih·W + iw]
+/// to out[c][ih·stride_h + ki·dilation_h − pad_top][iw·stride_w + kj·dilation_w − pad_left]
+/// when that lies inside the out_h × out_w plane.
+void octet_col2im_add_2d(const float *columns, int channels, int height, int width, int kernel_h, int kernel_w,
+                         int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top, int pad_left,
+                         float *out, int out_h, int out_w);
 
 /// Floats of scratch `octet_depthwise_plane` needs for this geometry (a zero-padded copy of the
 /// plane, wide enough for whole blocks of 16 outputs).

@@ -35,7 +35,9 @@ enum ConvKernels {
             return try (relu ? ActivationKernels.unary(result, .relu) : result).converted(to: xOriginal.dtype)
         }
         if kernel.count == 2 {
-            return try conv2d(x: x, w: w, bias: context.optionalInput(2), group: group, geometry: geometry, relu: relu)
+            let filters = context.isConstant(1) && xOriginal.dtype == .float32
+                ? context.prepared("packed filters") { PackedFilters(w: w, group: group) } : PackedFilters(w: w, group: group)
+            return try conv2d(x: x, w: w, filters: filters, bias: context.optionalInput(2), group: group, geometry: geometry, relu: relu)
                 .converted(to: xOriginal.dtype)
         }
         let indices = geometry.inputIndices()
@@ -86,7 +88,8 @@ enum ConvKernels {
     /// tiles while they are in cache, so the packed buffer stays small whatever the image size;
     /// otherwise all panels are packed once and the filters' row blocks are split over threads.
     /// Each output element is the same micro-kernel sum either way.
-    static func conv2d(x: Tensor, w: Tensor, bias biasTensor: Tensor?, group: Int, geometry: ConvGeometry, relu: Bool = false) throws -> Tensor {
+    static func conv2d(x: Tensor, w: Tensor, filters packedFilters: PackedFilters, bias biasTensor: Tensor?, group: Int,
+                       geometry: ConvGeometry, relu: Bool = false) throws -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let filters = w.shape[0]
         let groupChannels = channels / group
@@ -102,82 +105,78 @@ enum ConvKernels {
         let pointwise = geometry.kernel == [1, 1] && geometry.strides == [1, 1] && geometry.padBegin == [0, 0] && positions == height * width
         let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
         return x.withElements(as: Float.self) { input in
-            w.withElements(as: Float.self) { weights in
-                bias.withUnsafeBufferPointer { biasBuffer in
-                    Tensor.buildOverwriting(Float.self, shape: [batch, filters, outH, outW]) { out in
-                        guard let inBase = input.baseAddress, let wBase = weights.baseAddress, let outBase = out.baseAddress,
-                              let biasBase = biasBuffer.baseAddress
-                        else { return }
-                        let sharedInput = UnsafeSendablePointer(pointer: inBase)
-                        let sharedWeights = UnsafeSendablePointer(pointer: wBase)
-                        let sharedBias = UnsafeSendablePointer(pointer: biasBase)
-                        let sharedOut = UnsafeSendableMutablePointer(pointer: outBase)
-                        for n in 0..<batch {
-                            for g in 0..<group {
-                                let image = sharedInput.pointer + (n * channels + g * groupChannels) * height * width
-                                let a = sharedWeights.pointer + g * groupFilters * rows
-                                let c = sharedOut.pointer + (n * filters + g * groupFilters) * positions
-                                let rowBias = sharedBias.pointer + g * groupFilters
-                                func pack(_ first: Int, _ last: Int, into buffer: UnsafeMutablePointer<Float>) {
-                                    octet_im2col_panels_2d(
-                                        image, Int32(groupChannels), Int32(height), Int32(width),
-                                        Int32(geometry.kernel[0]), Int32(geometry.kernel[1]), Int32(geometry.strides[0]), Int32(geometry.strides[1]),
-                                        Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
-                                        Int32(outH), Int32(outW), Int32(first), Int32(last), buffer)
-                                }
-                                /// The tiles of one panel whose B rows are `ldb` apart.
-                                func tiles(panel: Int, b: UnsafePointer<Float>, ldb: Int, blocks: Range<Int>) {
-                                    let column = panel * GEMM.panelWidth
-                                    for block in blocks {
-                                        let row = block * GEMM.tileRows
-                                        octet_sgemm_tile_ex(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a + row * rows, rows,
+            bias.withUnsafeBufferPointer { biasBuffer in
+                Tensor.buildOverwriting(Float.self, shape: [batch, filters, outH, outW]) { out in
+                    guard let inBase = input.baseAddress, let outBase = out.baseAddress, let biasBase = biasBuffer.baseAddress
+                    else { return }
+                    let sharedInput = UnsafeSendablePointer(pointer: inBase)
+                    let sharedBias = UnsafeSendablePointer(pointer: biasBase)
+                    let sharedOut = UnsafeSendableMutablePointer(pointer: outBase)
+                    for n in 0..<batch {
+                        for g in 0..<group {
+                            let image = sharedInput.pointer + (n * channels + g * groupChannels) * height * width
+                            let a = packedFilters.groups[g]
+                            let c = sharedOut.pointer + (n * filters + g * groupFilters) * positions
+                            let rowBias = sharedBias.pointer + g * groupFilters
+                            func pack(_ first: Int, _ last: Int, into buffer: UnsafeMutablePointer<Float>) {
+                                octet_im2col_panels_2d(
+                                    image, Int32(groupChannels), Int32(height), Int32(width),
+                                    Int32(geometry.kernel[0]), Int32(geometry.kernel[1]), Int32(geometry.strides[0]), Int32(geometry.strides[1]),
+                                    Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
+                                    Int32(outH), Int32(outW), Int32(first), Int32(last), buffer)
+                            }
+                            /// The tiles of one panel whose B rows are `ldb` apart.
+                            func tiles(panel: Int, b: UnsafePointer<Float>, ldb: Int, blocks: Range<Int>) {
+                                let column = panel * GEMM.panelWidth
+                                for block in blocks {
+                                    let row = block * GEMM.tileRows
+                                    octet_sgemm_tile_packed(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a.block(block),
                                                             b, ldb, c + row * positions + column, positions,
                                                             Int32(min(GEMM.panelWidth, positions - column)), 0, rowBias + row, relu ? 1 : 0)
+                                }
+                            }
+                            if pointwise {
+                                let work = max(1, rows * GEMM.panelWidth * groupFilters)
+                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
+                                    var partial: UnsafeMutablePointer<Float>?
+                                    defer { partial?.deallocate() }
+                                    for panel in range {
+                                        let column = panel * GEMM.panelWidth
+                                        if column + GEMM.panelWidth <= positions {
+                                            tiles(panel: panel, b: image + column, ldb: positions, blocks: 0..<rowBlocks)
+                                        } else {
+                                            let buffer = partial ?? UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
+                                            partial = buffer
+                                            pack(panel, panel + 1, into: buffer)
+                                            tiles(panel: panel, b: buffer, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
+                                        }
                                     }
                                 }
-                                if pointwise {
-                                    let work = max(1, rows * GEMM.panelWidth * groupFilters)
-                                    ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
-                                        var partial: UnsafeMutablePointer<Float>?
-                                        defer { partial?.deallocate() }
-                                        for panel in range {
-                                            let column = panel * GEMM.panelWidth
-                                            if column + GEMM.panelWidth <= positions {
-                                                tiles(panel: panel, b: image + column, ldb: positions, blocks: 0..<rowBlocks)
-                                            } else {
-                                                let buffer = partial ?? UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
-                                                partial = buffer
-                                                pack(panel, panel + 1, into: buffer)
-                                                tiles(panel: panel, b: buffer, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
-                                            }
+                            } else if panels >= rowBlocks {
+                                let step = max(1, min(8, 65_536 / max(panelFloats, 1)))
+                                let work = max(1, panelFloats * groupFilters)
+                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
+                                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: step * panelFloats)
+                                    defer { buffer.deallocate() }
+                                    for first in stride(from: range.lowerBound, to: range.upperBound, by: step) {
+                                        let last = min(first + step, range.upperBound)
+                                        pack(first, last, into: buffer)
+                                        for panel in first..<last {
+                                            tiles(panel: panel, b: buffer + (panel - first) * panelFloats, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
                                         }
                                     }
-                                } else if panels >= rowBlocks {
-                                    let step = max(1, min(8, 65_536 / max(panelFloats, 1)))
-                                    let work = max(1, panelFloats * groupFilters)
-                                    ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
-                                        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: step * panelFloats)
-                                        defer { buffer.deallocate() }
-                                        for first in stride(from: range.lowerBound, to: range.upperBound, by: step) {
-                                            let last = min(first + step, range.upperBound)
-                                            pack(first, last, into: buffer)
-                                            for panel in first..<last {
-                                                tiles(panel: panel, b: buffer + (panel - first) * panelFloats, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
-                                            }
-                                        }
-                                    }
-                                } else {
-                                    let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(panels * panelFloats, 1))
-                                    defer { packed.deallocate() }
-                                    let sharedPacked = UnsafeSendableMutablePointer(pointer: packed)
-                                    ThreadPool.parallelFor(panels, minimumChunk: max(1, 16_384 / max(panelFloats, 1))) { range in
-                                        pack(range.lowerBound, range.upperBound, into: sharedPacked.pointer + range.lowerBound * panelFloats)
-                                    }
-                                    let tileWork = max(1, rows * GEMM.panelWidth * GEMM.tileRows * panels)
-                                    ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / tileWork)) { blocks in
-                                        for panel in 0..<panels {
-                                            tiles(panel: panel, b: sharedPacked.pointer + panel * panelFloats, ldb: GEMM.panelWidth, blocks: blocks)
-                                        }
+                                }
+                            } else {
+                                let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(panels * panelFloats, 1))
+                                defer { packed.deallocate() }
+                                let sharedPacked = UnsafeSendableMutablePointer(pointer: packed)
+                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 16_384 / max(panelFloats, 1))) { range in
+                                    pack(range.lowerBound, range.upperBound, into: sharedPacked.pointer + range.lowerBound * panelFloats)
+                                }
+                                let tileWork = max(1, rows * GEMM.panelWidth * GEMM.tileRows * panels)
+                                ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / tileWork)) { blocks in
+                                    for panel in 0..<panels {
+                                        tiles(panel: panel, b: sharedPacked.pointer + panel * panelFloats, ldb: GEMM.panelWidth, blocks: blocks)
                                     }
                                 }
                             }
@@ -297,8 +296,10 @@ enum ConvKernels {
         let kernelStrides = Layout.strides(kernel)
         let inputStrides = Layout.strides(input)
         let outputStrides = Layout.strides(outputShape)
-        var targets = [Int32](repeating: -1, count: kernelVolume * inputVolume)
-        for kernelIndex in 0..<kernelVolume {
+        // 2-D: the C scatter (octet_col2im_add_2d) computes the targets itself.
+        let planar = rank == 2
+        var targets = [Int32](repeating: -1, count: planar ? 0 : kernelVolume * inputVolume)
+        for kernelIndex in 0..<(planar ? 0 : kernelVolume) {
             for inputIndex in 0..<inputVolume {
                 var flat = 0
                 var inside = true
@@ -326,6 +327,13 @@ enum ConvKernels {
                         for g in 0..<group {
                             GEMM.multiply(m: rows, n: inputVolume, k: groupChannels, a: wBase + g * rows * groupChannels,
                                           b: inBase + (n * channels + g * groupChannels) * inputVolume, c: columns)
+                            if planar {
+                                octet_col2im_add_2d(columns, Int32(groupFilters), Int32(input[0]), Int32(input[1]), Int32(kernel[0]), Int32(kernel[1]),
+                                                    Int32(strides[0]), Int32(strides[1]), Int32(dilations[0]), Int32(dilations[1]),
+                                                    Int32(pads[0]), Int32(pads[1]), outBase + (n * filters + g * groupFilters) * outputVolume,
+                                                    Int32(outputShape[0]), Int32(outputShape[1]))
+                                continue
+                            }
                             for f in 0..<groupFilters {
                                 let plane = outBase + (n * filters + g * groupFilters + f) * outputVolume
                                 for kernelIndex in 0..<kernelVolume {

@@ -1,0 +1,203 @@
+// GEMM micro-kernels: C tile = A rows · B panel, with A either unpacked (row stride `lda`) or
+// packed into micro-panels of 12 rows (a[p · 12 + r]), and B a panel of 16 columns whose rows
+// are `ldb` floats apart. One AVX-512 kernel (12 × 16), one AVX2/FMA kernel (6 × 16) and a
+// portable one; each output element is summed over p in order, from its bias or 0.
+#include "octet_kernels.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define OCTET_X86 1
+#endif
+
+// Portable tile: plain C that compilers vectorize for the baseline instruction set. Element
+// (r, p) of A is a[r · row_step + p · k_step]; rows ≤ 6.
+static void tile_portable(int rows, int k, const float *a, long row_step, long k_step, const float *b_base, long ldb,
+                          float *c, long ldc, int width, int accumulate, const float *row_bias, int relu) {
+    float acc[OCTET_GEMM_MR][OCTET_GEMM_NR];
+    for (int r = 0; r < OCTET_GEMM_MR; r++) {
+        float start = row_bias && r < rows ? row_bias[r] : 0.0f;
+        for (int j = 0; j < OCTET_GEMM_NR; j++) acc[r][j] = start;
+    }
+    for (int p = 0; p < k; p++) {
+        const float *b = b_base + (long)p * ldb;
+        for (int r = 0; r < rows; r++) {
+            float x = a[r * row_step + p * k_step];
+            for (int j = 0; j < OCTET_GEMM_NR; j++) acc[r][j] += x * b[j];
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        float *out = c + r * ldc;
+        for (int j = 0; j < width; j++) {
+            float v = accumulate ? out[j] + acc[r][j] : acc[r][j];
+            out[j] = relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
+#ifdef OCTET_X86
+__attribute__((target("avx2,fma")))
+static void tile_avx2(int rows, int k, const float *a, long row_step, long k_step, const float *panel, long ldb,
+                      float *c, long ldc, int width, int accumulate, const float *row_bias, int relu) {
+    __m256 acc[OCTET_GEMM_MR][2];
+    for (int r = 0; r < OCTET_GEMM_MR; r++) {
+        __m256 start = row_bias && r < rows ? _mm256_set1_ps(row_bias[r]) : _mm256_setzero_ps();
+        acc[r][0] = start;
+        acc[r][1] = start;
+    }
+    if (rows == OCTET_GEMM_MR) {
+        for (int p = 0; p < k; p++) {
+            __m256 b0 = _mm256_loadu_ps(panel + (long)p * ldb);
+            __m256 b1 = _mm256_loadu_ps(panel + (long)p * ldb + 8);
+            for (int r = 0; r < OCTET_GEMM_MR; r++) {
+                __m256 x = _mm256_broadcast_ss(a + r * row_step + p * k_step);
+                acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+            }
+        }
+    } else {
+        for (int p = 0; p < k; p++) {
+            __m256 b0 = _mm256_loadu_ps(panel + (long)p * ldb);
+            __m256 b1 = _mm256_loadu_ps(panel + (long)p * ldb + 8);
+            for (int r = 0; r < rows; r++) {
+                __m256 x = _mm256_broadcast_ss(a + r * row_step + p * k_step);
+                acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        float *out = c + r * ldc;
+        if (width == 16) {
+            __m256 low = acc[r][0], high = acc[r][1];
+            if (accumulate) {
+                low = _mm256_add_ps(low, _mm256_loadu_ps(out));
+                high = _mm256_add_ps(high, _mm256_loadu_ps(out + 8));
+            }
+            if (relu) {
+                // max(0, x) returns its second operand for NaN, so NaN stays NaN.
+                low = _mm256_max_ps(_mm256_setzero_ps(), low);
+                high = _mm256_max_ps(_mm256_setzero_ps(), high);
+            }
+            _mm256_storeu_ps(out, low);
+            _mm256_storeu_ps(out + 8, high);
+        } else {
+            float buffer[16];
+            _mm256_storeu_ps(buffer, acc[r][0]);
+            _mm256_storeu_ps(buffer + 8, acc[r][1]);
+            for (int j = 0; j < width; j++) {
+                float v = accumulate ? out[j] + buffer[j] : buffer[j];
+                out[j] = relu && v < 0.0f ? 0.0f : v;
+            }
+        }
+    }
+}
+
+// The 12 × 16 AVX-512 tile over a packed micro-panel, one copy per row count (ROWS is a
+// constant at each call site, so the accumulators stay in registers).
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void tile_avx512_rows(
+    const int ROWS, int k, const float *a, const float *b, long ldb, float *c, long ldc, int width, int accumulate,
+    const float *row_bias, int relu) {
+    __m512 acc[OCTET_GEMM_PACKED_ROWS];
+    for (int r = 0; r < ROWS; r++) acc[r] = row_bias ? _mm512_set1_ps(row_bias[r]) : _mm512_setzero_ps();
+    for (int p = 0; p < k; p++) {
+        __m512 column = _mm512_loadu_ps(b + (long)p * ldb);
+        const float *x = a + (long)p * OCTET_GEMM_PACKED_ROWS;
+        for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r]), column, acc[r]);
+    }
+    __mmask16 mask = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1u);
+    for (int r = 0; r < ROWS; r++) {
+        __m512 value = acc[r];
+        if (accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, c + r * ldc));
+        if (relu) value = _mm512_max_ps(_mm512_setzero_ps(), value); // NaN stays NaN
+        _mm512_mask_storeu_ps(c + r * ldc, mask, value);
+    }
+}
+
+#define TILE_PACKED_PARAMS int k, const float *a, const float *b, long ldb, float *c, long ldc, int width, int accumulate, \
+    const float *row_bias, int relu
+#define TILE_PACKED_ARGS k, a, b, ldb, c, ldc, width, accumulate, row_bias, relu
+#define TILE_ROWS(n) \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_avx512_##n(TILE_PACKED_PARAMS) { \
+        tile_avx512_rows(n, TILE_PACKED_ARGS); \
+    }
+TILE_ROWS(1) TILE_ROWS(2) TILE_ROWS(3) TILE_ROWS(4) TILE_ROWS(5) TILE_ROWS(6)
+TILE_ROWS(7) TILE_ROWS(8) TILE_ROWS(9) TILE_ROWS(10) TILE_ROWS(11) TILE_ROWS(12)
+#endif
+
+void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *panel,
+                      float *c, long ldc, int width, int accumulate) {
+    octet_sgemm_tile_ex(rows, k, a, lda, panel, OCTET_GEMM_NR, c, ldc, width, accumulate, 0, 0);
+}
+
+void octet_sgemm_tile_ex(int rows, int k, const float *a, long lda, const float *b, long ldb,
+                         float *c, long ldc, int width, int accumulate, const float *row_bias, int relu) {
+#ifdef OCTET_X86
+    if (octet_kernels_level() >= 1) {
+        tile_avx2(rows, k, a, lda, 1, b, ldb, c, ldc, width, accumulate, row_bias, relu);
+        return;
+    }
+#endif
+    tile_portable(rows, k, a, lda, 1, b, ldb, c, ldc, width, accumulate, row_bias, relu);
+}
+
+void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, long ldb, float *c, long ldc,
+                             int width, int accumulate, const float *row_bias, int relu) {
+    if (rows <= 0 || width <= 0) return;
+    if (rows > OCTET_GEMM_PACKED_ROWS) rows = OCTET_GEMM_PACKED_ROWS;
+    if (width > OCTET_GEMM_NR) width = OCTET_GEMM_NR;
+    int level = octet_kernels_level();
+#ifdef OCTET_X86
+    if (level >= 2) {
+        switch (rows) {
+        case 1: tile_avx512_1(TILE_PACKED_ARGS); return;
+        case 2: tile_avx512_2(TILE_PACKED_ARGS); return;
+        case 3: tile_avx512_3(TILE_PACKED_ARGS); return;
+        case 4: tile_avx512_4(TILE_PACKED_ARGS); return;
+        case 5: tile_avx512_5(TILE_PACKED_ARGS); return;
+        case 6: tile_avx512_6(TILE_PACKED_ARGS); return;
+        case 7: tile_avx512_7(TILE_PACKED_ARGS); return;
+        case 8: tile_avx512_8(TILE_PACKED_ARGS); return;
+        case 9: tile_avx512_9(TILE_PACKED_ARGS); return;
+        case 10: tile_avx512_10(TILE_PACKED_ARGS); return;
+        case 11: tile_avx512_11(TILE_PACKED_ARGS); return;
+        default: tile_avx512_12(TILE_PACKED_ARGS); return;
+        }
+    }
+#endif
+    // Two 6-row halves of the micro-panel with the narrower kernels.
+    for (int half = 0; half < rows; half += OCTET_GEMM_MR) {
+        int count = rows - half < OCTET_GEMM_MR ? rows - half : OCTET_GEMM_MR;
+        const float *bias = row_bias ? row_bias + half : 0;
+#ifdef OCTET_X86
+        if (level >= 1) {
+            tile_avx2(count, k, a + half, 1, OCTET_GEMM_PACKED_ROWS, b, ldb, c + half * ldc, ldc, width, accumulate, bias, relu);
+            continue;
+        }
+#endif
+        tile_portable(count, k, a + half, 1, OCTET_GEMM_PACKED_ROWS, b, ldb, c + half * ldc, ldc, width, accumulate, bias, relu);
+    }
+}
+
+void octet_pack_rows(int rows, int k, const float *a, long lda, float *packed) {
+    for (int p = 0; p < k; p++) {
+        float *target = packed + (long)p * OCTET_GEMM_PACKED_ROWS;
+        int r = 0;
+        for (; r < rows && r < OCTET_GEMM_PACKED_ROWS; r++) target[r] = a[r * lda + p];
+        for (; r < OCTET_GEMM_PACKED_ROWS; r++) target[r] = 0.0f;
+    }
+}
+
+void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel) {
+    for (int p = 0; p < k; p++) {
+        const float *source = b + (long)p * ldb;
+        float *target = panel + (long)p * OCTET_GEMM_NR;
+        if (width == OCTET_GEMM_NR) {
+            memcpy(target, source, sizeof(float) * OCTET_GEMM_NR);
+        } else {
+            for (int j = 0; j < width; j++) target[j] = source[j];
+            for (int j = width; j < OCTET_GEMM_NR; j++) target[j] = 0;
+        }
+    }
+}
