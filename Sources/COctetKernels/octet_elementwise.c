@@ -134,7 +134,23 @@ static inline float erf_approx(float x) {
         for (long k = 0; k < n; k++) out[k] *= scale;                                             \
     }
 
+// Row sums in 32 float lanes (two vectors of independent additions), the lanes added in double.
+#define SUM_ROWS_BODY                                                                             \
+    for (long row = 0; row < rows; row++) {                                                       \
+        const float *in = x + row * n;                                                            \
+        float lanes[32] = {0};                                                                    \
+        long i = 0;                                                                               \
+        for (; i + 32 <= n; i += 32) {                                                            \
+            for (int j = 0; j < 32; j++) lanes[j] += in[i + j];                                   \
+        }                                                                                         \
+        for (; i < n; i++) lanes[i % 32] += in[i];                                                \
+        double total = 0;                                                                         \
+        for (int j = 0; j < 32; j++) total += lanes[j];                                           \
+        y[row] = (float)(total * scale);                                                          \
+    }
+
 static void softmax_portable(const float *x, float *y, long rows, long n) { SOFTMAX_BODY }
+static void sum_rows_portable(const float *x, float *y, long rows, long n, double scale) { SUM_ROWS_BODY }
 
 static void unary_portable(int op, const float *x, float *y, long n, float alpha, float beta) { UNARY_BODY }
 static void binary_portable(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n) { BINARY_BODY }
@@ -146,6 +162,10 @@ __attribute__((target("avx2,fma")))
 static void binary_avx2(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n) { BINARY_BODY }
 __attribute__((target("avx2,fma")))
 static void softmax_avx2(const float *x, float *y, long rows, long n) { SOFTMAX_BODY }
+__attribute__((target("avx2,fma")))
+static void sum_rows_avx2(const float *x, float *y, long rows, long n, double scale) { SUM_ROWS_BODY }
+__attribute__((target("avx512f,avx512vl,avx2,fma")))
+static void sum_rows_avx512(const float *x, float *y, long rows, long n, double scale) { SUM_ROWS_BODY }
 __attribute__((target("avx512f,avx512vl,avx2,fma")))
 static void softmax_avx512(const float *x, float *y, long rows, long n) { SOFTMAX_BODY }
 __attribute__((target("avx512f,avx512vl,avx2,fma")))
@@ -210,4 +230,14 @@ void octet_cpu_pause(void) {
 #ifdef OCTET_X86
     __builtin_ia32_pause();
 #endif
+}
+
+void octet_sum_rows_f32(const float *x, float *y, long rows, long n, double scale) {
+#ifdef OCTET_X86
+    switch (octet_kernels_level()) {
+    case 2: sum_rows_avx512(x, y, rows, n, scale); return;
+    case 1: sum_rows_avx2(x, y, rows, n, scale); return;
+    }
+#endif
+    sum_rows_portable(x, y, rows, n, scale);
 }

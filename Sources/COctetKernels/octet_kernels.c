@@ -79,6 +79,54 @@ void octet_im2col_panels_2d(const float *image, int channels, int height, int wi
 
 static void column_range(int shift, int stride, int width, int out_w, int *first, int *last);
 
+void octet_im2col_rows_2d(const float *image, int channels, int height, int width,
+                          int kernel_h, int kernel_w, int stride_h, int stride_w,
+                          int dilation_h, int dilation_w, int pad_top, int pad_left,
+                          int out_h, int out_w, long first, int count, int channel_first, int channel_last,
+                          long ldb, float *columns) {
+    (void)out_h;
+    for (int c = channel_first; c < channel_last; c++) {
+        const float *plane = image + (long)c * height * width;
+        for (int ki = 0; ki < kernel_h; ki++) {
+            for (int kj = 0; kj < kernel_w; kj++) {
+                float *row = columns + ((long)(c * kernel_h + ki) * kernel_w + kj) * ldb;
+                const int shift = kj * dilation_w - pad_left; // iw = ow · stride_w + shift
+                int first_inside, last_inside;                // output columns whose iw is inside
+                column_range(shift, stride_w, width, out_w, &first_inside, &last_inside);
+                long position = first;
+                int j = 0;
+                while (j < count) {
+                    int oh = (int)(position / out_w), ow = (int)(position % out_w);
+                    int length = out_w - ow < count - j ? out_w - ow : count - j;
+                    float *out = row + j;
+                    long ih = (long)oh * stride_h - pad_top + (long)ki * dilation_h;
+                    if (ih < 0 || ih >= height) {
+                        memset(out, 0, sizeof(float) * (size_t)length);
+                    } else {
+                        const float *line = plane + ih * width;
+                        int lo = first_inside > ow ? first_inside : ow;                            // first inside
+                        int hi = last_inside < ow + length - 1 ? last_inside : ow + length - 1;   // last inside
+                        if (lo > hi) {
+                            memset(out, 0, sizeof(float) * (size_t)length);
+                        } else {
+                            if (lo > ow) memset(out, 0, sizeof(float) * (size_t)(lo - ow));
+                            if (stride_w == 1) {
+                                memcpy(out + (lo - ow), line + lo + shift, sizeof(float) * (size_t)(hi - lo + 1));
+                            } else {
+                                for (int o = lo; o <= hi; o++) out[o - ow] = line[(long)o * stride_w + shift];
+                            }
+                            if (hi < ow + length - 1) memset(out + (hi - ow + 1), 0, sizeof(float) * (size_t)(ow + length - 1 - hi));
+                        }
+                    }
+                    j += length;
+                    position += length;
+                }
+                if (ldb > count) memset(row + count, 0, sizeof(float) * (size_t)(ldb - count));
+            }
+        }
+    }
+}
+
 void octet_col2im_add_2d(const float *columns, int channels, int height, int width, int kernel_h, int kernel_w,
                          int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top, int pad_left,
                          float *out, int out_h, int out_w) {
@@ -149,6 +197,27 @@ long octet_depthwise_scratch(int out_h, int out_w, int kernel_h, int kernel_w, i
     return padded_h * padded_w;
 }
 
+// Copies a plane into `padded` (padded_h × padded_w) at offset (pad_top, pad_left), `fill`
+// everywhere else (a negative pad drops leading rows or columns).
+static inline __attribute__((always_inline)) void pad_plane(const float *image, int height, int width, int pad_top, int pad_left,
+                                                            float *padded, long padded_h, long padded_w, float fill) {
+    for (long r = 0; r < padded_h; r++) {
+        float *line = padded + r * padded_w;
+        long ih = r - pad_top;
+        long first = pad_left > 0 ? pad_left : 0;              // first padded column holding image data
+        long source = first - pad_left;                          // its image column
+        long count = width - source;
+        if (first + count > padded_w) count = padded_w - first;
+        if (ih < 0 || ih >= height || count <= 0) {
+            for (long j = 0; j < padded_w; j++) line[j] = fill;
+            continue;
+        }
+        for (long j = 0; j < first; j++) line[j] = fill;
+        memcpy(line + first, image + ih * width + source, (size_t)count * sizeof(float));
+        for (long j = first + count; j < padded_w; j++) line[j] = fill;
+    }
+}
+
 // The depthwise body, inlined into one copy per instruction set below. The plane is first
 // copied into `scratch`, zero-padded and wide enough for whole blocks of 16 outputs, so the
 // taps need no bounds checks.
@@ -159,16 +228,7 @@ static inline __attribute__((always_inline)) void depthwise_body(
     long blocks = (out_w + 15) / 16;
     long padded_h = (long)(out_h - 1) * stride_h + (long)(kernel_h - 1) * dilation_h + 1;
     long padded_w = (blocks * 16 - 1) * stride_w + (long)(kernel_w - 1) * dilation_w + 1;
-    memset(padded, 0, (size_t)(padded_h * padded_w) * sizeof(float));
-    for (long r = 0; r < padded_h; r++) {
-        long ih = r - pad_top;
-        if (ih < 0 || ih >= height) continue;
-        long first = pad_left > 0 ? pad_left : 0;              // first padded column holding image data
-        long source = first - pad_left;                          // its image column
-        long count = width - source;
-        if (first + count > padded_w) count = padded_w - first;
-        if (count > 0) memcpy(padded + r * padded_w + first, image + ih * width + source, (size_t)count * sizeof(float));
-    }
+    pad_plane(image, height, width, pad_top, pad_left, padded, padded_h, padded_w, 0.0f);
     for (int oh = 0; oh < out_h; oh++) {
         float *row = out + (long)oh * out_w;
         if (stride_w == 1) {
@@ -201,25 +261,65 @@ void octet_depthwise_plane(DEPTHWISE_PARAMS) {
     depthwise_portable(DEPTHWISE_ARGS);
 }
 
-void octet_maxpool_plane(const float *image, int height, int width,
-                         int kernel_h, int kernel_w, int stride_h, int stride_w,
-                         int dilation_h, int dilation_w, int pad_top, int pad_left,
-                         float *out, int out_h, int out_w) {
-    for (int oh = 0; oh < out_h; oh++) {
-        float *row = out + (long)oh * out_w;
-        for (int ow = 0; ow < out_w; ow++) row[ow] = -INFINITY;
+// One output row of max pooling over a plane padded with -inf: blocks of 16 outputs keep their
+// maxima in registers. `value > best ? value : best` skips NaN (and maps to one max instruction).
+static inline __attribute__((always_inline)) void maxpool_row(
+    const float *padded, long padded_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int dilation_h, int dilation_w, float *row, int oh, int out_w) {
+    for (int block = 0; block < out_w; block += 16) {
+        float best[16];
+        for (int j = 0; j < 16; j++) best[j] = -INFINITY;
         for (int ki = 0; ki < kernel_h; ki++) {
-            int ih = oh * stride_h - pad_top + ki * dilation_h;
-            if (ih < 0 || ih >= height) continue;
-            const float *line = image + (long)ih * width;
+            const float *line = padded + (long)(oh * stride_h + ki * dilation_h) * padded_w + (long)block * stride_w;
             for (int kj = 0; kj < kernel_w; kj++) {
-                int shift = kj * dilation_w - pad_left, first, last;
-                column_range(shift, stride_w, width, out_w, &first, &last);
-                for (int ow = first; ow <= last; ow++) {
-                    float value = line[ow * stride_w + shift];
-                    if (value > row[ow]) row[ow] = value;
+                const float *source = line + kj * dilation_w;
+                for (int j = 0; j < 16; j++) {
+                    float value = source[j * stride_w];
+                    best[j] = value > best[j] ? value : best[j];
                 }
             }
         }
+        int count = out_w - block < 16 ? out_w - block : 16;
+        for (int j = 0; j < count; j++) row[block + j] = best[j];
     }
+}
+
+static inline __attribute__((always_inline)) void maxpool_body(
+    const float *image, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w,
+    int dilation_h, int dilation_w, int pad_top, int pad_left, float *out, int out_h, int out_w, float *padded) {
+    if (out_h <= 0 || out_w <= 0) return;
+    long blocks = (out_w + 15) / 16;
+    long padded_h = (long)(out_h - 1) * stride_h + (long)(kernel_h - 1) * dilation_h + 1;
+    long padded_w = (blocks * 16 - 1) * stride_w + (long)(kernel_w - 1) * dilation_w + 1;
+    pad_plane(image, height, width, pad_top, pad_left, padded, padded_h, padded_w, -INFINITY);
+    for (int oh = 0; oh < out_h; oh++) {
+        float *row = out + (long)oh * out_w;
+        if (stride_w == 1) {
+            maxpool_row(padded, padded_w, kernel_h, kernel_w, stride_h, 1, dilation_h, dilation_w, row, oh, out_w);
+        } else if (stride_w == 2) {
+            maxpool_row(padded, padded_w, kernel_h, kernel_w, stride_h, 2, dilation_h, dilation_w, row, oh, out_w);
+        } else {
+            maxpool_row(padded, padded_w, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, row, oh, out_w);
+        }
+    }
+}
+
+#define MAXPOOL_ARGS image, height, width, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, out, out_h, out_w, scratch
+#define MAXPOOL_PARAMS const float *image, int height, int width, int kernel_h, int kernel_w, int stride_h, int stride_w, \
+    int dilation_h, int dilation_w, int pad_top, int pad_left, float *out, int out_h, int out_w, float *scratch
+
+static void maxpool_portable(MAXPOOL_PARAMS) { maxpool_body(MAXPOOL_ARGS); }
+#ifdef OCTET_X86
+__attribute__((target("avx2,fma"))) static void maxpool_avx2(MAXPOOL_PARAMS) { maxpool_body(MAXPOOL_ARGS); }
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void maxpool_avx512(MAXPOOL_PARAMS) { maxpool_body(MAXPOOL_ARGS); }
+#endif
+
+void octet_maxpool_plane(MAXPOOL_PARAMS) {
+#ifdef OCTET_X86
+    switch (octet_kernels_level()) {
+    case 2: maxpool_avx512(MAXPOOL_ARGS); return;
+    case 1: maxpool_avx2(MAXPOOL_ARGS); return;
+    }
+#endif
+    maxpool_portable(MAXPOOL_ARGS);
 }

@@ -48,6 +48,16 @@ void octet_im2col_panels_2d(const float *image, int channels, int height, int wi
                             int dilation_h, int dilation_w, int pad_top, int pad_left,
                             int out_h, int out_w, int first, int last, float *packed);
 
+/// im2col for a 2-D convolution as rows: for channels [channel_first, channel_last), kernel rows
+/// and columns, row r = (c·kh + ki)·kw + kj of `columns` (row stride ldb ≥ count) holds the
+/// input value each of the `count` output positions first, first + 1, … sees (0 in the padding);
+/// columns count … ldb − 1 are zeroed.
+void octet_im2col_rows_2d(const float *image, int channels, int height, int width,
+                          int kernel_h, int kernel_w, int stride_h, int stride_w,
+                          int dilation_h, int dilation_w, int pad_top, int pad_left,
+                          int out_h, int out_w, long first, int count, int channel_first, int channel_last,
+                          long ldb, float *columns);
+
 /// The adjoint of im2col (a 2-D ConvTranspose's scatter): for each channel c < channels, kernel
 /// tap (ki, kj) and input position (ih, iw), adds columns[((c·kh + ki)·kw + kj)·H·W + ih·W + iw]
 /// to out[c][ih·stride_h + ki·dilation_h − pad_top][iw·stride_w + kj·dilation_w − pad_left]
@@ -70,11 +80,12 @@ void octet_depthwise_plane(const float *image, int height, int width, const floa
                            float bias, float *out, int out_h, int out_w, float *scratch);
 
 /// 2-D max pooling of one plane: each output is the largest input in its window (NaN inputs
-/// are skipped; a window entirely in the padding gives -inf).
+/// are skipped; a window entirely in the padding gives -inf). `scratch` holds
+/// `octet_depthwise_scratch(...)` floats (the same padded copy, filled with -inf).
 void octet_maxpool_plane(const float *image, int height, int width,
                          int kernel_h, int kernel_w, int stride_h, int stride_w,
                          int dilation_h, int dilation_w, int pad_top, int pad_left,
-                         float *out, int out_h, int out_w);
+                         float *out, int out_h, int out_w, float *scratch);
 
 /// Element-wise activations of `octet_unary_f32`.
 enum {
@@ -92,6 +103,10 @@ void octet_unary_f32(int op, const float *x, float *y, long n, float alpha, floa
 /// Softmax over `rows` contiguous rows of `n`: e^(x − max) / Σ (e^-inf is exactly 0; a row of
 /// -inf only, or holding NaN, gives NaN), the sum in 16 float lanes added in double.
 void octet_softmax_rows_f32(const float *x, float *y, long rows, long n);
+
+/// y[r] = scale · Σ x[r · n + i] over i < n for each of `rows` rows (32 float lanes, added in
+/// double): GlobalAveragePool with scale 1/n.
+void octet_sum_rows_f32(const float *x, float *y, long rows, long n, double scale);
 
 /// Arithmetic operators of `octet_binary_f32`.
 enum { OCTET_BINARY_ADD = 0, OCTET_BINARY_SUB = 1, OCTET_BINARY_MUL = 2, OCTET_BINARY_DIV = 3 };

@@ -83,11 +83,13 @@ enum ConvKernels {
         return try (relu ? ActivationKernels.unary(output, .relu) : output).converted(to: xOriginal.dtype)
     }
 
-    /// 2-D convolution: im2col straight into packed GEMM panels (C kernel), then the tiles.
-    /// With many output positions, each thread packs a few panels at a time and computes their
-    /// tiles while they are in cache, so the packed buffer stays small whatever the image size;
-    /// otherwise all panels are packed once and the filters' row blocks are split over threads.
-    /// Each output element is the same micro-kernel sum either way.
+    /// 2-D convolution: the filters as packed GEMM micro-panels (once per session for constant
+    /// weights), im2col as rows (C kernel) that the tiles read 16 columns at a time. With many
+    /// output positions, each thread makes the rows of a chunk of positions (about 512 KB) and
+    /// computes its tiles while they are in cache, so the buffer stays small whatever the image
+    /// size; otherwise all rows are made once and the filters' row blocks are split over threads.
+    /// A 1×1 stride-1 convolution reads the image itself. Each output element is the same
+    /// micro-kernel sum either way.
     static func conv2d(x: Tensor, w: Tensor, filters packedFilters: PackedFilters, bias biasTensor: Tensor?, group: Int,
                        geometry: ConvGeometry, relu: Bool = false) throws -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -152,31 +154,48 @@ enum ConvKernels {
                                         }
                                     }
                                 }
-                            } else if panels >= rowBlocks {
-                                let step = max(1, min(8, 65_536 / max(panelFloats, 1)))
-                                let work = max(1, panelFloats * groupFilters)
-                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
-                                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: step * panelFloats)
-                                    defer { buffer.deallocate() }
-                                    for first in stride(from: range.lowerBound, to: range.upperBound, by: step) {
-                                        let last = min(first + step, range.upperBound)
-                                        pack(first, last, into: buffer)
-                                        for panel in first..<last {
-                                            tiles(panel: panel, b: buffer + (panel - first) * panelFloats, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
+                            } else {
+                                /// im2col rows for `count` positions from `first`, channels `range`, row stride `ldb`.
+                                func columns(_ first: Int, _ count: Int, channels range: Range<Int>, ldb: Int, into buffer: UnsafeMutablePointer<Float>) {
+                                    octet_im2col_rows_2d(
+                                        image, Int32(groupChannels), Int32(height), Int32(width),
+                                        Int32(geometry.kernel[0]), Int32(geometry.kernel[1]), Int32(geometry.strides[0]), Int32(geometry.strides[1]),
+                                        Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
+                                        Int32(outH), Int32(outW), first, Int32(count), Int32(range.lowerBound), Int32(range.upperBound), ldb, buffer)
+                                }
+                                if panels >= rowBlocks {
+                                    // Chunks of panels whose im2col rows fit in about 512 KB, at least two per thread.
+                                    let chunkPanels = max(1, min(131_072 / max(panelFloats, 1), panels / max(2 * ThreadPool.threads, 1)))
+                                    let chunks = (panels + chunkPanels - 1) / chunkPanels
+                                    let ldb = chunkPanels * GEMM.panelWidth
+                                    let work = max(1, chunkPanels * panelFloats * groupFilters)
+                                    ThreadPool.parallelFor(chunks, minimumChunk: max(1, 131_072 / work)) { range in
+                                        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: rows * ldb)
+                                        defer { buffer.deallocate() }
+                                        for chunk in range {
+                                            let firstPanel = chunk * chunkPanels
+                                            let lastPanel = min(panels, firstPanel + chunkPanels)
+                                            let first = firstPanel * GEMM.panelWidth
+                                            columns(first, min(positions, lastPanel * GEMM.panelWidth) - first, channels: 0..<groupChannels, ldb: ldb, into: buffer)
+                                            for panel in firstPanel..<lastPanel {
+                                                tiles(panel: panel, b: buffer + (panel - firstPanel) * GEMM.panelWidth, ldb: ldb, blocks: 0..<rowBlocks)
+                                            }
                                         }
                                     }
-                                }
-                            } else {
-                                let packed = UnsafeMutablePointer<Float>.allocate(capacity: max(panels * panelFloats, 1))
-                                defer { packed.deallocate() }
-                                let sharedPacked = UnsafeSendableMutablePointer(pointer: packed)
-                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 16_384 / max(panelFloats, 1))) { range in
-                                    pack(range.lowerBound, range.upperBound, into: sharedPacked.pointer + range.lowerBound * panelFloats)
-                                }
-                                let tileWork = max(1, rows * GEMM.panelWidth * GEMM.tileRows * panels)
-                                ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / tileWork)) { blocks in
-                                    for panel in 0..<panels {
-                                        tiles(panel: panel, b: sharedPacked.pointer + panel * panelFloats, ldb: GEMM.panelWidth, blocks: blocks)
+                                } else {
+                                    let ldb = panels * GEMM.panelWidth
+                                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * ldb, 1))
+                                    defer { buffer.deallocate() }
+                                    let shared = UnsafeSendableMutablePointer(pointer: buffer)
+                                    let channelWork = max(1, geometry.kernelVolume * ldb)
+                                    ThreadPool.parallelFor(groupChannels, minimumChunk: max(1, 16_384 / channelWork)) { range in
+                                        columns(0, positions, channels: range, ldb: ldb, into: shared.pointer)
+                                    }
+                                    let tileWork = max(1, rows * GEMM.panelWidth * GEMM.tileRows * panels)
+                                    ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / tileWork)) { blocks in
+                                        for panel in 0..<panels {
+                                            tiles(panel: panel, b: shared.pointer + panel * GEMM.panelWidth, ldb: ldb, blocks: blocks)
+                                        }
                                     }
                                 }
                             }

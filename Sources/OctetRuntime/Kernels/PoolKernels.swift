@@ -109,14 +109,18 @@ enum PoolKernels {
                 guard let inBase = input.baseAddress, let outBase = out.baseAddress else { return }
                 let source = UnsafeSendablePointer(pointer: inBase)
                 let target = UnsafeSendableMutablePointer(pointer: outBase)
+                let scratchFloats = isMax ? octet_depthwise_scratch(Int32(outH), Int32(outW), Int32(kernelH), Int32(kernelW), Int32(strideH),
+                                                                    Int32(strideW), Int32(dilationH), Int32(dilationW)) : 0
                 ThreadPool.parallelFor(planes, minimumChunk: max(1, 4096 / max(outH * outW, 1))) { range in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(scratchFloats, 1))
+                    defer { scratch.deallocate() }
                     for plane in range {
                         let image = source.pointer + plane * height * width
                         let result = target.pointer + plane * outH * outW
                         if isMax {
                             octet_maxpool_plane(image, Int32(height), Int32(width), Int32(kernelH), Int32(kernelW), Int32(strideH),
                                                 Int32(strideW), Int32(dilationH), Int32(dilationW), Int32(padTop), Int32(padLeft),
-                                                result, Int32(outH), Int32(outW))
+                                                result, Int32(outH), Int32(outW), scratch)
                             continue
                         }
                         for oh in 0..<outH {
@@ -162,6 +166,10 @@ enum PoolKernels {
         let shape = Array(x.shape[..<2]) + [Int](repeating: 1, count: x.rank - 2)
         let result = x.withElements(as: Float.self) { input in
             Tensor.build(Float.self, shape: shape) { out in
+                if !isMax, let base = input.baseAddress, let target = out.baseAddress {
+                    octet_sum_rows_f32(base, target, planes, size, 1.0 / Double(max(size, 1)))
+                    return
+                }
                 for plane in 0..<planes {
                     let values = input[plane * size..<(plane + 1) * size]
                     out[plane] = isMax ? (values.max() ?? -.infinity) : values.reduce(0, +) / Float(max(size, 1))
