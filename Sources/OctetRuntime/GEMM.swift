@@ -40,12 +40,13 @@ enum GEMM {
         let n: Int
         let panels: UnsafeMutablePointer<Float>
 
-        /// Packs `b[k×n]` (row-major, contiguous).
-        init(k: Int, n: Int, b: UnsafePointer<Float>) {
+        /// Packs `b[k×n]` (row-major, contiguous; `nil` only when it has no elements).
+        init(k: Int, n: Int, b: UnsafePointer<Float>?) {
             self.k = k
             self.n = n
             let count = (n + GEMM.panelWidth - 1) / GEMM.panelWidth
             panels = UnsafeMutablePointer<Float>.allocate(capacity: max(count * k * GEMM.panelWidth, 1))
+            guard let b, k > 0 else { return }
             for panel in 0..<count {
                 let column = panel * GEMM.panelWidth
                 octet_pack_panel(Int32(k), b + column, n, Int32(min(GEMM.panelWidth, n - column)), panels + panel * k * GEMM.panelWidth)

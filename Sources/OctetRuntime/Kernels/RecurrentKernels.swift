@@ -3,26 +3,36 @@ import OctetGraph
 
 /// LSTM and GRU (forward, reverse, bidirectional; sequence lengths; initial states; layout 0/1).
 enum RecurrentKernels {
-    /// A gate activation with its optional alpha/beta.
+    /// A gate activation with its optional alpha/beta (the name resolved once, not per value).
     struct Activation {
-        let name: String
+        enum Kind { case sigmoid, tanh, relu, hardSigmoid, leakyRelu, thresholdedRelu, scaledTanh, affine, elu, softsign, softplus, identity }
+        let kind: Kind
         let alpha: Double
         let beta: Double
 
+        init(name: String, alpha: Double, beta: Double) {
+            let kinds: [String: Kind] = ["sigmoid": .sigmoid, "tanh": .tanh, "relu": .relu, "hardsigmoid": .hardSigmoid,
+                                         "leakyrelu": .leakyRelu, "thresholdedrelu": .thresholdedRelu, "scaledtanh": .scaledTanh,
+                                         "affine": .affine, "elu": .elu, "softsign": .softsign, "softplus": .softplus]
+            kind = kinds[name.lowercased()] ?? .identity
+            self.alpha = alpha
+            self.beta = beta
+        }
+
         func callAsFunction(_ x: Double) -> Double {
-            switch name.lowercased() {
-            case "sigmoid": return 1 / (1 + Foundation.exp(-x))
-            case "tanh": return Foundation.tanh(x)
-            case "relu": return max(0, x)
-            case "hardsigmoid": return max(0, min(1, alpha * x + beta))
-            case "leakyrelu": return x < 0 ? alpha * x : x
-            case "thresholdedrelu": return x > alpha ? x : 0
-            case "scaledtanh": return alpha * Foundation.tanh(beta * x)
-            case "affine": return alpha * x + beta
-            case "elu": return x < 0 ? alpha * (Foundation.exp(x) - 1) : x
-            case "softsign": return x / (1 + abs(x))
-            case "softplus": return Foundation.log(1 + Foundation.exp(x))
-            default: return x
+            switch kind {
+            case .sigmoid: return 1 / (1 + Foundation.exp(-x))
+            case .tanh: return Foundation.tanh(x)
+            case .relu: return max(0, x)
+            case .hardSigmoid: return max(0, min(1, alpha * x + beta))
+            case .leakyRelu: return x < 0 ? alpha * x : x
+            case .thresholdedRelu: return x > alpha ? x : 0
+            case .scaledTanh: return alpha * Foundation.tanh(beta * x)
+            case .affine: return alpha * x + beta
+            case .elu: return x < 0 ? alpha * (Foundation.exp(x) - 1) : x
+            case .softsign: return x / (1 + abs(x))
+            case .softplus: return Foundation.log(1 + Foundation.exp(x))
+            case .identity: return x
             }
         }
     }
@@ -54,6 +64,9 @@ enum RecurrentKernels {
         /// Per direction: Wᵀ [inputSize, gates·hidden] and Rᵀ [hidden, gates·hidden].
         let inputWeights: [Tensor]
         let stateWeights: [Tensor]
+        /// The same, packed for the GEMM (once per session when W and R are constants).
+        let packedInputWeights: [GEMM.PackedMatrix]
+        let packedStateWeights: [GEMM.PackedMatrix]
         let bias: [Float]?
         let initialH: [Float]?
         let layout: Int
@@ -78,12 +91,16 @@ enum RecurrentKernels {
                 throw KernelError("W \(w.shape) and R \(r.shape) do not fit X \(input.shape) with hidden_size \(hidden)")
             }
             let (count, width, size) = (directions, inputSize, hidden)
-            inputWeights = try (0..<count).map { d in
-                try Layout.transpose(Layout.narrow(w, axis: 0, start: d, end: d + 1).unsafeReshaped([rows, width]), [1, 0])
+            let make = {
+                try Weights(input: (0..<count).map { d in
+                    try Layout.transpose(Layout.narrow(w, axis: 0, start: d, end: d + 1).unsafeReshaped([rows, width]), [1, 0])
+                }, state: (0..<count).map { d in
+                    try Layout.transpose(Layout.narrow(r, axis: 0, start: d, end: d + 1).unsafeReshaped([rows, size]), [1, 0])
+                })
             }
-            stateWeights = try (0..<count).map { d in
-                try Layout.transpose(Layout.narrow(r, axis: 0, start: d, end: d + 1).unsafeReshaped([rows, size]), [1, 0])
-            }
+            let weights = context.isConstant(1) && context.isConstant(2) ? try context.prepared("recurrent weights", make) : try make()
+            (inputWeights, stateWeights) = (weights.input, weights.state)
+            (packedInputWeights, packedStateWeights) = (weights.packedInput, weights.packedState)
             bias = try context.optionalInput(3)?.converted(to: .float32).scalars(as: Float.self)
             lengths = try context.optionalInput(4)?.integers() ?? [Int](repeating: sequence, count: batch)
             if let h = context.optionalInput(5) {
@@ -100,15 +117,15 @@ enum RecurrentKernels {
 
         /// X · Wᵀ for every time step: [sequence·batch, gates·hidden].
         func projectInputs(direction: Int) -> [Float] {
-            LinearKernels.multiply(x, inputWeights[direction], m: sequence * batch, n: inputWeights[direction].shape[1], k: inputSize)
-                .scalars(as: Float.self)
+            LinearKernels.multiply(x, inputWeights[direction], m: sequence * batch, n: inputWeights[direction].shape[1], k: inputSize,
+                                   packed: packedInputWeights[direction]).scalars(as: Float.self)
         }
 
         /// h · Rᵀ for one step: [batch, gates·hidden].
         func projectState(_ state: [Float], direction: Int) -> [Float] {
             let h = Tensor(shape: [batch, hidden], scalars: state)
-            return LinearKernels.multiply(h, stateWeights[direction], m: batch, n: stateWeights[direction].shape[1], k: hidden)
-                .scalars(as: Float.self)
+            return LinearKernels.multiply(h, stateWeights[direction], m: batch, n: stateWeights[direction].shape[1], k: hidden,
+                                          packed: packedStateWeights[direction]).scalars(as: Float.self)
         }
 
         /// The state a direction starts from.
@@ -132,6 +149,27 @@ enum RecurrentKernels {
         }
     }
 
+    /// Per direction Wᵀ and Rᵀ, as tensors and packed for the GEMM.
+    final class Weights: @unchecked Sendable {
+        let input: [Tensor]
+        let state: [Tensor]
+        let packedInput: [GEMM.PackedMatrix]
+        let packedState: [GEMM.PackedMatrix]
+
+        /// Packs Wᵀ [inputSize, gates·hidden] and Rᵀ [hidden, gates·hidden] of each direction.
+        init(input: [Tensor], state: [Tensor]) {
+            self.input = input
+            self.state = state
+            func pack(_ matrix: Tensor) -> GEMM.PackedMatrix {
+                matrix.withElements(as: Float.self) { values in
+                    GEMM.PackedMatrix(k: matrix.shape[0], n: matrix.shape[1], b: values.baseAddress)
+                }
+            }
+            packedInput = input.map(pack)
+            packedState = state.map(pack)
+        }
+    }
+
     static func lstm(_ context: KernelContext) throws -> [Tensor] {
         let s = try Setup(context, gates: 4)
         let (hidden, batch) = (s.hidden, s.batch)
@@ -152,7 +190,8 @@ enum RecurrentKernels {
         var finalH = [Float](repeating: 0, count: s.directions * batch * hidden)
         var finalC = finalH
         func clipped(_ v: Double) -> Double { clip.map { min(max(v, -$0), $0) } ?? v }
-        for direction in 0..<s.directions {
+        /// One direction, writing its own slots of Y and the final states.
+        func run(_ direction: Int, _ y: UnsafeMutablePointer<Float>, _ finalH: UnsafeMutablePointer<Float>, _ finalC: UnsafeMutablePointer<Float>) {
             let (g, h, c) = (f[3 * direction], f[3 * direction + 1], f[3 * direction + 2])
             var state = s.start(s.initialH, direction: direction)
             var cell = s.start(initialC, direction: direction)
@@ -186,6 +225,18 @@ enum RecurrentKernels {
             for i in 0..<(batch * hidden) {
                 finalH[direction * batch * hidden + i] = state[i]
                 finalC[direction * batch * hidden + i] = cell[i]
+            }
+        }
+        // The two directions of a bidirectional LSTM are independent: one thread each.
+        y.withUnsafeMutableBufferPointer { yBuffer in
+            finalH.withUnsafeMutableBufferPointer { hBuffer in
+                finalC.withUnsafeMutableBufferPointer { cBuffer in
+                    guard let yBase = yBuffer.baseAddress, let hBase = hBuffer.baseAddress, let cBase = cBuffer.baseAddress else { return }
+                    let targets = UncheckedSendable((yBase, hBase, cBase))
+                    ThreadPool.parallelFor(s.directions) { range in
+                        for direction in range { run(direction, targets.value.0, targets.value.1, targets.value.2) }
+                    }
+                }
             }
         }
         return try s.outputs(y, [finalH, finalC])
