@@ -94,17 +94,18 @@ static void tile_avx2(int rows, int k, const float *a, long row_step, long k_ste
     }
 }
 
-// The 12 × 16 AVX-512 tile over a packed micro-panel, one copy per row count (ROWS is a
-// constant at each call site, so the accumulators stay in registers).
+// The 12 × 16 AVX-512 tile, one copy per row count (ROWS is a constant at each call site, so the
+// accumulators stay in registers) and per A layout: element (r, p) at a[r · row_step + p · k_step],
+// (1, 12) for a packed micro-panel, (lda, 1) for rows of an unpacked A.
 static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void tile_avx512_rows(
-    const int ROWS, int k, const float *a, const float *b, long ldb, float *c, long ldc, int width, int accumulate,
-    const float *row_bias, int relu) {
+    const int ROWS, int k, const float *a, long row_step, long k_step, const float *b, long ldb, float *c, long ldc,
+    int width, int accumulate, const float *row_bias, int relu) {
     __m512 acc[OCTET_GEMM_PACKED_ROWS];
     for (int r = 0; r < ROWS; r++) acc[r] = row_bias ? _mm512_set1_ps(row_bias[r]) : _mm512_setzero_ps();
     for (int p = 0; p < k; p++) {
         __m512 column = _mm512_loadu_ps(b + (long)p * ldb);
-        const float *x = a + (long)p * OCTET_GEMM_PACKED_ROWS;
-        for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r]), column, acc[r]);
+        const float *x = a + (long)p * k_step;
+        for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r * row_step]), column, acc[r]);
     }
     __mmask16 mask = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1u);
     for (int r = 0; r < ROWS; r++) {
@@ -115,15 +116,28 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
     }
 }
 
-#define TILE_PACKED_PARAMS int k, const float *a, const float *b, long ldb, float *c, long ldc, int width, int accumulate, \
+#define TILE_PARAMS int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int width, int accumulate, \
     const float *row_bias, int relu
-#define TILE_PACKED_ARGS k, a, b, ldb, c, ldc, width, accumulate, row_bias, relu
+#define TILE_ARGS k, a, lda, b, ldb, c, ldc, width, accumulate, row_bias, relu
 #define TILE_ROWS(n) \
-    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_avx512_##n(TILE_PACKED_PARAMS) { \
-        tile_avx512_rows(n, TILE_PACKED_ARGS); \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_avx512_##n(TILE_PARAMS) { \
+        (void)lda; \
+        tile_avx512_rows(n, k, a, 1, OCTET_GEMM_PACKED_ROWS, b, ldb, c, ldc, width, accumulate, row_bias, relu); \
+    } \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_avx512_strided_##n(TILE_PARAMS) { \
+        tile_avx512_rows(n, k, a, lda, 1, b, ldb, c, ldc, width, accumulate, row_bias, relu); \
     }
 TILE_ROWS(1) TILE_ROWS(2) TILE_ROWS(3) TILE_ROWS(4) TILE_ROWS(5) TILE_ROWS(6)
 TILE_ROWS(7) TILE_ROWS(8) TILE_ROWS(9) TILE_ROWS(10) TILE_ROWS(11) TILE_ROWS(12)
+
+typedef void (*tile_function)(TILE_PARAMS);
+static const tile_function packed_tiles[OCTET_GEMM_PACKED_ROWS] = {
+    tile_avx512_1, tile_avx512_2, tile_avx512_3, tile_avx512_4, tile_avx512_5, tile_avx512_6,
+    tile_avx512_7, tile_avx512_8, tile_avx512_9, tile_avx512_10, tile_avx512_11, tile_avx512_12};
+static const tile_function strided_tiles[OCTET_GEMM_PACKED_ROWS] = {
+    tile_avx512_strided_1, tile_avx512_strided_2, tile_avx512_strided_3, tile_avx512_strided_4,
+    tile_avx512_strided_5, tile_avx512_strided_6, tile_avx512_strided_7, tile_avx512_strided_8,
+    tile_avx512_strided_9, tile_avx512_strided_10, tile_avx512_strided_11, tile_avx512_strided_12};
 #endif
 
 void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *panel,
@@ -142,42 +156,46 @@ void octet_sgemm_tile_ex(int rows, int k, const float *a, long lda, const float 
     tile_portable(rows, k, a, lda, 1, b, ldb, c, ldc, width, accumulate, row_bias, relu);
 }
 
-void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, long ldb, float *c, long ldc,
-                             int width, int accumulate, const float *row_bias, int relu) {
+// Rows ≤ 12 of A, element (r, p) at a[r · row_step + p · k_step]: one AVX-512 tile, or 6-row
+// tiles of the AVX2 or portable kernel.
+static void tile_rows(int rows, int k, const float *a, long row_step, long k_step, const float *b, long ldb, float *c, long ldc,
+                      int width, int accumulate, const float *row_bias, int relu) {
     if (rows <= 0 || width <= 0) return;
     if (rows > OCTET_GEMM_PACKED_ROWS) rows = OCTET_GEMM_PACKED_ROWS;
     if (width > OCTET_GEMM_NR) width = OCTET_GEMM_NR;
     int level = octet_kernels_level();
 #ifdef OCTET_X86
     if (level >= 2) {
-        switch (rows) {
-        case 1: tile_avx512_1(TILE_PACKED_ARGS); return;
-        case 2: tile_avx512_2(TILE_PACKED_ARGS); return;
-        case 3: tile_avx512_3(TILE_PACKED_ARGS); return;
-        case 4: tile_avx512_4(TILE_PACKED_ARGS); return;
-        case 5: tile_avx512_5(TILE_PACKED_ARGS); return;
-        case 6: tile_avx512_6(TILE_PACKED_ARGS); return;
-        case 7: tile_avx512_7(TILE_PACKED_ARGS); return;
-        case 8: tile_avx512_8(TILE_PACKED_ARGS); return;
-        case 9: tile_avx512_9(TILE_PACKED_ARGS); return;
-        case 10: tile_avx512_10(TILE_PACKED_ARGS); return;
-        case 11: tile_avx512_11(TILE_PACKED_ARGS); return;
-        default: tile_avx512_12(TILE_PACKED_ARGS); return;
+        if (k_step == 1) {
+            strided_tiles[rows - 1](k, a, row_step, b, ldb, c, ldc, width, accumulate, row_bias, relu);
+        } else {
+            packed_tiles[rows - 1](k, a, row_step, b, ldb, c, ldc, width, accumulate, row_bias, relu);
         }
+        return;
     }
 #endif
-    // Two 6-row halves of the micro-panel with the narrower kernels.
     for (int half = 0; half < rows; half += OCTET_GEMM_MR) {
         int count = rows - half < OCTET_GEMM_MR ? rows - half : OCTET_GEMM_MR;
         const float *bias = row_bias ? row_bias + half : 0;
+        const float *first = a + half * row_step;
 #ifdef OCTET_X86
         if (level >= 1) {
-            tile_avx2(count, k, a + half, 1, OCTET_GEMM_PACKED_ROWS, b, ldb, c + half * ldc, ldc, width, accumulate, bias, relu);
+            tile_avx2(count, k, first, row_step, k_step, b, ldb, c + half * ldc, ldc, width, accumulate, bias, relu);
             continue;
         }
 #endif
-        tile_portable(count, k, a + half, 1, OCTET_GEMM_PACKED_ROWS, b, ldb, c + half * ldc, ldc, width, accumulate, bias, relu);
+        tile_portable(count, k, first, row_step, k_step, b, ldb, c + half * ldc, ldc, width, accumulate, bias, relu);
     }
+}
+
+void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, long ldb, float *c, long ldc,
+                             int width, int accumulate, const float *row_bias, int relu) {
+    tile_rows(rows, k, a, 1, OCTET_GEMM_PACKED_ROWS, b, ldb, c, ldc, width, accumulate, row_bias, relu);
+}
+
+void octet_sgemm_tile_rows(int rows, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                           int width, int accumulate, const float *row_bias, int relu) {
+    tile_rows(rows, k, a, lda, 1, b, ldb, c, ldc, width, accumulate, row_bias, relu);
 }
 
 void octet_pack_rows(int rows, int k, const float *a, long lda, float *packed) {

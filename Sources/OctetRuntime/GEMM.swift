@@ -88,42 +88,41 @@ enum GEMM {
     }
 
     /// Computes `c[m×n] (+)= a[m×k] · B` where B is already packed into ⌈n/16⌉ panels of k × 16
-    /// (A is packed into micro-panels first).
+    /// (A read in place, 12 rows per tile).
     static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
                          c: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         guard m > 0, n > 0 else { return }
-        let packedA = PackedRows(m: m, k: k, a: a)
-        multiply(packedA: packedA, n: n, packedB: packedB, c: c, accumulate: accumulate)
+        let sharedA = UnsafeSendablePointer(pointer: a)
+        tiles(m: m, n: n, k: k, packedB: packedB, c: c) { rows, row, b, c, ldc, width in
+            octet_sgemm_tile_rows(rows, Int32(k), sharedA.pointer + row * k, k, b, panelWidth, c, ldc, width, accumulate ? 1 : 0, nil, 0)
+        }
     }
 
-    /// Computes `c[m×n] (+)= A · B` for A packed into micro-panels and B into panels of k × 16.
-    static func multiply(packedA: PackedRows, n: Int, packedB: UnsafePointer<Float>,
-                         c: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-        let (m, k) = (packedA.m, packedA.k)
-        guard m > 0, n > 0 else { return }
+    /// Runs `tile(rows, first row, B panel, C, ldc, width)` over every 12 × 16 tile of an m × n
+    /// product, split over threads by panels or by row blocks (whichever has more).
+    private static func tiles(m: Int, n: Int, k: Int, packedB: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                              _ tile: (Int32, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int32) -> Void) {
         let panels = (n + panelWidth - 1) / panelWidth
         let sharedPacked = UnsafeSendablePointer(pointer: packedB)
         let sharedC = UnsafeSendableMutablePointer(pointer: c)
         let rowBlocks = (m + tileRows - 1) / tileRows
         let tileWork = max(1, k * panelWidth * tileRows)
-        // Split whichever dimension has more tiles; every tile is still computed by one thread.
-        func tile(_ block: Int, _ panel: Int) {
+        func one(_ block: Int, _ panel: Int) {
             let row = block * tileRows
             let column = panel * panelWidth
-            octet_sgemm_tile_packed(Int32(min(tileRows, m - row)), Int32(k), packedA.block(block),
-                                    sharedPacked.pointer + panel * k * panelWidth, panelWidth, sharedC.pointer + row * n + column, n,
-                                    Int32(min(panelWidth, n - column)), accumulate ? 1 : 0, nil, 0)
+            tile(Int32(min(tileRows, m - row)), row, sharedPacked.pointer + panel * k * panelWidth, sharedC.pointer + row * n + column, n,
+                 Int32(min(panelWidth, n - column)))
         }
         if panels >= rowBlocks {
             ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / (tileWork * rowBlocks))) { range in
                 for panel in range {
-                    for block in 0..<rowBlocks { tile(block, panel) }
+                    for block in 0..<rowBlocks { one(block, panel) }
                 }
             }
         } else {
             ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / (tileWork * panels))) { range in
                 for block in range {
-                    for panel in 0..<panels { tile(block, panel) }
+                    for panel in 0..<panels { one(block, panel) }
                 }
             }
         }

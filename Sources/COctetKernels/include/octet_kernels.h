@@ -36,6 +36,10 @@ void octet_pack_rows(int rows, int k, const float *a, long lda, float *packed);
 void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, long ldb, float *c, long ldc,
                              int width, int accumulate, const float *row_bias, int relu);
 
+/// `octet_sgemm_tile_packed` for rows ≤ 12 of an unpacked A (row stride lda).
+void octet_sgemm_tile_rows(int rows, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
+                           int width, int accumulate, const float *row_bias, int relu);
+
 /// Packs columns [column, column + width) of B (row stride ldb, k rows) into a 16-wide panel.
 void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel);
 
