@@ -37,6 +37,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the peak memory of intermediate tensors on stderr.")
     var verbose = false
 
+    @Flag(help: "Print the kernel time per operator type over the timed runs on stderr.")
+    var profile = false
+
     @Option(help: "Untimed runs before the timed ones.")
     var warmUp = 0
 
@@ -70,6 +73,7 @@ struct RunCommand: ParsableCommand {
         var runs: [[String: Tensor]] = []
         for feeds in feedSets {
             for _ in 0..<warmUp { _ = try session.run(feeds, outputs: order) }
+            if profile && session.profile == nil { session.setProfiling(true) }
             var results: [String: Tensor] = [:]
             for _ in 0..<iterations {
                 let start = DispatchTime.now().uptimeNanoseconds
@@ -92,6 +96,9 @@ struct RunCommand: ParsableCommand {
                 guard let tensor = results[name] else { continue }
                 print((runs.count > 1 ? "  " : "") + Self.describe(name: name, tensor))
             }
+        }
+        if let profile = session.profile {
+            FileHandle.standardError.write(Data(Self.profileTable(profile, runs: times.count).utf8))
         }
         if verbose {
             FileHandle.standardError.write(Data("peak intermediate tensor memory: \(formatBytes(session.peakBytes))\n".utf8))
@@ -220,5 +227,22 @@ enum InputFiles {
             return [(name, tensor, url.path)]
         default: throw CLIError.message("\(url.path): expected an .npz, .npy or .pb file, or a test_data_set folder")
         }
+    }
+}
+
+extension RunCommand {
+    /// The operator profile as a table: per operator type, milliseconds per run, share and calls
+    /// per run, the slowest first.
+    static func profileTable(_ profile: [String: Session.OperatorTime], runs: Int) -> String {
+        let total = profile.values.reduce(0) { $0 + $1.seconds }
+        let perRun = Double(max(runs, 1))
+        func padded(_ name: String) -> String { name.count >= 24 ? name : name + String(repeating: " ", count: 24 - name.count) }
+        var text = padded("operator") + "   ms per run   share  calls/run\n"
+        for (name, time) in profile.sorted(by: { $0.value.seconds > $1.value.seconds }) {
+            text += padded(name) + String(format: " %12.3f %6.1f%% %10.1f\n", time.seconds * 1000 / perRun,
+                                          total > 0 ? 100 * time.seconds / total : 0, Double(time.calls) / perRun)
+        }
+        text += padded("all kernels") + String(format: " %12.3f\n", total * 1000 / perRun)
+        return text
     }
 }

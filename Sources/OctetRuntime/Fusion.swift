@@ -3,42 +3,76 @@ import OctetGraph
 
 /// Graph fusions for sessions whose intermediate values nobody observes (`octet run` of the
 /// graph outputs, FP32/INT8 evaluation): BatchNormalization folded into the Conv before it, and
-/// a Relu after a Conv computed in the Conv's output stores. Calibration runs the graph as
+/// the activation after a Conv (Relu, HardSwish, Sigmoid, SiLU, x·HardSigmoid) computed by the
+/// Conv. Calibration runs the graph as
 /// written, since it needs every tensor the fusions remove.
 enum Fusion {
     /// `model` with the fusions applied; its graph outputs are unchanged.
     static func apply(_ model: Model) -> Model {
         var editor = GraphEditor(model.graph)
         FoldBatchNormalization.apply(&editor)
-        fuseConvRelu(&editor)
+        fuseConvActivation(&editor)
         editor.removeUnusedInitializers()
         var fused = model
         fused.graph = editor.graph
         return fused
     }
 
-    /// Conv → Relu, where the Relu is the Conv output's only reader: the Conv writes the Relu's
-    /// output with the activation applied, and the Relu goes.
-    static func fuseConvRelu(_ editor: inout GraphEditor) {
+    /// Conv → activation, where the activation's nodes are the only readers of the Conv output:
+    /// a Relu, HardSwish or Sigmoid; or Mul(y, Sigmoid(y)) (SiLU) or Mul(y, HardSigmoid(y)) (hard
+    /// swish before opset 14). The Conv writes the activation's output (``FusedActivation``) and
+    /// the activation's nodes go.
+    static func fuseConvActivation(_ editor: inout GraphEditor) {
         var consumers: [String: [Int]] = [:]
         for (index, node) in editor.graph.nodes.enumerated() {
             for input in Set(node.inputs) where !input.isEmpty { consumers[input, default: []].append(index) }
         }
         var removed = IndexSet()
         for (index, node) in editor.graph.nodes.enumerated() where node.opType == "Conv" && OpsetImport.canonical(node.domain) == "" {
-            guard let output = node.outputs.first, !output.isEmpty, let readers = consumers[output], readers.count == 1,
-                  let reluIndex = readers.first, !removed.contains(reluIndex)
-            else { continue }
-            let relu = editor.graph.nodes[reluIndex]
-            guard relu.opType == "Relu", OpsetImport.canonical(relu.domain) == "", relu.inputs == [output], let target = relu.outputs.first,
-                  !editor.isUsedBeyondNodes(output)
+            guard let output = node.outputs.first, !output.isEmpty, let readers = consumers[output], !editor.isUsedBeyondNodes(output),
+                  readers.allSatisfy({ !removed.contains($0) }),
+                  let (activation, target, absorbed) = activation(after: output, readers: readers, in: editor, consumers: consumers)
             else { continue }
             var fused = node
             fused.outputs = [target]
-            fused.attributes.append(Attribute(name: ConvKernels.fusedActivation, value: .string(Data("Relu".utf8))))
+            fused.attributes.append(contentsOf: activation.attributes)
             editor.replaceNode(at: index, with: fused)
-            removed.insert(reluIndex)
+            removed.formUnion(absorbed)
         }
         editor.removeNodes(at: removed)
+    }
+
+    /// The activation formed by `readers` of a Conv output, the value it produces and its nodes.
+    private static func activation(after output: String, readers: [Int], in editor: GraphEditor, consumers: [String: [Int]])
+        -> (FusedActivation, String, IndexSet)?
+    {
+        let nodes = editor.graph.nodes
+        func standard(_ node: Node) -> Bool { OpsetImport.canonical(node.domain) == "" }
+        func single(_ node: Node) -> String? {
+            guard node.inputs == [output], node.outputs.count == 1, let value = node.outputs.first, !value.isEmpty else { return nil }
+            return value
+        }
+        if readers.count == 1, let reader = readers.first, standard(nodes[reader]), let target = single(nodes[reader]) {
+            let kinds: [String: FusedActivation.Kind] = ["Relu": .relu, "HardSwish": .hardSwish, "Sigmoid": .sigmoid]
+            guard let kind = kinds[nodes[reader].opType] else { return nil }
+            return (FusedActivation(kind: kind), target, [reader])
+        }
+        guard readers.count == 2 else { return nil }
+        // Mul(y, gate(y)) where the gate's output is read by that Mul alone.
+        for (gateIndex, mulIndex) in [(readers[0], readers[1]), (readers[1], readers[0])] {
+            let (gate, mul) = (nodes[gateIndex], nodes[mulIndex])
+            guard standard(gate), standard(mul), mul.opType == "Mul", let gated = single(gate), consumers[gated] == [mulIndex],
+                  !editor.isUsedBeyondNodes(gated), Set(mul.inputs) == [output, gated], mul.inputs.count == 2,
+                  mul.outputs.count == 1, let target = mul.outputs.first, !target.isEmpty
+            else { continue }
+            if gate.opType == "Sigmoid" { return (FusedActivation(kind: .silu), target, [gateIndex, mulIndex]) }
+            if gate.opType == "HardSigmoid" {
+                var alpha: Float = 0.2, beta: Float = 0.5
+                if case .float(let value)? = gate.attribute("alpha")?.value { alpha = value }
+                if case .float(let value)? = gate.attribute("beta")?.value { beta = value }
+                return (FusedActivation(kind: .xHardSigmoid, alpha: alpha, beta: beta), target, [gateIndex, mulIndex])
+            }
+        }
+        return nil
     }
 }

@@ -21,6 +21,20 @@ public final class Session {
     /// Largest total of live intermediate tensor bytes seen during the last run.
     public private(set) var peakBytes = 0
     private var liveBytes = 0
+    /// Kernel time per operator type over the runs since profiling was switched on (main graph
+    /// and subgraphs; a node holding a subgraph counts the subgraph's time too).
+    public private(set) var profile: [String: OperatorTime]?
+
+    /// Time spent in one operator type's kernels.
+    public struct OperatorTime: Sendable {
+        /// Kernel calls.
+        public var calls = 0
+        /// Total seconds.
+        public var seconds = 0.0
+    }
+
+    /// Starts (or restarts) collecting ``profile``; `false` stops and clears it.
+    public func setProfiling(_ enabled: Bool) { profile = enabled ? [:] : nil }
 
     /// How a session runs its model.
     public struct Options: Sendable {
@@ -130,6 +144,7 @@ public final class Session {
                 return try self.runSubgraph(subplan, inputs: values, parent: scope, observer: observer)
             }
             let produced: [Tensor]
+            let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             do {
                 produced = try step.kernel(context)
             } catch let error as KernelError {
@@ -137,6 +152,11 @@ public final class Session {
             } catch let error as TensorError {
                 throw RuntimeError.kernel(node: step.label, opType: node.opType, inputShapes: inputs.map(Self.describe),
                                           reason: error.localizedDescription)
+            }
+            if profile != nil {
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                profile?[node.opType, default: OperatorTime()].calls += 1
+                profile?[node.opType, default: OperatorTime()].seconds += seconds
             }
             for (position, name) in node.outputs.enumerated() where !name.isEmpty {
                 guard position < produced.count else {

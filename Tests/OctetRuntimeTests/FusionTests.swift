@@ -51,4 +51,62 @@ struct FusionTests {
         }
         #expect(try #require(got["y"]).scalars(as: Float.self).allSatisfy { $0 >= 0 })
     }
+
+    /// Each activation form after a Conv (3×3, depthwise, 1×1): Mul(Sigmoid(y), y) in either
+    /// order, Mul(y, HardSigmoid(y)), HardSwish, Sigmoid; and a SiLU whose Sigmoid output is
+    /// also a graph output, which must stay apart.
+    static func activationModel() -> Model {
+        let values = { (count: Int, seed: UInt64) in TestModels.randomFloats(count, seed: seed, scale: 0.6) }
+        let pads = Attribute(name: "pads", value: .ints([1, 1, 1, 1]))
+        let graph = Graph(
+            name: "activations",
+            nodes: [
+                Node(opType: "Conv", inputs: ["x", "w1", "b1"], outputs: ["c1"], name: "conv1", attributes: [pads]),
+                Node(opType: "Sigmoid", inputs: ["c1"], outputs: ["s1"], name: "sig1"),
+                Node(opType: "Mul", inputs: ["s1", "c1"], outputs: ["a1"], name: "silu1"),
+                Node(opType: "Conv", inputs: ["a1", "wd"], outputs: ["c2"], name: "depthwise",
+                     attributes: [pads, Attribute(name: "group", value: .int(8))]),
+                Node(opType: "HardSigmoid", inputs: ["c2"], outputs: ["h2"], name: "hsig2",
+                     attributes: [Attribute(name: "alpha", value: .float(0.25)), Attribute(name: "beta", value: .float(0.4))]),
+                Node(opType: "Mul", inputs: ["c2", "h2"], outputs: ["a2"], name: "hswish2"),
+                Node(opType: "Conv", inputs: ["a2", "wp"], outputs: ["c3"], name: "pointwise"),
+                Node(opType: "HardSwish", inputs: ["c3"], outputs: ["a3"], name: "hswish3"),
+                Node(opType: "Conv", inputs: ["a3", "w4"], outputs: ["c4"], name: "conv4", attributes: [pads]),
+                Node(opType: "Sigmoid", inputs: ["c4"], outputs: ["y"], name: "sig4"),
+                Node(opType: "Conv", inputs: ["a3", "w4"], outputs: ["c5"], name: "conv5", attributes: [pads]),
+                Node(opType: "Sigmoid", inputs: ["c5"], outputs: ["s5"], name: "sig5"),
+                Node(opType: "Mul", inputs: ["c5", "s5"], outputs: ["z"], name: "silu5"),
+            ],
+            inputs: [.tensor("x", .float32, [.param("n"), .value(3), .value(9), .value(21)])],
+            outputs: [.tensor("y", .float32, nil), .tensor("z", .float32, nil), .tensor("s5", .float32, nil)],
+            initializers: [
+                GraphTensor(name: "w1", tensor: Tensor(shape: [8, 3, 3, 3], scalars: values(216, 11))),
+                GraphTensor(name: "b1", tensor: Tensor(shape: [8], scalars: values(8, 12))),
+                GraphTensor(name: "wd", tensor: Tensor(shape: [8, 1, 3, 3], scalars: values(72, 13))),
+                GraphTensor(name: "wp", tensor: Tensor(shape: [13, 8, 1, 1], scalars: values(104, 14))),
+                GraphTensor(name: "w4", tensor: Tensor(shape: [4, 13, 3, 3], scalars: values(468, 15))),
+            ])
+        return Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 14)])
+    }
+
+    @Test func everyActivationFormFusesAndComputesTheGraphOutputs() throws {
+        let model = Self.activationModel()
+        let fused = try Session(model: model, options: .init(fuse: true))
+        #expect(fused.model.graph.nodes.map(\.opType) == ["Conv", "Conv", "Conv", "Conv", "Conv", "Sigmoid", "Mul"],
+                "four activations fused; conv5's Sigmoid is a graph output")
+        let kinds = fused.model.graph.nodes.prefix(4).map { node -> String in
+            guard case .string(let data)? = node.attribute(FusedActivation.attribute)?.value else { return "" }
+            return String(decoding: data, as: UTF8.self)
+        }
+        #expect(kinds == ["SiLU", "XHardSigmoid", "HardSwish", "Sigmoid"])
+        let plain = try Session(model: model)
+        let x = Tensor(shape: [2, 3, 9, 21], scalars: TestModels.randomFloats(1134, seed: 16, scale: 3))
+        let want = try plain.run(["x": x])
+        let got = try fused.run(["x": x])
+        for name in ["y", "z", "s5"] {
+            let a = try #require(want[name]).scalars(as: Float.self)
+            let b = try #require(got[name]).scalars(as: Float.self)
+            #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * Swift.max(1, abs($0)) }, "\(name)")
+        }
+    }
 }

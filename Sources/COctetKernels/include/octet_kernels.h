@@ -99,6 +99,8 @@ enum {
     OCTET_UNARY_HARD_SWISH = 3,   // x · clamp(x / 6 + 1/2, 0, 1)
     OCTET_UNARY_ERF = 4,          // erf(x), absolute error < 4e-7
     OCTET_UNARY_EXP = 5,          // e^x, about 2 ulp (inputs clamped to [-87.3, 88.7])
+    OCTET_UNARY_SILU = 6,         // x · sigmoid(x), rounded as Mul(x, Sigmoid(x))
+    OCTET_UNARY_X_HARD_SIGMOID = 7, // x · clamp(alpha · x + beta, 0, 1), as Mul(x, HardSigmoid(x))
 };
 
 /// y[i] = op(x[i]) for i < n (y may be x).

@@ -4,16 +4,14 @@ import OctetGraph
 
 /// Conv and ConvTranspose (any spatial rank, groups, dilations, padding) via im2col + GEMM.
 enum ConvKernels {
-    /// The attribute a fused Conv → Relu carries (see ``Fusion``); not an ONNX attribute.
-    static let fusedActivation = "_octet_fused_activation"
-
-    /// Conv, with a Relu folded in when the session fused one (in the GEMM tiles' stores for
-    /// 2-D convolutions, as a pass over the output otherwise).
+    /// Conv, with an activation folded in when the session fused one (``FusedActivation``: in
+    /// the GEMM tiles' stores or on each chunk of output just written for 2-D convolutions, as
+    /// a pass over the output otherwise).
     static func conv(_ context: KernelContext) throws -> Tensor {
-        try convolve(context, relu: context.string(fusedActivation, "") == "Relu")
+        try convolve(context, activation: FusedActivation(context))
     }
 
-    private static func convolve(_ context: KernelContext, relu: Bool) throws -> Tensor {
+    private static func convolve(_ context: KernelContext, activation: FusedActivation?) throws -> Tensor {
         let xOriginal = try context.input(0)
         let x = try xOriginal.converted(to: .float32)
         let w = try context.input(1).converted(to: .float32)
@@ -31,14 +29,14 @@ enum ConvKernels {
         }
         let geometry = try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel)
         if kernel.count == 2 && group == channels && group > 1 {
-            let result = try depthwise2d(x: x, w: w, bias: context.optionalInput(2), geometry: geometry)
-            return try (relu ? ActivationKernels.unary(result, .relu) : result).converted(to: xOriginal.dtype)
+            return try depthwise2d(x: x, w: w, bias: context.optionalInput(2), geometry: geometry, activation: activation)
+                .converted(to: xOriginal.dtype)
         }
         if kernel.count == 2 {
             let filters = context.isConstant(1) && xOriginal.dtype == .float32
                 ? context.prepared("packed filters") { PackedFilters(w: w, group: group) } : PackedFilters(w: w, group: group)
-            return try conv2d(x: x, w: w, filters: filters, bias: context.optionalInput(2), group: group, geometry: geometry, relu: relu)
-                .converted(to: xOriginal.dtype)
+            return try conv2d(x: x, w: w, filters: filters, bias: context.optionalInput(2), group: group, geometry: geometry,
+                              activation: activation).converted(to: xOriginal.dtype)
         }
         let indices = geometry.inputIndices()
         let (kernelVolume, outputVolume, inputVolume) = (geometry.kernelVolume, geometry.outputVolume, geometry.inputVolume)
@@ -80,7 +78,8 @@ enum ConvKernels {
                 }
             }
         }
-        return try (relu ? ActivationKernels.unary(output, .relu) : output).converted(to: xOriginal.dtype)
+        activation?.apply(to: &output)
+        return try output.converted(to: xOriginal.dtype)
     }
 
     /// 2-D convolution: the filters as packed GEMM micro-panels (once per session for constant
@@ -91,7 +90,10 @@ enum ConvKernels {
     /// A 1×1 stride-1 convolution reads the image itself. Each output element is the same
     /// micro-kernel sum either way.
     static func conv2d(x: Tensor, w: Tensor, filters packedFilters: PackedFilters, bias biasTensor: Tensor?, group: Int,
-                       geometry: ConvGeometry, relu: Bool = false) throws -> Tensor {
+                       geometry: ConvGeometry, activation: FusedActivation? = nil) throws -> Tensor {
+        // Relu goes into the tiles' stores; other activations run over each finished chunk.
+        let relu = activation?.kind == .relu
+        let after = relu ? nil : activation
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let filters = w.shape[0]
         let groupChannels = channels / group
@@ -137,21 +139,33 @@ enum ConvKernels {
                                                             Int32(min(GEMM.panelWidth, positions - column)), 0, rowBias + row, relu ? 1 : 0)
                                 }
                             }
+                            /// The activation over output columns (positions) of panels `range`, every filter.
+                            func finish(panels range: Range<Int>) {
+                                guard let after else { return }
+                                let first = range.lowerBound * GEMM.panelWidth
+                                let count = min(positions, range.upperBound * GEMM.panelWidth) - first
+                                for filter in 0..<groupFilters { after.apply(c + filter * positions + first, count: count) }
+                            }
                             if pointwise {
                                 let work = max(1, rows * GEMM.panelWidth * groupFilters)
                                 ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
                                     var partial: UnsafeMutablePointer<Float>?
                                     defer { partial?.deallocate() }
-                                    for panel in range {
-                                        let column = panel * GEMM.panelWidth
-                                        if column + GEMM.panelWidth <= positions {
-                                            tiles(panel: panel, b: image + column, ldb: positions, blocks: 0..<rowBlocks)
-                                        } else {
-                                            let buffer = partial ?? UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
-                                            partial = buffer
-                                            pack(panel, panel + 1, into: buffer)
-                                            tiles(panel: panel, b: buffer, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
+                                    // Eight panels at a time, so the activation finds their outputs in cache.
+                                    for start in stride(from: range.lowerBound, to: range.upperBound, by: 8) {
+                                        let group = start..<min(start + 8, range.upperBound)
+                                        for panel in group {
+                                            let column = panel * GEMM.panelWidth
+                                            if column + GEMM.panelWidth <= positions {
+                                                tiles(panel: panel, b: image + column, ldb: positions, blocks: 0..<rowBlocks)
+                                            } else {
+                                                let buffer = partial ?? UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
+                                                partial = buffer
+                                                pack(panel, panel + 1, into: buffer)
+                                                tiles(panel: panel, b: buffer, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
+                                            }
                                         }
+                                        finish(panels: group)
                                     }
                                 }
                             } else {
@@ -180,6 +194,7 @@ enum ConvKernels {
                                             for panel in firstPanel..<lastPanel {
                                                 tiles(panel: panel, b: buffer + (panel - firstPanel) * GEMM.panelWidth, ldb: ldb, blocks: 0..<rowBlocks)
                                             }
+                                            finish(panels: firstPanel..<lastPanel)
                                         }
                                     }
                                 } else {
@@ -196,6 +211,11 @@ enum ConvKernels {
                                         for panel in 0..<panels {
                                             tiles(panel: panel, b: shared.pointer + panel * GEMM.panelWidth, ldb: ldb, blocks: blocks)
                                         }
+                                        if let after {
+                                            let first = blocks.lowerBound * GEMM.tileRows
+                                            let last = min(groupFilters, blocks.upperBound * GEMM.tileRows)
+                                            after.apply(c + first * positions, count: (last - first) * positions)
+                                        }
                                     }
                                 }
                             }
@@ -207,8 +227,10 @@ enum ConvKernels {
     }
 
     /// Depthwise 2-D convolution (one input channel per group): one C pass per plane over a
-    /// zero-padded copy (scratch reused within each thread's planes), planes in parallel.
-    static func depthwise2d(x: Tensor, w: Tensor, bias biasTensor: Tensor?, geometry g: ConvGeometry) throws -> Tensor {
+    /// zero-padded copy (scratch reused within each thread's planes), planes in parallel, a fused
+    /// activation applied to each plane as it is finished.
+    static func depthwise2d(x: Tensor, w: Tensor, bias biasTensor: Tensor?, geometry g: ConvGeometry,
+                            activation: FusedActivation? = nil) throws -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let filters = w.shape[0]
         let multiplier = filters / channels
@@ -237,6 +259,7 @@ enum ConvKernels {
                             octet_depthwise_plane(image, Int32(height), Int32(width), kernel, Int32(kernelH), Int32(kernelW),
                                                   Int32(strideH), Int32(strideW), Int32(dilationH), Int32(dilationW),
                                                   Int32(padTop), Int32(padLeft), bias[f], result, Int32(outH), Int32(outW), scratch)
+                            activation?.apply(result, count: outH * outW)
                         }
                     }
                 }

@@ -1,0 +1,80 @@
+import COctetKernels
+import Foundation
+import OctetGraph
+
+/// The activation a fused Conv applies to its output (see ``Fusion``), carried by the node's
+/// private attributes: Relu in the GEMM tile's stores, the others with the C element-wise
+/// kernel over each chunk of output the Conv has just written (still in cache).
+struct FusedActivation: Equatable {
+    /// Attribute naming the activation (not an ONNX attribute).
+    static let attribute = "_octet_fused_activation"
+    /// Attributes with HardSigmoid's alpha and beta for `xHardSigmoid`.
+    static let alphaAttribute = "_octet_fused_alpha"
+    static let betaAttribute = "_octet_fused_beta"
+
+    enum Kind: String {
+        /// max(0, x).
+        case relu = "Relu"
+        /// x · clamp(x / 6 + 1/2, 0, 1).
+        case hardSwish = "HardSwish"
+        /// 1 / (1 + e^-x).
+        case sigmoid = "Sigmoid"
+        /// Mul(x, Sigmoid(x)).
+        case silu = "SiLU"
+        /// Mul(x, HardSigmoid(x)) with the HardSigmoid's alpha and beta.
+        case xHardSigmoid = "XHardSigmoid"
+    }
+
+    let kind: Kind
+    var alpha: Float = 0
+    var beta: Float = 0
+
+    /// The activation a node carries, if any.
+    init?(_ context: KernelContext) {
+        guard let kind = Kind(rawValue: context.string(Self.attribute, "")) else { return nil }
+        self.kind = kind
+        alpha = context.float(Self.alphaAttribute, 0)
+        beta = context.float(Self.betaAttribute, 0)
+    }
+
+    init(kind: Kind, alpha: Float = 0, beta: Float = 0) {
+        self.kind = kind
+        self.alpha = alpha
+        self.beta = beta
+    }
+
+    /// The node attributes recording this activation.
+    var attributes: [Attribute] {
+        var result = [Attribute(name: Self.attribute, value: .string(Data(kind.rawValue.utf8)))]
+        if kind == .xHardSigmoid {
+            result.append(Attribute(name: Self.alphaAttribute, value: .float(alpha)))
+            result.append(Attribute(name: Self.betaAttribute, value: .float(beta)))
+        }
+        return result
+    }
+
+    /// Applies the activation in place to `count` floats at `values` (the C kernel).
+    func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        guard count > 0 else { return }
+        let op: Int32
+        switch kind {
+        case .relu: op = Int32(OCTET_UNARY_RELU)
+        case .hardSwish: op = Int32(OCTET_UNARY_HARD_SWISH)
+        case .sigmoid: op = Int32(OCTET_UNARY_SIGMOID)
+        case .silu: op = Int32(OCTET_UNARY_SILU)
+        case .xHardSigmoid: op = Int32(OCTET_UNARY_X_HARD_SIGMOID)
+        }
+        octet_unary_f32(op, values, values, count, alpha, beta)
+    }
+
+    /// Applies the activation to a whole float32 tensor, split over threads.
+    func apply(to tensor: inout Tensor) {
+        tensor.withMutableElements(as: Float.self) { values in
+            let shared = UncheckedSendable(values)
+            ThreadPool.parallelFor(values.count, minimumChunk: 32_768) { range in
+                guard let base = shared.value.baseAddress else { return }
+                apply(base + range.lowerBound, count: range.count)
+            }
+        }
+    }
+}
