@@ -219,3 +219,35 @@ void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel) 
         }
     }
 }
+
+// y[r] = bias[r] + Σ_p a[p · 12 + r] · x[p · incx] for a packed micro-panel (a matrix-vector
+// product: a 1×1 convolution of a single position), with the tile's optional Relu.
+static inline __attribute__((always_inline)) void gemv_body(int rows, int k, const float *a, const float *x, long incx,
+                                                             float *y, const float *row_bias, int relu) {
+    float acc[OCTET_GEMM_PACKED_ROWS];
+    for (int r = 0; r < OCTET_GEMM_PACKED_ROWS; r++) acc[r] = row_bias && r < rows ? row_bias[r] : 0.0f;
+    for (int p = 0; p < k; p++) {
+        const float value = x[p * incx];
+        const float *column = a + (long)p * OCTET_GEMM_PACKED_ROWS;
+        for (int r = 0; r < OCTET_GEMM_PACKED_ROWS; r++) acc[r] += column[r] * value;
+    }
+    for (int r = 0; r < rows && r < OCTET_GEMM_PACKED_ROWS; r++) y[r] = relu && acc[r] < 0.0f ? 0.0f : acc[r];
+}
+
+#define GEMV_PARAMS int rows, int k, const float *a, const float *x, long incx, float *y, const float *row_bias, int relu
+#define GEMV_ARGS rows, k, a, x, incx, y, row_bias, relu
+static void gemv_portable(GEMV_PARAMS) { gemv_body(GEMV_ARGS); }
+#ifdef OCTET_X86
+__attribute__((target("avx2,fma"))) static void gemv_avx2(GEMV_PARAMS) { gemv_body(GEMV_ARGS); }
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void gemv_avx512(GEMV_PARAMS) { gemv_body(GEMV_ARGS); }
+#endif
+
+void octet_sgemv_packed(GEMV_PARAMS) {
+#ifdef OCTET_X86
+    switch (octet_kernels_level()) {
+    case 2: gemv_avx512(GEMV_ARGS); return;
+    case 1: gemv_avx2(GEMV_ARGS); return;
+    }
+#endif
+    gemv_portable(GEMV_ARGS);
+}

@@ -40,6 +40,10 @@ void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, lo
 void octet_sgemm_tile_rows(int rows, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
                            int width, int accumulate, const float *row_bias, int relu);
 
+/// y[r] (r < rows ≤ 12) = row_bias[r] (or 0) + Σ_p A[r][p] · x[p · incx] for a packed micro-panel
+/// (a matrix-vector product), clamped below at 0 with `relu`.
+void octet_sgemv_packed(int rows, int k, const float *a, const float *x, long incx, float *y, const float *row_bias, int relu);
+
 /// Packs columns [column, column + width) of B (row stride ldb, k rows) into a 16-wide panel.
 void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel);
 

@@ -146,7 +146,15 @@ enum ConvKernels {
                                 let count = min(positions, range.upperBound * GEMM.panelWidth) - first
                                 for filter in 0..<groupFilters { after.apply(c + filter * positions + first, count: count) }
                             }
-                            if pointwise {
+                            if pointwise && positions == 1 {
+                                // One position: a matrix-vector product per block of 12 filters.
+                                for block in 0..<rowBlocks {
+                                    let row = block * GEMM.tileRows
+                                    octet_sgemv_packed(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a.block(block), image, 1,
+                                                       c + row, rowBias + row, relu ? 1 : 0)
+                                }
+                                finish(panels: 0..<1)
+                            } else if pointwise {
                                 let work = max(1, rows * GEMM.panelWidth * groupFilters)
                                 ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
                                     var partial: UnsafeMutablePointer<Float>?
