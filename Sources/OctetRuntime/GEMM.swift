@@ -88,10 +88,19 @@ enum GEMM {
     }
 
     /// Computes `c[m×n] (+)= a[m×k] · B` where B is already packed into ⌈n/16⌉ panels of k × 16
-    /// (A read in place, 12 rows per tile).
+    /// (A packed into micro-panels first when there are enough panels, else read in place).
     static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
                          c: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         guard m > 0, n > 0 else { return }
+        if n >= 4 * panelWidth && m > tileRows {
+            // Enough panels to repay packing A: its micro-panels are contiguous, where rows read
+            // in place sit `k` floats apart (a power-of-two stride puts them in one cache set).
+            let packedA = PackedRows(m: m, k: k, a: a)
+            tiles(m: m, n: n, k: k, packedB: packedB, c: c) { rows, row, b, c, ldc, width in
+                octet_sgemm_tile_packed(rows, Int32(k), packedA.block(row / tileRows), b, panelWidth, c, ldc, width, accumulate ? 1 : 0, nil, 0)
+            }
+            return
+        }
         let sharedA = UnsafeSendablePointer(pointer: a)
         tiles(m: m, n: n, k: k, packedB: packedB, c: c) { rows, row, b, c, ldc, width in
             octet_sgemm_tile_rows(rows, Int32(k), sharedA.pointer + row * k, k, b, panelWidth, c, ldc, width, accumulate ? 1 : 0, nil, 0)
