@@ -3,10 +3,11 @@ import Testing
 @testable import OctetRuntime
 
 /// The blocked GEMM against a double-precision triple loop, at sizes that exercise partial
-/// tiles (every row count of a 12-row micro-panel) and panels, on each kernel this CPU can run:
+/// tiles (every row count of a 12-row micro-panel) and panels, A read in place and packed (n ≥ 64,
+/// m > 12), on each kernel this CPU can run:
 /// portable (level 0), AVX2 (1) and AVX-512 (2).
 struct GEMMTests {
-    @Test(arguments: [(1, 1, 1), (7, 37, 13), (6, 16, 64), (13, 5, 300), (64, 48, 3), (25, 33, 40), (11, 17, 129)])
+    @Test(arguments: [(1, 1, 1), (7, 37, 13), (6, 16, 64), (13, 5, 300), (64, 48, 3), (25, 33, 40), (11, 17, 129), (30, 70, 19), (13, 64, 5)])
     func matchesReference(m: Int, n: Int, k: Int) {
         // The forced level holds for this thread only: run on it alone.
         let saved = ThreadPool.threads
