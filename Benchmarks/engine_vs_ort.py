@@ -75,19 +75,30 @@ def run(command, env=None):
 
 
 def check(octet, model_path, data_path, feeds, folder):
-    """Octet's outputs against ONNX Runtime's (graph as written), ≤ 1e-4 of the largest |value|."""
+    """Octet's outputs against ONNX Runtime's (graph as written), ≤ 1e-4 of the largest |value|,
+    or, where ONNX Runtime disagrees with itself more (its optimized graph against the graph as
+    written: a Sigmoid after logits in the hundreds turns float32 rounding into ~1e-4), within
+    twice that disagreement."""
     import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+    results = []
+    for level in [ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL]:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        results.append(dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds))))
+    expected, optimized = results
     subprocess.run([octet, "run", str(model_path), "--load-inputs", str(data_path), "--save-outputs", str(folder / "check.npz")],
                    check=True, capture_output=True)
     with np.load(folder / "check.npz") as got:
         for name, want in expected.items():
-            error = float(np.abs(got[name] - want).max()) / max(float(np.abs(want).max()), 1e-12)
+            scale = max(float(np.abs(want).max()), 1e-12)
+            error = float(np.abs(got[name] - want).max()) / scale
+            own = float(np.abs(optimized[name] - want).max()) / scale
+            if error > max(1e-4, 2 * own):
+                raise SystemExit(f"{model_path.name} {name}: Octet differs from ONNX Runtime by {error:.2e} of the largest value "
+                                 f"(ONNX Runtime's optimized graph by {own:.2e})")
             if error > 1e-4:
-                raise SystemExit(f"{model_path.name} {name}: Octet differs from ONNX Runtime by {error:.2e} of the largest value")
+                print(f"  {model_path.name} {name}: {error:.2e} of the largest value (ONNX Runtime's optimized graph: {own:.2e})")
 
 
 def matmul_model(m, n, k):
