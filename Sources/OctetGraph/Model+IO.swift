@@ -56,11 +56,15 @@ extension Model {
         }
         guard !isFolder.boolValue else { throw ModelError.unreadable(file: url.path, reason: "it is a folder, not a model file") }
         try InputFileError.requireRegular(url)
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw ModelError.unreadable(file: url.path, reason: error.localizedDescription)
-        }
-        return try decode(data, file: url.path, folder: url.deletingLastPathComponent(), validate: validate)
+        // The mapped file is released once parsed, before the tensors are converted.
+        var proto = try { () throws -> Onnx_ModelProto in
+            let data: Data
+            do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
+                throw ModelError.unreadable(file: url.path, reason: error.localizedDescription)
+            }
+            return try parse(data, file: url.path)
+        }()
+        return try decode(&proto, file: url.path, folder: url.deletingLastPathComponent(), validate: validate)
     }
 
     /// Decodes a serialized ONNX model.
@@ -70,6 +74,12 @@ extension Model {
     ///   - folder: where external data files are looked up; `nil` refuses external data.
     ///   - validate: run ``Graph/validate(model:)`` and throw its problems.
     public static func decode(_ data: Data, file: String = "<memory>", folder: URL? = nil, validate: Bool = true) throws -> Model {
+        var proto = try parse(data, file: file)
+        return try decode(&proto, file: file, folder: folder, validate: validate)
+    }
+
+    /// The protobuf message of a serialized model.
+    private static func parse(_ data: Data, file: String) throws -> Onnx_ModelProto {
         guard !data.isEmpty else { throw ModelError.notONNX(file: file, reason: "the file is empty") }
         let proto: Onnx_ModelProto
         do {
@@ -82,8 +92,13 @@ extension Model {
         guard proto.irVersion > 0, proto.hasGraph else {
             throw ModelError.notONNX(file: file, reason: "no IR version or graph; the file is not an ONNX model")
         }
+        return proto
+    }
+
+    /// Converts a parsed model, emptying `proto` as it goes (see ``ONNXDecoder/model(_:)``).
+    private static func decode(_ proto: inout Onnx_ModelProto, file: String, folder: URL?, validate: Bool) throws -> Model {
         let decoder = ONNXDecoder(file: file, external: ExternalDataResolver(modelFile: file, folder: folder))
-        let model = try decoder.model(proto)
+        let model = try decoder.model(&proto)
         if validate {
             let problems = model.graph.validate(model: model)
             if !problems.isEmpty { throw ModelError.invalidGraph(file: file, problems: problems) }

@@ -8,10 +8,15 @@ struct ONNXDecoder {
     let file: String
     let external: ExternalDataResolver
 
-    func model(_ proto: Onnx_ModelProto) throws -> Model {
+    /// The model; the graph is taken out of `proto` so that each tensor's protobuf bytes are
+    /// released once it is converted (the peak memory of loading is then about one copy of the
+    /// weights besides the file, not two).
+    func model(_ proto: inout Onnx_ModelProto) throws -> Model {
         guard proto.hasGraph else { throw ModelError.notONNX(file: file, reason: "the file has no graph") }
+        var graphProto = proto.graph
+        proto.clearGraph()
         var model = Model(
-            graph: try graph(proto.graph),
+            graph: try graph(consuming: &graphProto),
             opsetImports: proto.opsetImport.map { OpsetImport(domain: $0.domain, version: $0.version) },
             irVersion: proto.irVersion, producerName: proto.producerName)
         model.producerVersion = proto.producerVersion
@@ -24,6 +29,30 @@ struct ONNXDecoder {
         }
         model.preserved = PreservedFields(proto.unknownFields.data)
         return model
+    }
+
+    /// The graph, emptying `proto`'s nodes and initializers one by one as they are converted.
+    func graph(consuming proto: inout Onnx_GraphProto) throws -> Graph {
+        var nodeProtos = proto.node
+        var tensorProtos = proto.initializer
+        proto.node = []
+        proto.initializer = []
+        var nodes: [Node] = []
+        nodes.reserveCapacity(nodeProtos.count)
+        for index in nodeProtos.indices {
+            nodes.append(try node(nodeProtos[index]))
+            nodeProtos[index] = Onnx_NodeProto()
+        }
+        var initializers: [GraphTensor] = []
+        initializers.reserveCapacity(tensorProtos.count)
+        for index in tensorProtos.indices {
+            initializers.append(try tensor(tensorProtos[index], context: tensorProtos[index].name))
+            tensorProtos[index] = Onnx_TensorProto()
+        }
+        var result = try graph(proto)
+        result.nodes = nodes
+        result.initializers = initializers
+        return result
     }
 
     func graph(_ proto: Onnx_GraphProto) throws -> Graph {
