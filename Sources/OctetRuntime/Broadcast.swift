@@ -138,14 +138,7 @@ enum Broadcast {
         let shape = try Self.shape([a.shape, b.shape])
         let count = shape.reduce(1, *)
         guard var layout = RowLayout(Access(a.shape, in: shape), Access(b.shape, in: shape), last: Swift.max(shape.last ?? 1, 1)) else {
-            return try binary(a, b, as: Float.self, Float.self, into: Float.self) { x, y in
-                switch op {
-                case .add: x + y
-                case .sub: x - y
-                case .mul: x * y
-                case .div: x / y
-                }
-            }
+            return generalRows(a, b, shape: shape, op)
         }
         // Rows that continue one another (each input a tensor or a scalar) form one long row,
         // split into chunks below.
@@ -173,6 +166,39 @@ enum Broadcast {
                         for row in range {
                             octet_binary_f32(op.code, source.pointer + row * left.1, Int32(left.0), other.pointer + row * right.1, Int32(right.0),
                                              target.pointer + row * width, width)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `floatBinary` for the general broadcast pattern (an attention mask [b, 1, 1, s] against
+    /// scores [b, h, s, s]): the C kernel over each innermost output row, rows split over threads,
+    /// each row's input offsets computed from its index.
+    private static func generalRows(_ a: Tensor, _ b: Tensor, shape: [Int], _ op: FloatOperator) -> Tensor {
+        let count = shape.reduce(1, *)
+        let inner = Swift.max(shape.last ?? 1, 1)
+        let outer = Array(shape.dropLast())
+        let outerStrides = Layout.strides(outer)
+        let (aStrides, bStrides) = (strides(of: a.shape, in: shape), strides(of: b.shape, in: shape))
+        let (aStep, bStep) = (Int32(aStrides.last ?? 0), Int32(bStrides.last ?? 0))
+        return a.withElements(as: Float.self) { x in
+            b.withElements(as: Float.self) { y in
+                Tensor.buildOverwriting(Float.self, shape: shape) { out in
+                    guard count > 0, let xBase = x.baseAddress, let yBase = y.baseAddress, let outBase = out.baseAddress else { return }
+                    let (source, other, target) = (UnsafeSendablePointer(pointer: xBase), UnsafeSendablePointer(pointer: yBase),
+                                                   UnsafeSendableMutablePointer(pointer: outBase))
+                    ThreadPool.parallelFor(count / inner, minimumChunk: Swift.max(1, 32_768 / inner)) { range in
+                        for row in range {
+                            var (remainder, left, right) = (row, 0, 0)
+                            for axis in 0..<outer.count {
+                                let coordinate = remainder / outerStrides[axis]
+                                remainder -= coordinate * outerStrides[axis]
+                                left += coordinate * aStrides[axis]
+                                right += coordinate * bStrides[axis]
+                            }
+                            octet_binary_f32(op.code, source.pointer + left, aStep, other.pointer + right, bStep, target.pointer + row * inner, inner)
                         }
                     }
                 }
