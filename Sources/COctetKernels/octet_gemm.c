@@ -251,3 +251,74 @@ void octet_sgemv_packed(GEMV_PARAMS) {
 #endif
     gemv_portable(GEMV_ARGS);
 }
+
+#ifdef OCTET_X86
+// The 12 × 16 AVX-512 tile with B row p at b + offsets[p]: an implicit-GEMM convolution reads
+// its 16 input values straight from a zero-padded image (stride 1), no im2col.
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void tile_offsets_rows(
+    const int ROWS, int k, const float *a, const float *b, const long *offsets, float *c, long ldc, int width,
+    const float *row_bias, int relu) {
+    __m512 acc[OCTET_GEMM_PACKED_ROWS];
+    for (int r = 0; r < ROWS; r++) acc[r] = row_bias ? _mm512_set1_ps(row_bias[r]) : _mm512_setzero_ps();
+    for (int p = 0; p < k; p++) {
+        __m512 column = _mm512_loadu_ps(b + offsets[p]);
+        const float *x = a + (long)p * OCTET_GEMM_PACKED_ROWS;
+        for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r]), column, acc[r]);
+    }
+    __mmask16 mask = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1u);
+    for (int r = 0; r < ROWS; r++) {
+        __m512 value = acc[r];
+        if (relu) value = _mm512_max_ps(_mm512_setzero_ps(), value); // NaN stays NaN
+        _mm512_mask_storeu_ps(c + r * ldc, mask, value);
+    }
+}
+
+#define OFFSETS_PARAMS int k, const float *a, const float *b, const long *offsets, float *c, long ldc, int width, \
+    const float *row_bias, int relu
+#define OFFSETS_ROWS(n) \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_offsets_##n(OFFSETS_PARAMS) { \
+        tile_offsets_rows(n, k, a, b, offsets, c, ldc, width, row_bias, relu); \
+    }
+OFFSETS_ROWS(1) OFFSETS_ROWS(2) OFFSETS_ROWS(3) OFFSETS_ROWS(4) OFFSETS_ROWS(5) OFFSETS_ROWS(6)
+OFFSETS_ROWS(7) OFFSETS_ROWS(8) OFFSETS_ROWS(9) OFFSETS_ROWS(10) OFFSETS_ROWS(11) OFFSETS_ROWS(12)
+
+typedef void (*offsets_function)(OFFSETS_PARAMS);
+static const offsets_function offsets_tiles[OCTET_GEMM_PACKED_ROWS] = {
+    tile_offsets_1, tile_offsets_2, tile_offsets_3, tile_offsets_4, tile_offsets_5, tile_offsets_6,
+    tile_offsets_7, tile_offsets_8, tile_offsets_9, tile_offsets_10, tile_offsets_11, tile_offsets_12};
+#endif
+
+int octet_sgemm_tile_offsets(int rows, int k, const float *a, const float *b, const long *offsets, float *c, long ldc,
+                             int width, const float *row_bias, int relu) {
+#ifdef OCTET_X86
+    if (octet_kernels_level() >= 2) {
+        if (rows <= 0 || width <= 0) return 1;
+        if (rows > OCTET_GEMM_PACKED_ROWS) rows = OCTET_GEMM_PACKED_ROWS;
+        if (width > OCTET_GEMM_NR) width = OCTET_GEMM_NR;
+        offsets_tiles[rows - 1](k, a, b, offsets, c, ldc, width, row_bias, relu);
+        return 1;
+    }
+#endif
+    (void)rows; (void)k; (void)a; (void)b; (void)offsets; (void)c; (void)ldc; (void)width; (void)row_bias; (void)relu;
+    return 0;
+}
+
+void octet_pad_planes(const float *image, int channels, int height, int width, int pad_top, int pad_left,
+                      int padded_h, int padded_w, float *padded) {
+    for (int c = 0; c < channels; c++) {
+        const float *plane = image + (long)c * height * width;
+        float *target = padded + (long)c * padded_h * padded_w;
+        for (int r = 0; r < padded_h; r++) {
+            float *line = target + (long)r * padded_w;
+            int ih = r - pad_top;
+            if (ih < 0 || ih >= height) {
+                memset(line, 0, sizeof(float) * (size_t)padded_w);
+                continue;
+            }
+            int right = padded_w - pad_left - width; // zero columns after the copied row
+            memset(line, 0, sizeof(float) * (size_t)pad_left);
+            memcpy(line + pad_left, plane + (long)ih * width, sizeof(float) * (size_t)width);
+            if (right > 0) memset(line + pad_left + width, 0, sizeof(float) * (size_t)right);
+        }
+    }
+}

@@ -87,8 +87,9 @@ enum ConvKernels {
     /// output positions, each thread makes the rows of a chunk of positions (about 512 KB) and
     /// computes its tiles while they are in cache, so the buffer stays small whatever the image
     /// size; otherwise all rows are made once and the filters' row blocks are split over threads.
-    /// A 1×1 stride-1 convolution reads the image itself. Each output element is the same
-    /// micro-kernel sum either way.
+    /// A 1×1 stride-1 convolution reads the image itself; with AVX-512, other stride-1
+    /// convolutions whose output rows fill their panels read a zero-padded copy of the image
+    /// through per-tap offsets (implicit GEMM, no im2col).
     static func conv2d(x: Tensor, w: Tensor, filters packedFilters: PackedFilters, bias biasTensor: Tensor?, group: Int,
                        geometry: ConvGeometry, activation: FusedActivation? = nil) throws -> Tensor {
         // Relu goes into the tiles' stores; other activations run over each finished chunk.
@@ -107,6 +108,21 @@ enum ConvKernels {
         // A 1×1 kernel with stride 1 and no padding reads the image as B itself (rows of
         // `positions`): no im2col, no packing, except for a last partial panel.
         let pointwise = geometry.kernel == [1, 1] && geometry.strides == [1, 1] && geometry.padBegin == [0, 0] && positions == height * width
+        // Stride 1 with AVX-512: implicit GEMM over a zero-padded copy of the image (tiles read
+        // their 16 inputs of each kernel tap in place, no im2col), when output rows fill most of
+        // their 16-wide panels (a panel stays on one output row).
+        let paddedH = height + geometry.padBegin[0] + geometry.padEnd[0]
+        let paddedW = width + geometry.padBegin[1] + geometry.padEnd[1]
+        let rowPanels = (outW + GEMM.panelWidth - 1) / GEMM.panelWidth
+        let implicit = !pointwise && octet_kernels_level() >= 2 && geometry.strides == [1, 1]
+            && (geometry.padBegin + geometry.padEnd).allSatisfy { $0 >= 0 } && outW * 20 >= rowPanels * GEMM.panelWidth * 17
+        let offsets: [Int] = implicit ? (0..<groupChannels).flatMap { channel in
+            (0..<geometry.kernel[0]).flatMap { ki in
+                (0..<geometry.kernel[1]).map { kj in
+                    channel * paddedH * paddedW + ki * geometry.dilations[0] * paddedW + kj * geometry.dilations[1]
+                }
+            }
+        } : []
         let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
         return x.withElements(as: Float.self) { input in
             bias.withUnsafeBufferPointer { biasBuffer in
@@ -174,6 +190,39 @@ enum ConvKernels {
                                             }
                                         }
                                         finish(panels: group)
+                                    }
+                                }
+                            } else if implicit {
+                                let padded = UnsafeMutablePointer<Float>.allocate(capacity: groupChannels * paddedH * paddedW + GEMM.panelWidth)
+                                defer { padded.deallocate() }
+                                (padded + groupChannels * paddedH * paddedW).update(repeating: 0, count: GEMM.panelWidth)
+                                let target = UnsafeSendableMutablePointer(pointer: padded)
+                                ThreadPool.parallelFor(groupChannels, minimumChunk: max(1, 65_536 / max(paddedH * paddedW, 1))) { range in
+                                    octet_pad_planes(image + range.lowerBound * height * width, Int32(range.count), Int32(height), Int32(width),
+                                                     Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]), Int32(paddedH), Int32(paddedW),
+                                                     target.pointer + range.lowerBound * paddedH * paddedW)
+                                }
+                                offsets.withUnsafeBufferPointer { offsetBuffer in
+                                    guard let offsetBase = offsetBuffer.baseAddress else { return }
+                                    let sharedOffsets = UnsafeSendablePointer(pointer: offsetBase)
+                                    // Work units of one output row × one block of 12 filters.
+                                    let work = max(1, rowPanels * panelFloats * GEMM.tileRows)
+                                    ThreadPool.parallelFor(outH * rowBlocks, minimumChunk: max(1, 131_072 / work)) { range in
+                                        for unit in range {
+                                            let (oh, block) = (unit / rowBlocks, unit % rowBlocks)
+                                            let row = block * GEMM.tileRows
+                                            let count = min(GEMM.tileRows, groupFilters - row)
+                                            for panel in 0..<rowPanels {
+                                                let column = panel * GEMM.panelWidth
+                                                _ = octet_sgemm_tile_offsets(Int32(count), Int32(rows), a.block(block),
+                                                                             target.pointer + oh * paddedW + column, sharedOffsets.pointer,
+                                                                             c + row * positions + oh * outW + column, positions,
+                                                                             Int32(min(GEMM.panelWidth, outW - column)), rowBias + row, relu ? 1 : 0)
+                                            }
+                                            if let after {
+                                                for filter in row..<(row + count) { after.apply(c + filter * positions + oh * outW, count: outW) }
+                                            }
+                                        }
                                     }
                                 }
                             } else {
