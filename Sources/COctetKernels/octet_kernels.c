@@ -194,7 +194,7 @@ long octet_depthwise_scratch(int out_h, int out_w, int kernel_h, int kernel_w, i
     long blocks = (out_w + 15) / 16;
     long padded_h = (long)(out_h - 1) * stride_h + (long)(kernel_h - 1) * dilation_h + 1;
     long padded_w = (blocks * 16 - 1) * stride_w + (long)(kernel_w - 1) * dilation_w + 1;
-    return padded_h * padded_w;
+    return padded_h * padded_w + 32; // the AVX-512 stride-2 loads read up to 16 floats past a row
 }
 
 // Copies a plane into `padded` (padded_h × padded_w) at offset (pad_top, pad_left), `fill`
@@ -248,7 +248,64 @@ static inline __attribute__((always_inline)) void depthwise_body(
 static void depthwise_portable(DEPTHWISE_PARAMS) { depthwise_body(DEPTHWISE_ARGS); }
 #ifdef OCTET_X86
 __attribute__((target("avx2,fma"))) static void depthwise_avx2(DEPTHWISE_PARAMS) { depthwise_body(DEPTHWISE_ARGS); }
-__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void depthwise_avx512(DEPTHWISE_PARAMS) { depthwise_body(DEPTHWISE_ARGS); }
+
+// 16 outputs of a depthwise row from the padded plane at `source` (stride 1 or 2).
+#define DEPTHWISE_LOAD(source) (stride_w == 1 ? _mm512_loadu_ps(source) \
+    : _mm512_permutex2var_ps(_mm512_loadu_ps(source), even, _mm512_loadu_ps((source) + 16)))
+
+// AVX-512 with intrinsics, strides 1 and 2: four blocks of 16 outputs at a time, one vector
+// accumulator each (four independent FMA chains hide the FMA latency), every tap of the kernel
+// added before one store.
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void depthwise_avx512(DEPTHWISE_PARAMS) {
+    if (stride_w > 2) {
+        depthwise_body(DEPTHWISE_ARGS);
+        return;
+    }
+    if (out_h <= 0 || out_w <= 0) return;
+    const long blocks = (out_w + 15) / 16;
+    const long padded_h = (long)(out_h - 1) * stride_h + (long)(kernel_h - 1) * dilation_h + 1;
+    const long padded_w = (blocks * 16 - 1) * stride_w + (long)(kernel_w - 1) * dilation_w + 1;
+    pad_plane(image, height, width, pad_top, pad_left, scratch, padded_h, padded_w, 0.0f);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const long step = 16L * stride_w; // padded columns between blocks
+    for (int oh = 0; oh < out_h; oh++) {
+        float *row = out + (long)oh * out_w;
+        const float *top = scratch + (long)oh * stride_h * padded_w;
+        long block = 0;
+        for (; block + 4 <= blocks; block += 4) {
+            __m512 a0 = _mm512_set1_ps(bias), a1 = a0, a2 = a0, a3 = a0;
+            for (int ki = 0; ki < kernel_h; ki++) {
+                const float *line = top + (long)ki * dilation_h * padded_w + block * step;
+                for (int kj = 0; kj < kernel_w; kj++) {
+                    const __m512 w = _mm512_set1_ps(kernel[ki * kernel_w + kj]);
+                    const float *source = line + (long)kj * dilation_w;
+                    a0 = _mm512_fmadd_ps(w, DEPTHWISE_LOAD(source), a0);
+                    a1 = _mm512_fmadd_ps(w, DEPTHWISE_LOAD(source + step), a1);
+                    a2 = _mm512_fmadd_ps(w, DEPTHWISE_LOAD(source + 2 * step), a2);
+                    a3 = _mm512_fmadd_ps(w, DEPTHWISE_LOAD(source + 3 * step), a3);
+                }
+            }
+            __m512 results[4] = {a0, a1, a2, a3};
+            for (int b = 0; b < 4; b++) {
+                long first = (block + b) * 16;
+                long count = out_w - first < 16 ? out_w - first : 16;
+                _mm512_mask_storeu_ps(row + first, (__mmask16)((1u << count) - 1u), results[b]);
+            }
+        }
+        for (; block < blocks; block++) {
+            __m512 a0 = _mm512_set1_ps(bias);
+            for (int ki = 0; ki < kernel_h; ki++) {
+                const float *line = top + (long)ki * dilation_h * padded_w + block * step;
+                for (int kj = 0; kj < kernel_w; kj++) {
+                    a0 = _mm512_fmadd_ps(_mm512_set1_ps(kernel[ki * kernel_w + kj]), DEPTHWISE_LOAD(line + (long)kj * dilation_w), a0);
+                }
+            }
+            long first = block * 16;
+            long count = out_w - first < 16 ? out_w - first : 16;
+            _mm512_mask_storeu_ps(row + first, (__mmask16)((1u << count) - 1u), a0);
+        }
+    }
+}
 #endif
 
 void octet_depthwise_plane(DEPTHWISE_PARAMS) {

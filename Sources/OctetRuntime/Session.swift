@@ -155,8 +155,9 @@ public final class Session {
             }
             if profile != nil {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                profile?[node.opType, default: OperatorTime()].calls += 1
-                profile?[node.opType, default: OperatorTime()].seconds += seconds
+                let key = Self.profileKey(node, inputs: inputs)
+                profile?[key, default: OperatorTime()].calls += 1
+                profile?[key, default: OperatorTime()].seconds += seconds
             }
             for (position, name) in node.outputs.enumerated() where !name.isEmpty {
                 guard position < produced.count else {
@@ -192,6 +193,16 @@ public final class Session {
             guard let value = scope.lookup(output.name) else { throw KernelError("subgraph output '\(output.name)' was not produced") }
             return value
         }
+    }
+
+    /// The profile entry of a node: its operator type, for Conv also its kernel size and
+    /// whether it is depthwise (the kinds run different kernels).
+    static func profileKey(_ node: Node, inputs: [Tensor?]) -> String {
+        guard node.opType == "Conv", inputs.count > 1, let weight = inputs[1], weight.rank >= 3 else { return node.opType }
+        let kernel = weight.shape.dropFirst(2).map(String.init).joined(separator: "×")
+        var group = 1
+        if case .int(let value)? = node.attribute("group")?.value { group = Int(value) }
+        return group > 1 && weight.shape[1] == 1 ? "Conv \(kernel) depthwise" : "Conv \(kernel)"
     }
 
     static func describe(_ tensor: Tensor?) -> String {

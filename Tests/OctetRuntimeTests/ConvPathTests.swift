@@ -4,47 +4,54 @@ import _OctetTestSupport
 @testable import OctetRuntime
 
 /// 2-D Conv through each of its paths — implicit GEMM over a padded image (stride 1, output rows
-/// that fill their panels), im2col rows, 1×1 — against a double-precision direct convolution,
-/// with bias, asymmetric padding and dilation, and with a fused Relu.
+/// that fill their panels), im2col rows, 1×1, depthwise (strides 1, 2 and 3) — against a
+/// double-precision direct convolution, with bias, asymmetric padding and dilation, and with a
+/// fused Relu.
 struct ConvPathTests {
-    static func model(filters: Int, channels: Int, kernel: Int, pads: [Int], dilations: [Int], strides: [Int], relu: Bool) -> Model {
+    static func model(filters: Int, channels: Int, kernel: Int, pads: [Int], dilations: [Int], strides: [Int], group: Int, relu: Bool) -> Model {
         var nodes = [Node(opType: "Conv", inputs: ["x", "w", "b"], outputs: [relu ? "c" : "y"], name: "conv",
                           attributes: [Attribute(name: "pads", value: .ints(pads.map(Int64.init))),
                                        Attribute(name: "dilations", value: .ints(dilations.map(Int64.init))),
-                                       Attribute(name: "strides", value: .ints(strides.map(Int64.init)))])]
+                                       Attribute(name: "strides", value: .ints(strides.map(Int64.init))),
+                                       Attribute(name: "group", value: .int(Int64(group)))])]
         if relu { nodes.append(Node(opType: "Relu", inputs: ["c"], outputs: ["y"], name: "relu")) }
         let graph = Graph(
             name: "conv", nodes: nodes,
             inputs: [.tensor("x", .float32, [.param("n"), .value(channels), .param("h"), .param("w")])],
             outputs: [.tensor("y", .float32, nil)],
             initializers: [
-                GraphTensor(name: "w", tensor: Tensor(shape: [filters, channels, kernel, kernel],
-                                                      scalars: TestModels.randomFloats(filters * channels * kernel * kernel, seed: 41, scale: 0.5))),
+                GraphTensor(name: "w", tensor: Tensor(shape: [filters, channels / group, kernel, kernel],
+                                                      scalars: TestModels.randomFloats(filters * channels / group * kernel * kernel, seed: 41, scale: 0.5))),
                 GraphTensor(name: "b", tensor: Tensor(shape: [filters], scalars: TestModels.randomFloats(filters, seed: 42, scale: 0.5))),
             ])
         return Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 17)])
     }
 
     @Test(arguments: [
-        // (filters, channels, kernel, pads [top, left, bottom, right], dilations, strides, height, width)
-        (14, 5, 3, [1, 2, 0, 1], [1, 1], [1, 1], 9, 32),   // implicit (AVX-512), two row blocks
-        (14, 5, 3, [2, 2, 2, 2], [2, 2], [1, 1], 7, 48),   // implicit, dilated
-        (25, 3, 5, [2, 2, 2, 2], [1, 1], [1, 1], 6, 14),   // implicit: 14 of 16 lanes
-        (14, 5, 3, [1, 1, 1, 1], [1, 1], [2, 2], 9, 32),   // im2col rows (stride 2)
-        (14, 5, 3, [1, 1, 1, 1], [1, 1], [1, 1], 5, 21),   // im2col rows (21 of 32 lanes)
-        (30, 5, 1, [0, 0, 0, 0], [1, 1], [1, 1], 3, 37),   // 1×1
-    ] as [(Int, Int, Int, [Int], [Int], [Int], Int, Int)])
+        // (filters, channels, kernel, pads [top, left, bottom, right], dilations, strides, group, height, width)
+        (14, 5, 3, [1, 2, 0, 1], [1, 1], [1, 1], 1, 9, 32),   // implicit (AVX-512), two row blocks
+        (14, 5, 3, [2, 2, 2, 2], [2, 2], [1, 1], 1, 7, 48),   // implicit, dilated
+        (25, 3, 5, [2, 2, 2, 2], [1, 1], [1, 1], 1, 6, 14),   // implicit: 14 of 16 lanes
+        (14, 5, 3, [1, 1, 1, 1], [1, 1], [2, 2], 1, 9, 32),   // im2col rows (stride 2)
+        (14, 5, 3, [1, 1, 1, 1], [1, 1], [1, 1], 1, 5, 21),   // im2col rows (21 of 32 lanes)
+        (30, 5, 1, [0, 0, 0, 0], [1, 1], [1, 1], 1, 3, 37),   // 1×1
+        (6, 6, 3, [1, 1, 1, 1], [1, 1], [1, 1], 6, 5, 77),    // depthwise: four-block groups and a tail
+        (6, 6, 5, [2, 1, 2, 3], [1, 1], [2, 2], 6, 9, 70),    // depthwise stride 2, asymmetric pads
+        (6, 6, 3, [2, 2, 2, 2], [2, 2], [1, 1], 6, 4, 19),    // depthwise dilated
+        (6, 6, 3, [1, 1, 1, 1], [1, 1], [3, 3], 6, 8, 40),    // depthwise stride 3 (generic loop)
+    ] as [(Int, Int, Int, [Int], [Int], [Int], Int, Int, Int)])
     func matchesADirectConvolution(filters: Int, channels: Int, kernel: Int, pads: [Int], dilations: [Int], strides: [Int],
-                                   height: Int, width: Int) throws {
+                                   group: Int, height: Int, width: Int) throws {
         for relu in [false, true] {
             let model = Self.model(filters: filters, channels: channels, kernel: kernel, pads: pads, dilations: dilations,
-                                   strides: strides, relu: relu)
+                                   strides: strides, group: group, relu: relu)
             let x = Tensor(shape: [2, channels, height, width], scalars: TestModels.randomFloats(2 * channels * height * width, seed: 43, scale: 2))
             let got = try #require(try Session(model: model, options: .init(fuse: true)).run(["x": x])["y"])
             let outH = (height + pads[0] + pads[2] - dilations[0] * (kernel - 1) - 1) / strides[0] + 1
             let outW = (width + pads[1] + pads[3] - dilations[1] * (kernel - 1) - 1) / strides[1] + 1
             #expect(got.shape == [2, filters, outH, outW])
-            let (input, weights) = (x.scalars(as: Float.self), TestModels.randomFloats(filters * channels * kernel * kernel, seed: 41, scale: 0.5))
+            let groupChannels = channels / group
+            let (input, weights) = (x.scalars(as: Float.self), TestModels.randomFloats(filters * groupChannels * kernel * kernel, seed: 41, scale: 0.5))
             let bias = TestModels.randomFloats(filters, seed: 42, scale: 0.5)
             let values = got.scalars(as: Float.self)
             var worst = 0.0
@@ -53,14 +60,15 @@ struct ConvPathTests {
                     for oh in 0..<outH {
                         for ow in 0..<outW {
                             var sum = Double(bias[f])
-                            for c in 0..<channels {
+                            for c in 0..<groupChannels {
+                                let channel = f / (filters / group) * groupChannels + c
                                 for ki in 0..<kernel {
                                     for kj in 0..<kernel {
                                         let ih = oh * strides[0] - pads[0] + ki * dilations[0]
                                         let iw = ow * strides[1] - pads[1] + kj * dilations[1]
                                         guard ih >= 0, ih < height, iw >= 0, iw < width else { continue }
-                                        sum += Double(weights[((f * channels + c) * kernel + ki) * kernel + kj])
-                                            * Double(input[((n * channels + c) * height + ih) * width + iw])
+                                        sum += Double(weights[((f * groupChannels + c) * kernel + ki) * kernel + kj])
+                                            * Double(input[((n * channels + channel) * height + ih) * width + iw])
                                     }
                                 }
                             }
