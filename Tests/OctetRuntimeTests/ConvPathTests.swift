@@ -1,3 +1,4 @@
+import COctetKernels
 import OctetGraph
 import Testing
 import _OctetTestSupport
@@ -6,7 +7,7 @@ import _OctetTestSupport
 /// 2-D Conv through each of its paths — implicit GEMM over a padded image (stride 1, output rows
 /// that fill their panels), im2col rows, 1×1, depthwise (strides 1, 2 and 3) — against a
 /// double-precision direct convolution, with bias, asymmetric padding and dilation, and with a
-/// fused Relu.
+/// fused Relu, on every kernel level the CPU has.
 struct ConvPathTests {
     static func model(filters: Int, channels: Int, kernel: Int, pads: [Int], dilations: [Int], strides: [Int], group: Int, relu: Bool) -> Model {
         var nodes = [Node(opType: "Conv", inputs: ["x", "w", "b"], outputs: [relu ? "c" : "y"], name: "conv",
@@ -42,7 +43,17 @@ struct ConvPathTests {
     ] as [(Int, Int, Int, [Int], [Int], [Int], Int, Int, Int)])
     func matchesADirectConvolution(filters: Int, channels: Int, kernel: Int, pads: [Int], dilations: [Int], strides: [Int],
                                    group: Int, height: Int, width: Int) throws {
-        for relu in [false, true] {
+        // Each kernel level this CPU has (portable, AVX2, AVX-512); the forced level holds for
+        // this thread only, so the run stays on it.
+        let saved = ThreadPool.threads
+        ThreadPool.threads = 1
+        defer {
+            octet_kernels_set_level(-1)
+            ThreadPool.threads = saved
+        }
+        let available = Int(octet_kernels_level())
+        for (level, relu) in (0...available).flatMap({ level in [(level, false), (level, true)] }) {
+            octet_kernels_set_level(Int32(level))
             let model = Self.model(filters: filters, channels: channels, kernel: kernel, pads: pads, dilations: dilations,
                                    strides: strides, group: group, relu: relu)
             let x = Tensor(shape: [2, channels, height, width], scalars: TestModels.randomFloats(2 * channels * height * width, seed: 43, scale: 2))
@@ -78,7 +89,7 @@ struct ConvPathTests {
                     }
                 }
             }
-            #expect(worst <= 1e-4, "largest difference \(worst) (relu: \(relu))")
+            #expect(worst <= 1e-4, "largest difference \(worst) (level \(level), relu: \(relu))")
         }
     }
 }
