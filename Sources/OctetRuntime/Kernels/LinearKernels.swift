@@ -85,15 +85,22 @@ enum LinearKernels {
             b.withElements(as: Float.self) { y in
                 Tensor.build(Float.self, shape: shape) { out in
                     guard let xa = x.baseAddress, let yb = y.baseAddress, let o = out.baseAddress else { return }
-                    for index in 0..<count {
-                        var ia = 0, ib = 0, remainder = index
-                        for axis in 0..<batch.count {
-                            let coordinate = remainder / batchStrides[axis]
-                            remainder %= batchStrides[axis]
-                            ia += coordinate * aStrides[axis]
-                            ib += coordinate * bStrides[axis]
+                    let (left, right, target) = (UnsafeSendablePointer(pointer: xa), UnsafeSendablePointer(pointer: yb),
+                                                 UnsafeSendableMutablePointer(pointer: o))
+                    // Batched products (attention heads) split over threads by product; a single
+                    // product splits its own tiles instead (a nested split runs on its caller).
+                    ThreadPool.parallelFor(count, minimumChunk: max(1, 262_144 / max(m * n * k, 1))) { range in
+                        for index in range {
+                            var ia = 0, ib = 0, remainder = index
+                            for axis in 0..<batch.count {
+                                let coordinate = remainder / batchStrides[axis]
+                                remainder %= batchStrides[axis]
+                                ia += coordinate * aStrides[axis]
+                                ib += coordinate * bStrides[axis]
+                            }
+                            GEMM.multiply(m: m, n: n, k: k, a: left.pointer + ia * m * k, b: right.pointer + ib * k * n,
+                                          c: target.pointer + index * m * n)
                         }
-                        GEMM.multiply(m: m, n: n, k: k, a: xa + ia * m * k, b: yb + ib * k * n, c: o + index * m * n)
                     }
                 }
             }
