@@ -116,6 +116,7 @@ static inline float erf_approx(float x) {
     case OCTET_BINARY_SUB: BINARY_LOOP(u - v) break;                                              \
     case OCTET_BINARY_MUL: BINARY_LOOP(u * v) break;                                              \
     case OCTET_BINARY_DIV: BINARY_LOOP(u / v) break;                                              \
+    case OCTET_BINARY_ADD_RELU: BINARY_LOOP((u + v) < 0.0f ? 0.0f : (u + v)) break;               \
     }
 
 // Softmax of rows of n: y = e^(x - max) / Σ, with e^-inf exactly 0 (masked positions); the

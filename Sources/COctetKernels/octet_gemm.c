@@ -140,22 +140,6 @@ static const tile_function strided_tiles[OCTET_GEMM_PACKED_ROWS] = {
     tile_avx512_strided_9, tile_avx512_strided_10, tile_avx512_strided_11, tile_avx512_strided_12};
 #endif
 
-void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *panel,
-                      float *c, long ldc, int width, int accumulate) {
-    octet_sgemm_tile_ex(rows, k, a, lda, panel, OCTET_GEMM_NR, c, ldc, width, accumulate, 0, 0);
-}
-
-void octet_sgemm_tile_ex(int rows, int k, const float *a, long lda, const float *b, long ldb,
-                         float *c, long ldc, int width, int accumulate, const float *row_bias, int relu) {
-#ifdef OCTET_X86
-    if (octet_kernels_level() >= 1) {
-        tile_avx2(rows, k, a, lda, 1, b, ldb, c, ldc, width, accumulate, row_bias, relu);
-        return;
-    }
-#endif
-    tile_portable(rows, k, a, lda, 1, b, ldb, c, ldc, width, accumulate, row_bias, relu);
-}
-
 // Rows ≤ 12 of A, element (r, p) at a[r · row_step + p · k_step]: one AVX-512 tile, or 6-row
 // tiles of the AVX2 or portable kernel.
 static void tile_rows(int rows, int k, const float *a, long row_step, long k_step, const float *b, long ldb, float *c, long ldc,

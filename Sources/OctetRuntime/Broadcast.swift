@@ -110,7 +110,8 @@ enum Broadcast {
 
     /// The float32 operators with a vectorized C kernel.
     enum FloatOperator: Int32 {
-        case add, sub, mul, div
+        /// `addRelu` is max(0, a + b) (NaN stays NaN): a residual Add fused with its Relu.
+        case add, sub, mul, div, addRelu
 
         init?(_ kind: ArithmeticKernels.Binary.Kind) {
             switch kind {
@@ -128,6 +129,7 @@ enum Broadcast {
             case .sub: Int32(OCTET_BINARY_SUB)
             case .mul: Int32(OCTET_BINARY_MUL)
             case .div: Int32(OCTET_BINARY_DIV)
+            case .addRelu: Int32(OCTET_BINARY_ADD_RELU)
             }
         }
     }

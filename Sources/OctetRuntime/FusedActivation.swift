@@ -2,9 +2,10 @@ import COctetKernels
 import Foundation
 import OctetGraph
 
-/// The activation a fused Conv applies to its output (see ``Fusion``), carried by the node's
-/// private attributes: Relu in the GEMM tile's stores, the others with the C element-wise
-/// kernel over each chunk of output the Conv has just written (still in cache).
+/// The activation a fused Conv (or, Relu only, an Add) applies to its output (see ``Fusion``),
+/// carried by the node's private attributes: Relu in the GEMM tile's stores (in the Add's own
+/// pass), the others with the C element-wise kernel over each chunk of output the Conv has just
+/// written (still in cache).
 struct FusedActivation: Equatable {
     /// Attribute naming the activation (not an ONNX attribute).
     static let attribute = "_octet_fused_activation"

@@ -4,7 +4,7 @@ import OctetGraph
 /// Graph fusions for sessions whose intermediate values nobody observes (`octet run` of the
 /// graph outputs, FP32/INT8 evaluation): BatchNormalization folded into the Conv before it, and
 /// the activation after a Conv (Relu, HardSwish, Sigmoid, SiLU, x·HardSigmoid) computed by the
-/// Conv. Calibration runs the graph as
+/// Conv, and a Relu after an Add computed by the Add. Calibration runs the graph as
 /// written, since it needs every tensor the fusions remove.
 enum Fusion {
     /// `model` with the fusions applied; its graph outputs are unchanged.
@@ -12,6 +12,7 @@ enum Fusion {
         var editor = GraphEditor(model.graph)
         FoldBatchNormalization.apply(&editor)
         fuseConvActivation(&editor)
+        fuseAddRelu(&editor)
         editor.removeUnusedInitializers()
         var fused = model
         fused.graph = editor.graph
@@ -38,6 +39,31 @@ enum Fusion {
             fused.attributes.append(contentsOf: activation.attributes)
             editor.replaceNode(at: index, with: fused)
             removed.formUnion(absorbed)
+        }
+        editor.removeNodes(at: removed)
+    }
+
+    /// Add → Relu (a residual block's sum), where the Relu is the Add output's only reader: the
+    /// Add writes the Relu's output (``FusedActivation`` Relu) in the same pass.
+    static func fuseAddRelu(_ editor: inout GraphEditor) {
+        var consumers: [String: [Int]] = [:]
+        for (index, node) in editor.graph.nodes.enumerated() {
+            for input in Set(node.inputs) where !input.isEmpty { consumers[input, default: []].append(index) }
+        }
+        var removed = IndexSet()
+        for (index, node) in editor.graph.nodes.enumerated() where node.opType == "Add" && OpsetImport.canonical(node.domain) == "" {
+            guard let output = node.outputs.first, !output.isEmpty, !editor.isUsedBeyondNodes(output), let readers = consumers[output],
+                  readers.count == 1, let reader = readers.first, !removed.contains(reader)
+            else { continue }
+            let relu = editor.graph.nodes[reader]
+            guard relu.opType == "Relu", OpsetImport.canonical(relu.domain) == "", relu.inputs == [output], relu.outputs.count == 1,
+                  let target = relu.outputs.first, !target.isEmpty
+            else { continue }
+            var fused = node
+            fused.outputs = [target]
+            fused.attributes.append(contentsOf: FusedActivation(kind: .relu).attributes)
+            editor.replaceNode(at: index, with: fused)
+            removed.insert(reader)
         }
         editor.removeNodes(at: removed)
     }

@@ -1,9 +1,10 @@
 import COctetKernels
 
 /// Single-precision matrix multiply `C = A · B` on row-major buffers: B is packed into panels of
-/// 16 columns, A into micro-panels of 12 rows, and register tiles of 12 × 16 are computed by the
-/// C micro-kernel (AVX-512, or two 6 × 16 tiles with AVX2/FMA or portable C). Row blocks are split over threads; each output element is summed by one
-/// thread in a fixed order, so results do not depend on the thread count.
+/// 16 columns, A into micro-panels of 12 rows (or read in place), and register tiles of 12 × 16
+/// are computed by the C micro-kernel (AVX-512, or two 6 × 16 tiles with AVX2/FMA or portable
+/// C). Tiles are split over threads; each output element is summed by one thread in a fixed
+/// order, so results do not depend on the thread count.
 enum GEMM {
     static let panelWidth = Int(OCTET_GEMM_NR)
     /// Rows of A per tile: one packed micro-panel.
@@ -63,19 +64,18 @@ enum GEMM {
         let k: Int
         let panels: UnsafeMutablePointer<Float>
 
-        /// Packs `a[m×k]` (row stride `lda`, default `k`), the micro-panels split over threads.
-        init(m: Int, k: Int, a: UnsafePointer<Float>, lda: Int? = nil) {
+        /// Packs `a[m×k]` (row-major, contiguous), the micro-panels split over threads.
+        init(m: Int, k: Int, a: UnsafePointer<Float>) {
             self.m = m
             self.k = k
             let blocks = (m + GEMM.tileRows - 1) / GEMM.tileRows
             panels = UnsafeMutablePointer<Float>.allocate(capacity: max(blocks * k * GEMM.tileRows, 1))
-            let stride = lda ?? k
             let source = UnsafeSendablePointer(pointer: a)
             let target = UnsafeSendableMutablePointer(pointer: panels)
             ThreadPool.parallelFor(blocks, minimumChunk: max(1, 32_768 / max(k * GEMM.tileRows, 1))) { range in
                 for block in range {
                     let row = block * GEMM.tileRows
-                    octet_pack_rows(Int32(min(GEMM.tileRows, m - row)), Int32(k), source.pointer + row * stride, stride,
+                    octet_pack_rows(Int32(min(GEMM.tileRows, m - row)), Int32(k), source.pointer + row * k, k,
                                     target.pointer + block * k * GEMM.tileRows)
                 }
             }

@@ -109,4 +109,37 @@ struct FusionTests {
             #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * Swift.max(1, abs($0)) }, "\(name)")
         }
     }
+
+    /// Add → Relu fuses into one pass (broadcast and same-shape sums); an Add whose output is
+    /// also a graph output keeps its Relu. NaN stays NaN, negative sums become 0.
+    @Test func residualAddReluFuses() throws {
+        let graph = Graph(
+            name: "residual",
+            nodes: [
+                Node(opType: "Add", inputs: ["x", "y"], outputs: ["s1"], name: "add1"),
+                Node(opType: "Relu", inputs: ["s1"], outputs: ["r1"], name: "relu1"),
+                Node(opType: "Add", inputs: ["r1", "bias"], outputs: ["s2"], name: "add2"),
+                Node(opType: "Relu", inputs: ["s2"], outputs: ["r2"], name: "relu2"),
+                Node(opType: "Add", inputs: ["r2", "x"], outputs: ["s3"], name: "add3"),
+                Node(opType: "Relu", inputs: ["s3"], outputs: ["r3"], name: "relu3"),
+            ],
+            inputs: [.tensor("x", .float32, [.value(2), .value(3), .value(5)]), .tensor("y", .float32, [.value(2), .value(3), .value(5)])],
+            outputs: [.tensor("r3", .float32, nil), .tensor("s3", .float32, nil)],
+            initializers: [GraphTensor(name: "bias", tensor: Tensor(shape: [5], scalars: [Float](arrayLiteral: -1, 0.5, -0.25, 2, -3)))])
+        let model = Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 14)])
+        let fused = try Session(model: model, options: .init(fuse: true))
+        #expect(fused.model.graph.nodes.map(\.opType) == ["Add", "Add", "Add", "Relu"], "s3 is a graph output, so add3 keeps its Relu")
+        var values = TestModels.randomFloats(30, seed: 21, scale: 2)
+        values[7] = .nan
+        let x = Tensor(shape: [2, 3, 5], scalars: values)
+        let y = Tensor(shape: [2, 3, 5], scalars: TestModels.randomFloats(30, seed: 22, scale: 2))
+        let want = try Session(model: model).run(["x": x, "y": y])
+        let got = try fused.run(["x": x, "y": y])
+        for name in ["r3", "s3"] {
+            let a = try #require(want[name]).scalars(as: Float.self)
+            let b = try #require(got[name]).scalars(as: Float.self)
+            #expect(zip(a, b).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(name)")
+        }
+        #expect(try #require(got["r3"]).scalars(as: Float.self)[7].isNaN)
+    }
 }

@@ -1,6 +1,6 @@
 // Micro-kernels Swift cannot vectorize well without target flags (it emits SSE2 only on
-// x86-64). Each entry point picks an AVX2/FMA implementation at run time when the CPU has it,
-// and a portable one otherwise (other x86-64 CPUs, arm64).
+// x86-64). Each entry point picks an AVX-512 or AVX2/FMA implementation at run time when the
+// CPU has it, and a portable one otherwise (other x86-64 CPUs, arm64).
 #ifndef OCTET_KERNELS_H
 #define OCTET_KERNELS_H
 
@@ -8,31 +8,22 @@
 extern "C" {
 #endif
 
-/// Rows of a register tile (MR) and columns of a packed B panel (NR).
+/// Rows of an AVX2/portable register tile (MR) and columns of a packed B panel (NR).
 enum { OCTET_GEMM_MR = 6, OCTET_GEMM_NR = 16 };
 
 /// Rows of a packed A micro-panel (`octet_pack_rows`).
 enum { OCTET_GEMM_PACKED_ROWS = 12 };
-
-/// C[rows × width] (+)= A[rows × k] · P[k × 16], where P is a packed panel (16 floats per k,
-/// zero-padded past `width`), A has row stride `lda` and C row stride `ldc`; rows ≤ 6.
-void octet_sgemm_tile(int rows, int k, const float *a, long lda, const float *panel,
-                      float *c, long ldc, int width, int accumulate);
-
-/// `octet_sgemm_tile` with B rows `ldb` floats apart (16 for a packed panel; a row stride of an
-/// unpacked B when all 16 columns lie inside it), when `row_bias` is not NULL row r's
-/// accumulators starting from row_bias[r] (a convolution's bias, added in the same pass), and
-/// with `relu` the stored values clamped below at 0 (a fused Relu; NaN stays NaN).
-void octet_sgemm_tile_ex(int rows, int k, const float *a, long lda, const float *b, long ldb,
-                         float *c, long ldc, int width, int accumulate, const float *row_bias, int relu);
 
 /// Packs rows [0, rows) of A (row stride lda, k columns) into a micro-panel: packed[p · 12 + r]
 /// = a[r · lda + p], zero for r ≥ rows (rows ≤ 12).
 void octet_pack_rows(int rows, int k, const float *a, long lda, float *packed);
 
 /// C[rows × width] (+)= A · B for a packed A micro-panel (`octet_pack_rows`, rows ≤ 12) and a B
-/// panel of 16 readable columns whose rows are `ldb` floats apart; `row_bias` and `relu` as in
-/// `octet_sgemm_tile_ex`. AVX-512 runs the 12 rows in one tile, other CPUs in two of 6.
+/// panel of 16 readable columns whose rows are `ldb` floats apart (16 for a packed panel, a row
+/// stride of an unpacked B). `row_bias` (when not NULL) starts row r's sums from row_bias[r] (a
+/// convolution's bias, added in the same pass); `relu` clamps the stored values below at 0 (a
+/// fused Relu; NaN stays NaN). AVX-512 runs the 12 rows in one tile, other CPUs in two of 6
+/// (AVX2/FMA or portable C).
 void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, long ldb, float *c, long ldc,
                              int width, int accumulate, const float *row_bias, int relu);
 
@@ -130,7 +121,7 @@ void octet_softmax_rows_f32(const float *x, float *y, long rows, long n);
 void octet_sum_rows_f32(const float *x, float *y, long rows, long n, double scale);
 
 /// Arithmetic operators of `octet_binary_f32`.
-enum { OCTET_BINARY_ADD = 0, OCTET_BINARY_SUB = 1, OCTET_BINARY_MUL = 2, OCTET_BINARY_DIV = 3 };
+enum { OCTET_BINARY_ADD = 0, OCTET_BINARY_SUB = 1, OCTET_BINARY_MUL = 2, OCTET_BINARY_DIV = 3, OCTET_BINARY_ADD_RELU = 4 };
 
 /// y[i] = a[i · step_a] op b[i · step_b] for i < n, steps 0 (a broadcast scalar) or 1.
 void octet_binary_f32(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n);

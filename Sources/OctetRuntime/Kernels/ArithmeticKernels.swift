@@ -28,6 +28,14 @@ enum ArithmeticKernels {
         }
     }
 
+    /// Add, with the Relu after it when the session fused one (``Fusion``): one pass for float32.
+    static func add(_ context: KernelContext) throws -> Tensor {
+        let (a, b) = (try context.input(0), try context.input(1))
+        guard FusedActivation(context)?.kind == .relu else { return try binary(a, b, .add) }
+        if a.dtype == .float32 && b.dtype == .float32 { return try Broadcast.floatBinary(a, b, .addRelu) }
+        return try ActivationKernels.unary(try binary(a, b, .add), .relu)
+    }
+
     /// Applies a binary kernel, widening float16/bfloat16 to float32 and back.
     static func binary(_ a: Tensor, _ b: Tensor, _ kind: Binary.Kind) throws -> Tensor {
         guard a.dtype == b.dtype else { throw KernelError("input types differ: \(a.dtype) and \(b.dtype)") }
@@ -75,7 +83,7 @@ enum ArithmeticKernels {
     }
 
     static func register(in registry: inout OpRegistry) {
-        registry.register("Add") { [try binary($0.input(0), $0.input(1), .add)] }
+        registry.register("Add") { context in [try add(context)] }
         registry.register("Sub") { [try binary($0.input(0), $0.input(1), .sub)] }
         registry.register("Mul") { [try binary($0.input(0), $0.input(1), .mul)] }
         registry.register("Div") { [try binary($0.input(0), $0.input(1), .div)] }

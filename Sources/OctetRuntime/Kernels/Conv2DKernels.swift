@@ -1,0 +1,248 @@
+import COctetKernels
+import Foundation
+import OctetGraph
+
+/// 2-D convolutions: dense and grouped (GEMM tiles over packed filters), depthwise.
+extension ConvKernels {
+    /// 2-D convolution: the filters as packed GEMM micro-panels (once per session for constant
+    /// weights), im2col as rows (C kernel) that the tiles read 16 columns at a time. With many
+    /// output positions, each thread makes the rows of a chunk of positions (about 512 KB) and
+    /// computes its tiles while they are in cache, so the buffer stays small whatever the image
+    /// size; otherwise all rows are made once and the filters' row blocks are split over threads.
+    /// A 1×1 stride-1 convolution reads the image itself; with AVX-512, other stride-1
+    /// convolutions whose output rows fill their panels read a zero-padded copy of the image
+    /// through per-tap offsets (implicit GEMM, no im2col).
+    static func conv2d(x: Tensor, w: Tensor, filters packedFilters: PackedFilters, bias biasTensor: Tensor?, group: Int,
+                       geometry: ConvGeometry, activation: FusedActivation? = nil) throws -> Tensor {
+        // Relu goes into the tiles' stores; other activations run over each finished chunk.
+        let relu = activation?.kind == .relu
+        let after = relu ? nil : activation
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let filters = w.shape[0]
+        let groupChannels = channels / group
+        let groupFilters = filters / group
+        let (outH, outW) = (geometry.output[0], geometry.output[1])
+        let positions = outH * outW
+        let rows = groupChannels * geometry.kernelVolume
+        let panels = (positions + GEMM.panelWidth - 1) / GEMM.panelWidth
+        let panelFloats = rows * GEMM.panelWidth
+        let rowBlocks = (groupFilters + GEMM.tileRows - 1) / GEMM.tileRows
+        // A 1×1 kernel with stride 1 and no padding reads the image as B itself (rows of
+        // `positions`): no im2col, no packing, except for a last partial panel.
+        let pointwise = geometry.kernel == [1, 1] && geometry.strides == [1, 1] && geometry.padBegin == [0, 0] && positions == height * width
+        // Stride 1 with AVX-512: implicit GEMM over a zero-padded copy of the image (tiles read
+        // their 16 inputs of each kernel tap in place, no im2col), when output rows fill most of
+        // their 16-wide panels (a panel stays on one output row).
+        let paddedH = height + geometry.padBegin[0] + geometry.padEnd[0]
+        let paddedW = width + geometry.padBegin[1] + geometry.padEnd[1]
+        let rowPanels = (outW + GEMM.panelWidth - 1) / GEMM.panelWidth
+        let implicit = !pointwise && octet_kernels_level() >= 2 && geometry.strides == [1, 1]
+            && (geometry.padBegin + geometry.padEnd).allSatisfy { $0 >= 0 } && outW * 20 >= rowPanels * GEMM.panelWidth * 17
+        let offsets: [Int] = implicit ? (0..<groupChannels).flatMap { channel in
+            (0..<geometry.kernel[0]).flatMap { ki in
+                (0..<geometry.kernel[1]).map { kj in
+                    channel * paddedH * paddedW + ki * geometry.dilations[0] * paddedW + kj * geometry.dilations[1]
+                }
+            }
+        } : []
+        let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
+        return x.withElements(as: Float.self) { input in
+            bias.withUnsafeBufferPointer { biasBuffer in
+                Tensor.buildOverwriting(Float.self, shape: [batch, filters, outH, outW]) { out in
+                    guard let inBase = input.baseAddress, let outBase = out.baseAddress, let biasBase = biasBuffer.baseAddress
+                    else { return }
+                    let sharedInput = UnsafeSendablePointer(pointer: inBase)
+                    let sharedBias = UnsafeSendablePointer(pointer: biasBase)
+                    let sharedOut = UnsafeSendableMutablePointer(pointer: outBase)
+                    for n in 0..<batch {
+                        for g in 0..<group {
+                            let image = sharedInput.pointer + (n * channels + g * groupChannels) * height * width
+                            let a = packedFilters.groups[g]
+                            let c = sharedOut.pointer + (n * filters + g * groupFilters) * positions
+                            let rowBias = sharedBias.pointer + g * groupFilters
+                            func pack(_ first: Int, _ last: Int, into buffer: UnsafeMutablePointer<Float>) {
+                                octet_im2col_panels_2d(
+                                    image, Int32(groupChannels), Int32(height), Int32(width),
+                                    Int32(geometry.kernel[0]), Int32(geometry.kernel[1]), Int32(geometry.strides[0]), Int32(geometry.strides[1]),
+                                    Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
+                                    Int32(outH), Int32(outW), Int32(first), Int32(last), buffer)
+                            }
+                            /// The tiles of one panel whose B rows are `ldb` apart.
+                            func tiles(panel: Int, b: UnsafePointer<Float>, ldb: Int, blocks: Range<Int>) {
+                                let column = panel * GEMM.panelWidth
+                                for block in blocks {
+                                    let row = block * GEMM.tileRows
+                                    octet_sgemm_tile_packed(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a.block(block),
+                                                            b, ldb, c + row * positions + column, positions,
+                                                            Int32(min(GEMM.panelWidth, positions - column)), 0, rowBias + row, relu ? 1 : 0)
+                                }
+                            }
+                            /// The activation over output columns (positions) of panels `range`, every filter.
+                            func finish(panels range: Range<Int>) {
+                                guard let after else { return }
+                                let first = range.lowerBound * GEMM.panelWidth
+                                let count = min(positions, range.upperBound * GEMM.panelWidth) - first
+                                for filter in 0..<groupFilters { after.apply(c + filter * positions + first, count: count) }
+                            }
+                            if pointwise && positions == 1 {
+                                // One position: a matrix-vector product per block of 12 filters.
+                                for block in 0..<rowBlocks {
+                                    let row = block * GEMM.tileRows
+                                    octet_sgemv_packed(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a.block(block), image, 1,
+                                                       c + row, rowBias + row, relu ? 1 : 0)
+                                }
+                                finish(panels: 0..<1)
+                            } else if pointwise {
+                                let work = max(1, rows * GEMM.panelWidth * groupFilters)
+                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
+                                    var partial: UnsafeMutablePointer<Float>?
+                                    defer { partial?.deallocate() }
+                                    // Eight panels at a time, so the activation finds their outputs in cache.
+                                    for start in stride(from: range.lowerBound, to: range.upperBound, by: 8) {
+                                        let group = start..<min(start + 8, range.upperBound)
+                                        for panel in group {
+                                            let column = panel * GEMM.panelWidth
+                                            if column + GEMM.panelWidth <= positions {
+                                                tiles(panel: panel, b: image + column, ldb: positions, blocks: 0..<rowBlocks)
+                                            } else {
+                                                let buffer = partial ?? UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
+                                                partial = buffer
+                                                pack(panel, panel + 1, into: buffer)
+                                                tiles(panel: panel, b: buffer, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
+                                            }
+                                        }
+                                        finish(panels: group)
+                                    }
+                                }
+                            } else if implicit {
+                                let padded = UnsafeMutablePointer<Float>.allocate(capacity: groupChannels * paddedH * paddedW + GEMM.panelWidth)
+                                defer { padded.deallocate() }
+                                (padded + groupChannels * paddedH * paddedW).update(repeating: 0, count: GEMM.panelWidth)
+                                let target = UnsafeSendableMutablePointer(pointer: padded)
+                                ThreadPool.parallelFor(groupChannels, minimumChunk: max(1, 65_536 / max(paddedH * paddedW, 1))) { range in
+                                    octet_pad_planes(image + range.lowerBound * height * width, Int32(range.count), Int32(height), Int32(width),
+                                                     Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]), Int32(paddedH), Int32(paddedW),
+                                                     target.pointer + range.lowerBound * paddedH * paddedW)
+                                }
+                                offsets.withUnsafeBufferPointer { offsetBuffer in
+                                    guard let offsetBase = offsetBuffer.baseAddress else { return }
+                                    let sharedOffsets = UnsafeSendablePointer(pointer: offsetBase)
+                                    // Work units of one output row × one block of 12 filters.
+                                    let work = max(1, rowPanels * panelFloats * GEMM.tileRows)
+                                    ThreadPool.parallelFor(outH * rowBlocks, minimumChunk: max(1, 131_072 / work)) { range in
+                                        for unit in range {
+                                            let (oh, block) = (unit / rowBlocks, unit % rowBlocks)
+                                            let row = block * GEMM.tileRows
+                                            let count = min(GEMM.tileRows, groupFilters - row)
+                                            for panel in 0..<rowPanels {
+                                                let column = panel * GEMM.panelWidth
+                                                _ = octet_sgemm_tile_offsets(Int32(count), Int32(rows), a.block(block),
+                                                                             target.pointer + oh * paddedW + column, sharedOffsets.pointer,
+                                                                             c + row * positions + oh * outW + column, positions,
+                                                                             Int32(min(GEMM.panelWidth, outW - column)), rowBias + row, relu ? 1 : 0)
+                                            }
+                                            if let after {
+                                                for filter in row..<(row + count) { after.apply(c + filter * positions + oh * outW, count: outW) }
+                                            }
+                                        }
+                                    }
+                                }
+                            } else {
+                                /// im2col rows for `count` positions from `first`, channels `range`, row stride `ldb`.
+                                func columns(_ first: Int, _ count: Int, channels range: Range<Int>, ldb: Int, into buffer: UnsafeMutablePointer<Float>) {
+                                    octet_im2col_rows_2d(
+                                        image, Int32(groupChannels), Int32(height), Int32(width),
+                                        Int32(geometry.kernel[0]), Int32(geometry.kernel[1]), Int32(geometry.strides[0]), Int32(geometry.strides[1]),
+                                        Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
+                                        Int32(outH), Int32(outW), first, Int32(count), Int32(range.lowerBound), Int32(range.upperBound), ldb, buffer)
+                                }
+                                if panels >= rowBlocks {
+                                    // Chunks of panels whose im2col rows fit in about 512 KB, at least two per thread.
+                                    let chunkPanels = max(1, min(131_072 / max(panelFloats, 1), panels / max(2 * ThreadPool.threads, 1)))
+                                    let chunks = (panels + chunkPanels - 1) / chunkPanels
+                                    let ldb = chunkPanels * GEMM.panelWidth
+                                    let work = max(1, chunkPanels * panelFloats * groupFilters)
+                                    ThreadPool.parallelFor(chunks, minimumChunk: max(1, 131_072 / work)) { range in
+                                        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: rows * ldb)
+                                        defer { buffer.deallocate() }
+                                        for chunk in range {
+                                            let firstPanel = chunk * chunkPanels
+                                            let lastPanel = min(panels, firstPanel + chunkPanels)
+                                            let first = firstPanel * GEMM.panelWidth
+                                            columns(first, min(positions, lastPanel * GEMM.panelWidth) - first, channels: 0..<groupChannels, ldb: ldb, into: buffer)
+                                            for panel in firstPanel..<lastPanel {
+                                                tiles(panel: panel, b: buffer + (panel - firstPanel) * GEMM.panelWidth, ldb: ldb, blocks: 0..<rowBlocks)
+                                            }
+                                            finish(panels: firstPanel..<lastPanel)
+                                        }
+                                    }
+                                } else {
+                                    let ldb = panels * GEMM.panelWidth
+                                    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * ldb, 1))
+                                    defer { buffer.deallocate() }
+                                    let shared = UnsafeSendableMutablePointer(pointer: buffer)
+                                    let channelWork = max(1, geometry.kernelVolume * ldb)
+                                    ThreadPool.parallelFor(groupChannels, minimumChunk: max(1, 16_384 / channelWork)) { range in
+                                        columns(0, positions, channels: range, ldb: ldb, into: shared.pointer)
+                                    }
+                                    let tileWork = max(1, rows * GEMM.panelWidth * GEMM.tileRows * panels)
+                                    ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / tileWork)) { blocks in
+                                        for panel in 0..<panels {
+                                            tiles(panel: panel, b: shared.pointer + panel * GEMM.panelWidth, ldb: ldb, blocks: blocks)
+                                        }
+                                        if let after {
+                                            let first = blocks.lowerBound * GEMM.tileRows
+                                            let last = min(groupFilters, blocks.upperBound * GEMM.tileRows)
+                                            after.apply(c + first * positions, count: (last - first) * positions)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Depthwise 2-D convolution (one input channel per group): one C pass per plane over a
+    /// zero-padded copy (scratch reused within each thread's planes), planes in parallel, a fused
+    /// activation applied to each plane as it is finished.
+    static func depthwise2d(x: Tensor, w: Tensor, bias biasTensor: Tensor?, geometry g: ConvGeometry,
+                            activation: FusedActivation? = nil) throws -> Tensor {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let filters = w.shape[0]
+        let multiplier = filters / channels
+        let (outH, outW) = (g.output[0], g.output[1])
+        let (kernelH, kernelW) = (g.kernel[0], g.kernel[1])
+        // Plain locals: array reads in the inner loop would cost bounds checks and retains.
+        let (strideH, strideW, padTop, padLeft) = (g.strides[0], g.strides[1], g.padBegin[0], g.padBegin[1])
+        let (dilationH, dilationW) = (g.dilations[0], g.dilations[1])
+        let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
+        return x.withElements(as: Float.self) { input in
+            w.withElements(as: Float.self) { weights in
+                Tensor.build(Float.self, shape: [batch, filters, outH, outW]) { out in
+                    guard let inBase = input.baseAddress, let wBase = weights.baseAddress, let outBase = out.baseAddress else { return }
+                    let (source, kernels, target) = (UnsafeSendablePointer(pointer: inBase), UnsafeSendablePointer(pointer: wBase),
+                                                     UnsafeSendableMutablePointer(pointer: outBase))
+                    let scratchFloats = octet_depthwise_scratch(Int32(outH), Int32(outW), Int32(kernelH), Int32(kernelW), Int32(strideH),
+                                                                Int32(strideW), Int32(dilationH), Int32(dilationW))
+                    ThreadPool.parallelFor(batch * filters, minimumChunk: max(1, 4096 / max(outH * outW * kernelH * kernelW, 1))) { range in
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(scratchFloats, 1))
+                        defer { scratch.deallocate() }
+                        for plane in range {
+                            let (n, f) = (plane / filters, plane % filters)
+                            let image = source.pointer + (n * channels + f / multiplier) * height * width
+                            let kernel = kernels.pointer + f * kernelH * kernelW
+                            let result = target.pointer + plane * outH * outW
+                            octet_depthwise_plane(image, Int32(height), Int32(width), kernel, Int32(kernelH), Int32(kernelW),
+                                                  Int32(strideH), Int32(strideW), Int32(dilationH), Int32(dilationW),
+                                                  Int32(padTop), Int32(padLeft), bias[f], result, Int32(outH), Int32(outW), scratch)
+                            activation?.apply(result, count: outH * outW)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
