@@ -1,11 +1,12 @@
 """Octet's CPU engine against ONNX Runtime on the same machine, in one run.
 
-    python Benchmarks/engine_vs_ort.py [--octet PATH] [--threads 1 2] [--iterations N] [--only SUBSTRING] [--no-gemm] [--check]
+    python Benchmarks/engine_vs_ort.py [--octet PATH] [--threads 1 2] [--iterations N] [--repeat R] [--only SUBSTRING] [--no-gemm] [--check]
 
 For each model of Benchmarks/bench_models.py (realistic sizes) and each thread count, runs
 ONNX Runtime (CPU provider, intra_op_num_threads = threads, graph optimizations on) and
 `octet run --threads` one after the other, each in its own process with one warm-up run and
-N timed runs, and prints the median latency of each, the Octet / ONNX Runtime ratio and each
+N timed runs (with --repeat R, R such pairs interleaved, each engine's lowest median kept), and
+prints the median latency of each, the Octet / ONNX Runtime ratio and each
 process's peak RSS (the ONNX Runtime figure includes the Python interpreter and NumPy, about
 40 MB). Then a GEMM table: Octet's MatMul (a one-node model) against NumPy's BLAS, in GFLOP/s,
 on 1024³ and on GEMM shapes of the models. Use a release build (`swift build -c release`);
@@ -125,6 +126,9 @@ def main():
     parser.add_argument("--only", default="", help="run only the models whose name contains this")
     parser.add_argument("--no-gemm", action="store_true")
     parser.add_argument("--check", action="store_true", help="first require Octet's outputs within 1e-4 (relative to the largest) of ONNX Runtime's")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each engine this many times (interleaved) and keep each one's lowest median: on a shared "
+                             "machine, the run least disturbed by other load")
     args = parser.parse_args()
     folder = pathlib.Path(tempfile.mkdtemp())
     print(f"{'model':26} {'thr':>3} {'ORT ms':>9} {'Octet ms':>9} {'ratio':>6} {'ORT MiB':>8} {'Octet MiB':>9}", flush=True)
@@ -141,10 +145,13 @@ def main():
         if args.check:
             check(args.octet, saved[key], folder / f"{slug}.npz", feeds, folder)
         for threads in args.threads:
-            ort_ms, ort_rss = run([sys.executable, "-c", ORT_WORKER, str(saved[key]), str(folder / f"{slug}.npz"),
-                                            str(threads), str(args.iterations)])
-            octet_ms, octet_rss = run([args.octet, "run", str(saved[key]), "--load-inputs", str(folder / f"{slug}.npz"),
-                                                "--warm-up", "1", "--iterations", str(args.iterations), "--threads", str(threads)])
+            ort, octet = [], []
+            for _ in range(max(args.repeat, 1)):
+                ort.append(run([sys.executable, "-c", ORT_WORKER, str(saved[key]), str(folder / f"{slug}.npz"),
+                                str(threads), str(args.iterations)]))
+                octet.append(run([args.octet, "run", str(saved[key]), "--load-inputs", str(folder / f"{slug}.npz"),
+                                  "--warm-up", "1", "--iterations", str(args.iterations), "--threads", str(threads)]))
+            (ort_ms, ort_rss), (octet_ms, octet_rss) = min(ort), min(octet)
             print(f"{name:26} {threads:3} {ort_ms:9.2f} {octet_ms:9.2f} {octet_ms / ort_ms:6.2f} {ort_rss:8.0f} {octet_rss:9.0f}", flush=True)
     if args.no_gemm:
         return
