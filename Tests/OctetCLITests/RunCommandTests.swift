@@ -35,6 +35,33 @@ struct RunCommandTests {
         #expect(try archive.tensor("pooler_output").shape == [2, 16])
     }
 
+    /// `--profile`: one row per operator type of the model, calls per run equal to its node count,
+    /// shares summing to about 100 %, and the total last.
+    @Test func profilePrintsKernelTimePerOperator() throws {
+        let folder = try TemporaryFolder()
+        let inputs = try Self.encoderInputs(in: folder)
+        let result = try OctetProcess.run(["run", Self.example, "--load-inputs", inputs.path, "--iterations", "3", "--profile"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        let header = try #require(lines.firstIndex { $0.hasPrefix("operator") })
+        let rows = lines[(header + 1)...].filter { !$0.hasPrefix("all kernels") }
+        #expect(lines.last?.hasPrefix("all kernels") == true)
+        // The encoder has no Conv or Add → Relu, so the fused session keeps every node.
+        let model = try Model.load(contentsOf: URL(fileURLWithPath: Self.example))
+        var counts: [String: Int] = [:]
+        for node in model.graph.nodes { counts[node.opType, default: 0] += 1 }
+        var shares = 0.0
+        for row in rows {
+            let fields = row.split(separator: " ").map(String.init)
+            let name = try #require(fields.first)
+            let calls = try #require(fields.last.flatMap(Double.init))
+            shares += Double(fields[fields.count - 2].dropLast()) ?? 0
+            #expect(counts[name].map { Double($0) == calls } ?? false, "\(name): \(calls) calls per run")
+        }
+        #expect(rows.count == counts.count)
+        #expect(abs(shares - 100) < 1, "shares add up to \(shares) %")
+    }
+
     @Test func allOutputsIncludeIntermediates() throws {
         let folder = try TemporaryFolder()
         let inputs = try Self.encoderInputs(in: folder, sequence: 3)
