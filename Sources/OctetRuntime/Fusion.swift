@@ -24,10 +24,7 @@ enum Fusion {
     /// swish before opset 14). The Conv writes the activation's output (``FusedActivation``) and
     /// the activation's nodes go.
     static func fuseConvActivation(_ editor: inout GraphEditor) {
-        var consumers: [String: [Int]] = [:]
-        for (index, node) in editor.graph.nodes.enumerated() {
-            for input in Set(node.inputs) where !input.isEmpty { consumers[input, default: []].append(index) }
-        }
+        let consumers = readers(in: editor.graph)
         var removed = IndexSet()
         for (index, node) in editor.graph.nodes.enumerated() where node.opType == "Conv" && OpsetImport.canonical(node.domain) == "" {
             guard let output = node.outputs.first, !output.isEmpty, let readers = consumers[output], !editor.isUsedBeyondNodes(output),
@@ -46,10 +43,7 @@ enum Fusion {
     /// Add → Relu (a residual block's sum), where the Relu is the Add output's only reader: the
     /// Add writes the Relu's output (``FusedActivation`` Relu) in the same pass.
     static func fuseAddRelu(_ editor: inout GraphEditor) {
-        var consumers: [String: [Int]] = [:]
-        for (index, node) in editor.graph.nodes.enumerated() {
-            for input in Set(node.inputs) where !input.isEmpty { consumers[input, default: []].append(index) }
-        }
+        let consumers = readers(in: editor.graph)
         var removed = IndexSet()
         for (index, node) in editor.graph.nodes.enumerated() where node.opType == "Add" && OpsetImport.canonical(node.domain) == "" {
             guard let output = node.outputs.first, !output.isEmpty, !editor.isUsedBeyondNodes(output), let readers = consumers[output],
@@ -66,6 +60,15 @@ enum Fusion {
             removed.insert(reader)
         }
         editor.removeNodes(at: removed)
+    }
+
+    /// For each value, the indices of the nodes reading it (each node once).
+    private static func readers(in graph: Graph) -> [String: [Int]] {
+        var consumers: [String: [Int]] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            for input in Set(node.inputs) where !input.isEmpty { consumers[input, default: []].append(index) }
+        }
+        return consumers
     }
 
     /// The activation formed by `readers` of a Conv output, the value it produces and its nodes.

@@ -43,17 +43,13 @@ struct ConvPathTests {
     ] as [(Int, Int, Int, [Int], [Int], [Int], Int, Int, Int)])
     func matchesADirectConvolution(filters: Int, channels: Int, kernel: Int, pads: [Int], dilations: [Int], strides: [Int],
                                    group: Int, height: Int, width: Int) throws {
-        // Each kernel level this CPU has (portable, AVX2, AVX-512); the forced level holds for
-        // this thread only, so the run stays on it.
-        let saved = ThreadPool.threads
-        ThreadPool.threads = 1
-        defer {
-            octet_kernels_set_level(-1)
-            ThreadPool.threads = saved
+        // Each kernel level this CPU has (portable, AVX2, AVX-512), without and with a fused Relu.
+        try forEachKernelLevel { level in
+            for relu in [false, true] {
+                try check(level: level, relu: relu)
+            }
         }
-        let available = Int(octet_kernels_level())
-        for (level, relu) in (0...available).flatMap({ level in [(level, false), (level, true)] }) {
-            octet_kernels_set_level(Int32(level))
+        func check(level: Int, relu: Bool) throws {
             let model = Self.model(filters: filters, channels: channels, kernel: kernel, pads: pads, dilations: dilations,
                                    strides: strides, group: group, relu: relu)
             let x = Tensor(shape: [2, channels, height, width], scalars: TestModels.randomFloats(2 * channels * height * width, seed: 43, scale: 2))

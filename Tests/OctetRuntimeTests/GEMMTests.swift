@@ -9,18 +9,7 @@ import Testing
 struct GEMMTests {
     @Test(arguments: [(1, 1, 1), (7, 37, 13), (6, 16, 64), (13, 5, 300), (64, 48, 3), (25, 33, 40), (11, 17, 129), (30, 70, 19), (13, 64, 5)])
     func matchesReference(m: Int, n: Int, k: Int) {
-        // The forced level holds for this thread only: run on it alone.
-        let saved = ThreadPool.threads
-        ThreadPool.threads = 1
-        defer {
-            octet_kernels_set_level(-1)
-            ThreadPool.threads = saved
-        }
-        let available = Int(octet_kernels_level())
-        for level in 0...available {
-            octet_kernels_set_level(Int32(level))
-            check(m: m, n: n, k: k, level: level)
-        }
+        forEachKernelLevel { level in check(m: m, n: n, k: k, level: level) }
     }
 
     private func check(m: Int, n: Int, k: Int, level: Int) {
