@@ -167,7 +167,11 @@ enum PoolKernels {
         let result = x.withElements(as: Float.self) { input in
             Tensor.build(Float.self, shape: shape) { out in
                 if !isMax, let base = input.baseAddress, let target = out.baseAddress {
-                    octet_sum_rows_f32(base, target, planes, size, 1.0 / Double(max(size, 1)))
+                    let (source, sums) = (UnsafeSendablePointer(pointer: base), UnsafeSendableMutablePointer(pointer: target))
+                    ThreadPool.parallelFor(planes, minimumChunk: max(1, 32_768 / max(size, 1))) { range in
+                        octet_sum_rows_f32(source.pointer + range.lowerBound * size, sums.pointer + range.lowerBound, range.count, size,
+                                           1.0 / Double(max(size, 1)))
+                    }
                     return
                 }
                 for plane in 0..<planes {
