@@ -16,67 +16,6 @@ int octet_stats_portable(void) { return stats_portable; }
 
 int octet_kernels_use_avx2(void) { return octet_kernels_level() >= 1; }
 
-void octet_im2col_panels_2d(const float *image, int channels, int height, int width,
-                            int kernel_h, int kernel_w, int stride_h, int stride_w,
-                            int dilation_h, int dilation_w, int pad_top, int pad_left,
-                            int out_h, int out_w, int first, int last, float *packed) {
-    const long rows = (long)channels * kernel_h * kernel_w;
-    const int positions = out_h * out_w;
-    for (int panel = first; panel < last; panel++) {
-        // The panel's 16 positions split into runs that stay on one output row.
-        int run_start[OCTET_GEMM_NR], run_length[OCTET_GEMM_NR], run_top[OCTET_GEMM_NR], run_left[OCTET_GEMM_NR];
-        int runs = 0, valid = 0;
-        for (int j = 0; j < OCTET_GEMM_NR; j++) {
-            int o = panel * OCTET_GEMM_NR + j;
-            if (o >= positions) break;
-            valid = j + 1;
-            int oh = o / out_w, ow = o % out_w;
-            if (runs > 0 && ow != 0 && j != 0) {
-                run_length[runs - 1]++;
-            } else {
-                run_start[runs] = j;
-                run_length[runs] = 1;
-                run_top[runs] = oh * stride_h - pad_top;
-                run_left[runs] = ow * stride_w - pad_left;
-                runs++;
-            }
-        }
-        float *target = packed + (long)(panel - first) * rows * OCTET_GEMM_NR;
-        for (int c = 0; c < channels; c++) {
-            const float *plane = image + (long)c * height * width;
-            for (int ki = 0; ki < kernel_h; ki++) {
-                for (int kj = 0; kj < kernel_w; kj++) {
-                    for (int r = 0; r < runs; r++) {
-                        float *out = target + run_start[r];
-                        int ih = run_top[r] + ki * dilation_h;
-                        int length = run_length[r];
-                        if (ih < 0 || ih >= height) {
-                            for (int t = 0; t < length; t++) out[t] = 0.0f;
-                            continue;
-                        }
-                        const float *line = plane + (long)ih * width;
-                        int iw = run_left[r] + kj * dilation_w;
-                        if (stride_w == 1 && iw >= 0 && iw + length <= width) {
-                            // A whole panel row is one fixed-size copy the compiler inlines.
-                            if (length == OCTET_GEMM_NR) {
-                                memcpy(out, line + iw, sizeof(float) * OCTET_GEMM_NR);
-                            } else {
-                                for (int t = 0; t < length; t++) out[t] = line[iw + t];
-                            }
-                        } else {
-                            for (int t = 0; t < length; t++, iw += stride_w) {
-                                out[t] = (iw >= 0 && iw < width) ? line[iw] : 0.0f;
-                            }
-                        }
-                    }
-                    for (int j = valid; j < OCTET_GEMM_NR; j++) target[j] = 0.0f;
-                    target += OCTET_GEMM_NR;
-                }
-            }
-        }
-    }
-}
-
 static void column_range(int shift, int stride, int width, int out_w, int *first, int *last);
 
 void octet_im2col_rows_2d(const float *image, int channels, int height, int width,

@@ -49,15 +49,6 @@ void octet_pad_planes(const float *image, int channels, int height, int width, i
 /// Packs columns [column, column + width) of B (row stride ldb, k rows) into a 16-wide panel.
 void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel);
 
-/// im2col for a 2-D convolution written straight into packed panels: panel p holds, for each
-/// row (channel, kernel row, kernel column) in that order, the 16 input values that output
-/// positions 16p … 16p+15 see (0 in the padding and past the last position). Panels
-/// [first, last) are written, panel p at packed + (p − first) · rows · 16.
-void octet_im2col_panels_2d(const float *image, int channels, int height, int width,
-                            int kernel_h, int kernel_w, int stride_h, int stride_w,
-                            int dilation_h, int dilation_w, int pad_top, int pad_left,
-                            int out_h, int out_w, int first, int last, float *packed);
-
 /// im2col for a 2-D convolution as rows: for channels [channel_first, channel_last), kernel rows
 /// and columns, row r = (c·kh + ki)·kw + kj of `columns` (row stride ldb ≥ count) holds the
 /// input value each of the `count` output positions first, first + 1, … sees (0 in the padding);

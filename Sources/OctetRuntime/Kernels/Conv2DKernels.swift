@@ -60,12 +60,14 @@ extension ConvKernels {
                             let a = packedFilters.groups[g]
                             let c = sharedOut.pointer + (n * filters + g * groupFilters) * positions
                             let rowBias = sharedBias.pointer + g * groupFilters
-                            func pack(_ first: Int, _ last: Int, into buffer: UnsafeMutablePointer<Float>) {
-                                octet_im2col_panels_2d(
+                            /// im2col rows for `count` positions from `first`, channels `range`, row stride `ldb`
+                            /// (a packed panel when ldb is 16).
+                            func columns(_ first: Int, _ count: Int, channels range: Range<Int>, ldb: Int, into buffer: UnsafeMutablePointer<Float>) {
+                                octet_im2col_rows_2d(
                                     image, Int32(groupChannels), Int32(height), Int32(width),
                                     Int32(geometry.kernel[0]), Int32(geometry.kernel[1]), Int32(geometry.strides[0]), Int32(geometry.strides[1]),
                                     Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
-                                    Int32(outH), Int32(outW), Int32(first), Int32(last), buffer)
+                                    Int32(outH), Int32(outW), first, Int32(count), Int32(range.lowerBound), Int32(range.upperBound), ldb, buffer)
                             }
                             /// The tiles of one panel whose B rows are `ldb` apart.
                             func tiles(panel: Int, b: UnsafePointer<Float>, ldb: Int, blocks: Range<Int>) {
@@ -107,7 +109,7 @@ extension ConvKernels {
                                             } else {
                                                 let buffer = partial ?? UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
                                                 partial = buffer
-                                                pack(panel, panel + 1, into: buffer)
+                                                columns(column, positions - column, channels: 0..<groupChannels, ldb: GEMM.panelWidth, into: buffer)
                                                 tiles(panel: panel, b: buffer, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
                                             }
                                         }
@@ -148,14 +150,6 @@ extension ConvKernels {
                                     }
                                 }
                             } else {
-                                /// im2col rows for `count` positions from `first`, channels `range`, row stride `ldb`.
-                                func columns(_ first: Int, _ count: Int, channels range: Range<Int>, ldb: Int, into buffer: UnsafeMutablePointer<Float>) {
-                                    octet_im2col_rows_2d(
-                                        image, Int32(groupChannels), Int32(height), Int32(width),
-                                        Int32(geometry.kernel[0]), Int32(geometry.kernel[1]), Int32(geometry.strides[0]), Int32(geometry.strides[1]),
-                                        Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
-                                        Int32(outH), Int32(outW), first, Int32(count), Int32(range.lowerBound), Int32(range.upperBound), ldb, buffer)
-                                }
                                 if panels >= rowBlocks {
                                     // Chunks of panels whose im2col rows fit in about 512 KB, at least two per thread.
                                     let chunkPanels = max(1, min(131_072 / max(panelFloats, 1), panels / max(2 * ThreadPool.threads, 1)))
