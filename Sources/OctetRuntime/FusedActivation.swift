@@ -57,15 +57,18 @@ struct FusedActivation: Equatable {
     /// Applies the activation in place to `count` floats at `values` (the C kernel).
     func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
         guard count > 0 else { return }
-        let op: Int32
+        octet_unary_f32(unaryOperation, values, values, count, alpha, beta)
+    }
+
+    /// The `octet_unary_f32` operation computing this activation (with ``alpha`` and ``beta``).
+    var unaryOperation: Int32 {
         switch kind {
-        case .relu: op = Int32(OCTET_UNARY_RELU)
-        case .hardSwish: op = Int32(OCTET_UNARY_HARD_SWISH)
-        case .sigmoid: op = Int32(OCTET_UNARY_SIGMOID)
-        case .silu: op = Int32(OCTET_UNARY_SILU)
-        case .xHardSigmoid: op = Int32(OCTET_UNARY_X_HARD_SIGMOID)
+        case .relu: Int32(OCTET_UNARY_RELU)
+        case .hardSwish: Int32(OCTET_UNARY_HARD_SWISH)
+        case .sigmoid: Int32(OCTET_UNARY_SIGMOID)
+        case .silu: Int32(OCTET_UNARY_SILU)
+        case .xHardSigmoid: Int32(OCTET_UNARY_X_HARD_SIGMOID)
         }
-        octet_unary_f32(op, values, values, count, alpha, beta)
     }
 
     /// Applies the activation to a whole float32 tensor, split over threads.

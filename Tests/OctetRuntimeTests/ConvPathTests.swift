@@ -40,6 +40,11 @@ struct ConvPathTests {
         (6, 6, 5, [2, 1, 2, 3], [1, 1], [2, 2], 6, 9, 70),    // depthwise stride 2, asymmetric pads
         (6, 6, 3, [2, 2, 2, 2], [2, 2], [1, 1], 6, 4, 19),    // depthwise dilated
         (6, 6, 3, [1, 1, 1, 1], [1, 1], [3, 3], 6, 8, 40),    // depthwise stride 3 (generic loop)
+        (37, 37, 5, [2, 2, 2, 2], [1, 1], [1, 1], 37, 7, 7),  // depthwise, 16 lanes: two full blocks and 5 channels
+        (20, 20, 3, [1, 0, 2, 1], [1, 1], [2, 2], 20, 11, 13), // 16 lanes, stride 2, asymmetric pads
+        (17, 17, 3, [2, 2, 2, 2], [2, 2], [1, 1], 17, 9, 6),  // 16 lanes, dilated
+        (3, 3, 3, [1, 1, 1, 1], [1, 1], [1, 1], 3, 150, 120), // 16 lanes, several strips of rows
+        (12, 6, 3, [1, 1, 1, 1], [1, 1], [1, 1], 6, 6, 9),    // depthwise with two filters per channel
     ] as [(Int, Int, Int, [Int], [Int], [Int], Int, Int, Int)])
     func matchesADirectConvolution(filters: Int, channels: Int, kernel: Int, pads: [Int], dilations: [Int], strides: [Int],
                                    group: Int, height: Int, width: Int) throws {

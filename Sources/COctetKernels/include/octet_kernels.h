@@ -80,6 +80,24 @@ void octet_depthwise_plane(const float *image, int height, int width, const floa
                            int dilation_h, int dilation_w, int pad_top, int pad_left,
                            float bias, float *out, int out_h, int out_w, float *scratch);
 
+/// Floats of scratch `octet_depthwise16` needs for a strip of `rows` output rows.
+long octet_depthwise16_scratch(int rows, int out_w, int kernel_h, int kernel_w, int stride_h, int stride_w,
+                               int dilation_h, int dilation_w);
+
+/// With AVX-512: depthwise 2-D convolution of `channels` ≤ 16 planes at once, channel c's image
+/// at image + c·image_channel_stride (height × width) and its output at
+/// out + c·out_channel_stride (? × out_w), output rows [row_first, row_first + rows) only:
+/// out[c][oh][ow] = bias[c] + Σ kernel[(ki·kernel_w + kj)·16 + c] · in[c][ih][iw] over the taps
+/// inside the image, then `octet_unary_f32(activation, ..., alpha, beta)` unless activation < 0.
+/// `kernel` holds kernel_h·kernel_w vectors of 16 weights, `bias` 16 floats, `scratch`
+/// `octet_depthwise16_scratch(rows, ...)` floats. Returns 1; returns 0, doing nothing, on CPUs
+/// without AVX-512.
+int octet_depthwise16(const float *image, long image_channel_stride, int channels, int height, int width,
+                      const float *kernel, const float *bias, int kernel_h, int kernel_w,
+                      int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top, int pad_left,
+                      float *out, long out_channel_stride, int out_w, int row_first, int rows,
+                      int activation, float alpha, float beta, float *scratch);
+
 /// 2-D max pooling of one plane: each output is the largest input in its window (NaN inputs
 /// are skipped; a window entirely in the padding gives -inf). `scratch` holds
 /// `octet_depthwise_scratch(...)` floats (the same padded copy, filled with -inf).

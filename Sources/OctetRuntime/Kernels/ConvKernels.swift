@@ -30,7 +30,10 @@ enum ConvKernels {
         }
         let geometry = try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel)
         if kernel.count == 2 && group == channels && group > 1 {
-            return try depthwise2d(x: x, w: w, bias: context.optionalInput(2), geometry: geometry, activation: activation)
+            let blocked = context.isConstant(1) && filters == channels && octet_kernels_level() >= 2
+                ? context.prepared("depthwise blocks") { DepthwiseBlocks(w: w) } : nil
+            return try depthwise2d(x: x, w: w, bias: context.optionalInput(2), geometry: geometry, blocked: blocked,
+                                   activation: activation)
                 .converted(to: xOriginal.dtype)
         }
         if kernel.count == 2 {
