@@ -140,6 +140,46 @@ static const tile_function strided_tiles[OCTET_GEMM_PACKED_ROWS] = {
     tile_avx512_strided_9, tile_avx512_strided_10, tile_avx512_strided_11, tile_avx512_strided_12};
 #endif
 
+#ifdef OCTET_X86
+// A panel of W < 12 columns over a packed micro-panel, the 12 rows in vector lanes: each step
+// of p costs W FMAs (one per column, its B value broadcast) where the 16-wide tile spends 12 on
+// mostly empty lanes (a 7 × 7 image's 49 positions leave a panel of one column).
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void narrow_columns(
+    const int W, int rows, int k, const float *a, const float *b, long ldb, float *c, long ldc, int accumulate,
+    const float *row_bias, int relu) {
+    const __mmask16 lanes = (__mmask16)((1u << rows) - 1u);
+    const __m512 start = row_bias ? _mm512_maskz_loadu_ps(lanes, row_bias) : _mm512_setzero_ps();
+    __m512 acc[OCTET_GEMM_PACKED_ROWS - 1];
+    for (int j = 0; j < W; j++) acc[j] = start;
+    for (int p = 0; p < k; p++) {
+        const __m512 column = _mm512_maskz_loadu_ps((__mmask16)0x0FFF, a + (long)p * OCTET_GEMM_PACKED_ROWS);
+        const float *x = b + (long)p * ldb;
+        for (int j = 0; j < W; j++) acc[j] = _mm512_fmadd_ps(column, _mm512_set1_ps(x[j]), acc[j]);
+    }
+    for (int j = 0; j < W; j++) {
+        float values[16];
+        _mm512_storeu_ps(values, acc[j]);
+        for (int r = 0; r < rows; r++) {
+            float v = accumulate ? c[r * ldc + j] + values[r] : values[r];
+            c[r * ldc + j] = relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
+#define NARROW_PARAMS int rows, int k, const float *a, const float *b, long ldb, float *c, long ldc, int accumulate, \
+    const float *row_bias, int relu
+#define NARROW_COLUMNS(n) \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void narrow_##n(NARROW_PARAMS) { \
+        narrow_columns(n, rows, k, a, b, ldb, c, ldc, accumulate, row_bias, relu); \
+    }
+NARROW_COLUMNS(1) NARROW_COLUMNS(2) NARROW_COLUMNS(3) NARROW_COLUMNS(4) NARROW_COLUMNS(5) NARROW_COLUMNS(6)
+NARROW_COLUMNS(7) NARROW_COLUMNS(8) NARROW_COLUMNS(9) NARROW_COLUMNS(10) NARROW_COLUMNS(11)
+
+typedef void (*narrow_function)(NARROW_PARAMS);
+static const narrow_function narrow_panels[OCTET_GEMM_PACKED_ROWS - 1] = {
+    narrow_1, narrow_2, narrow_3, narrow_4, narrow_5, narrow_6, narrow_7, narrow_8, narrow_9, narrow_10, narrow_11};
+#endif
+
 // Rows ≤ 12 of A, element (r, p) at a[r · row_step + p · k_step]: one AVX-512 tile, or 6-row
 // tiles of the AVX2 or portable kernel.
 static void tile_rows(int rows, int k, const float *a, long row_step, long k_step, const float *b, long ldb, float *c, long ldc,
@@ -150,7 +190,9 @@ static void tile_rows(int rows, int k, const float *a, long row_step, long k_ste
     int level = octet_kernels_level();
 #ifdef OCTET_X86
     if (level >= 2) {
-        if (k_step == 1) {
+        if (k_step == OCTET_GEMM_PACKED_ROWS && row_step == 1 && width < OCTET_GEMM_PACKED_ROWS) {
+            narrow_panels[width - 1](rows, k, a, b, ldb, c, ldc, accumulate, row_bias, relu);
+        } else if (k_step == 1) {
             strided_tiles[rows - 1](k, a, row_step, b, ldb, c, ldc, width, accumulate, row_bias, relu);
         } else {
             packed_tiles[rows - 1](k, a, row_step, b, ldb, c, ldc, width, accumulate, row_bias, relu);
