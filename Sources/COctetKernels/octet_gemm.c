@@ -283,7 +283,7 @@ void octet_sgemv_packed(GEMV_PARAMS) {
 // its 16 input values straight from a zero-padded image (stride 1), no im2col.
 static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void tile_offsets_rows(
     const int ROWS, int k, const float *a, const float *b, const long *offsets, float *c, long ldc, int width,
-    const float *row_bias, int relu) {
+    int accumulate, const float *row_bias, int relu) {
     __m512 acc[OCTET_GEMM_PACKED_ROWS];
     for (int r = 0; r < ROWS; r++) acc[r] = row_bias ? _mm512_set1_ps(row_bias[r]) : _mm512_setzero_ps();
     for (int p = 0; p < k; p++) {
@@ -294,16 +294,17 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
     __mmask16 mask = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1u);
     for (int r = 0; r < ROWS; r++) {
         __m512 value = acc[r];
+        if (accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, c + r * ldc));
         if (relu) value = _mm512_max_ps(_mm512_setzero_ps(), value); // NaN stays NaN
         _mm512_mask_storeu_ps(c + r * ldc, mask, value);
     }
 }
 
 #define OFFSETS_PARAMS int k, const float *a, const float *b, const long *offsets, float *c, long ldc, int width, \
-    const float *row_bias, int relu
+    int accumulate, const float *row_bias, int relu
 #define OFFSETS_ROWS(n) \
     __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_offsets_##n(OFFSETS_PARAMS) { \
-        tile_offsets_rows(n, k, a, b, offsets, c, ldc, width, row_bias, relu); \
+        tile_offsets_rows(n, k, a, b, offsets, c, ldc, width, accumulate, row_bias, relu); \
     }
 OFFSETS_ROWS(1) OFFSETS_ROWS(2) OFFSETS_ROWS(3) OFFSETS_ROWS(4) OFFSETS_ROWS(5) OFFSETS_ROWS(6)
 OFFSETS_ROWS(7) OFFSETS_ROWS(8) OFFSETS_ROWS(9) OFFSETS_ROWS(10) OFFSETS_ROWS(11) OFFSETS_ROWS(12)
@@ -315,17 +316,18 @@ static const offsets_function offsets_tiles[OCTET_GEMM_PACKED_ROWS] = {
 #endif
 
 int octet_sgemm_tile_offsets(int rows, int k, const float *a, const float *b, const long *offsets, float *c, long ldc,
-                             int width, const float *row_bias, int relu) {
+                             int width, int accumulate, const float *row_bias, int relu) {
 #ifdef OCTET_X86
     if (octet_kernels_level() >= 2) {
         if (rows <= 0 || width <= 0) return 1;
         if (rows > OCTET_GEMM_PACKED_ROWS) rows = OCTET_GEMM_PACKED_ROWS;
         if (width > OCTET_GEMM_NR) width = OCTET_GEMM_NR;
-        offsets_tiles[rows - 1](k, a, b, offsets, c, ldc, width, row_bias, relu);
+        offsets_tiles[rows - 1](k, a, b, offsets, c, ldc, width, accumulate, row_bias, relu);
         return 1;
     }
 #endif
-    (void)rows; (void)k; (void)a; (void)b; (void)offsets; (void)c; (void)ldc; (void)width; (void)row_bias; (void)relu;
+    (void)rows; (void)k; (void)a; (void)b; (void)offsets; (void)c; (void)ldc; (void)width; (void)accumulate;
+    (void)row_bias; (void)relu;
     return 0;
 }
 

@@ -33,6 +33,7 @@ struct ConvPathTests {
         (14, 5, 3, [1, 2, 0, 1], [1, 1], [1, 1], 1, 9, 32),   // implicit (AVX-512), two row blocks
         (14, 5, 3, [2, 2, 2, 2], [2, 2], [1, 1], 1, 7, 48),   // implicit, dilated
         (25, 3, 5, [2, 2, 2, 2], [1, 1], [1, 1], 1, 6, 14),   // implicit: 14 of 16 lanes
+        (14, 40, 3, [1, 1, 1, 1], [1, 1], [1, 1], 1, 4, 110), // implicit, few filters over wide rows: channel chunks 36 + 4
         (14, 5, 3, [1, 1, 1, 1], [1, 1], [2, 2], 1, 9, 32),   // im2col rows (stride 2)
         (14, 5, 3, [1, 1, 1, 1], [1, 1], [1, 1], 1, 5, 21),   // im2col rows (21 of 32 lanes)
         (30, 5, 1, [0, 0, 0, 0], [1, 1], [1, 1], 1, 3, 37),   // 1×1

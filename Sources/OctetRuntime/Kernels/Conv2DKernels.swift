@@ -129,22 +129,42 @@ extension ConvKernels {
                                 offsets.withUnsafeBufferPointer { offsetBuffer in
                                     guard let offsetBase = offsetBuffer.baseAddress else { return }
                                     let sharedOffsets = UnsafeSendablePointer(pointer: offsetBase)
-                                    // Work units of one output row × one block of 12 filters.
-                                    let work = max(1, rowPanels * panelFloats * GEMM.tileRows)
-                                    ThreadPool.parallelFor(outH * rowBlocks, minimumChunk: max(1, 131_072 / work)) { range in
+                                    // Work units of one output row × one block of 12 filters. With few filters
+                                    // over wide rows (every filter's tiles re-reading more padded rows than L1
+                                    // holds), units of one output row × every filter instead, the input
+                                    // channels in chunks whose rows (≤ 48 KB) stay in L1 while all blocks of
+                                    // filters run over them, later chunks adding to the sums in C.
+                                    let taps = geometry.kernelVolume
+                                    let chunkBudget = 12_288
+                                    let chunked = groupFilters <= 48 && groupChannels * geometry.kernel[0] * paddedW > chunkBudget
+                                    let chunkChannels = chunked ? max(1, min(groupChannels, chunkBudget / max(geometry.kernel[0] * paddedW, 1),
+                                                                             chunkBudget / max(taps * GEMM.tileRows, 1))) : groupChannels
+                                    let chunks = (groupChannels + chunkChannels - 1) / chunkChannels
+                                    let unitBlocks = chunked ? rowBlocks : 1
+                                    let unitsPerRow = rowBlocks / unitBlocks
+                                    let work = max(1, rowPanels * panelFloats * GEMM.tileRows * unitBlocks)
+                                    ThreadPool.parallelFor(outH * unitsPerRow, minimumChunk: max(1, 131_072 / work)) { range in
                                         for unit in range {
-                                            let (oh, block) = (unit / rowBlocks, unit % rowBlocks)
-                                            let row = block * GEMM.tileRows
-                                            let count = min(GEMM.tileRows, groupFilters - row)
-                                            for panel in 0..<rowPanels {
-                                                let column = panel * GEMM.panelWidth
-                                                _ = octet_sgemm_tile_offsets(Int32(count), Int32(rows), a.block(block),
-                                                                             target.pointer + oh * paddedW + column, sharedOffsets.pointer,
-                                                                             c + row * positions + oh * outW + column, positions,
-                                                                             Int32(min(GEMM.panelWidth, outW - column)), rowBias + row, relu ? 1 : 0)
+                                            let oh = unit / unitsPerRow
+                                            let blocks = (unit % unitsPerRow * unitBlocks)..<(unit % unitsPerRow * unitBlocks + unitBlocks)
+                                            for chunk in 0..<chunks {
+                                                let first = chunk * chunkChannels * taps
+                                                let k = (min(groupChannels, first / taps + chunkChannels) - first / taps) * taps
+                                                for block in blocks {
+                                                    let row = block * GEMM.tileRows
+                                                    for column in stride(from: 0, to: outW, by: GEMM.panelWidth) {
+                                                        _ = octet_sgemm_tile_offsets(
+                                                            Int32(min(GEMM.tileRows, groupFilters - row)), Int32(k), a.block(block) + first * GEMM.tileRows,
+                                                            target.pointer + oh * paddedW + column, sharedOffsets.pointer + first,
+                                                            c + row * positions + oh * outW + column, positions,
+                                                            Int32(min(GEMM.panelWidth, outW - column)), chunk > 0 ? 1 : 0,
+                                                            chunk == 0 ? rowBias + row : nil, chunk == chunks - 1 && relu ? 1 : 0)
+                                                    }
+                                                }
                                             }
                                             if let after {
-                                                for filter in row..<(row + count) { after.apply(c + filter * positions + oh * outW, count: outW) }
+                                                let filters = (blocks.lowerBound * GEMM.tileRows)..<min(groupFilters, blocks.upperBound * GEMM.tileRows)
+                                                for filter in filters { after.apply(c + filter * positions + oh * outW, count: outW) }
                                             }
                                         }
                                     }
