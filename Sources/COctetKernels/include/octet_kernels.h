@@ -35,9 +35,10 @@ void octet_sgemm_tile_rows(int rows, int k, const float *a, long lda, const floa
 /// (a matrix-vector product), clamped below at 0 with `relu`.
 void octet_sgemv_packed(int rows, int k, const float *a, const float *x, long incx, float *y, const float *row_bias, int relu);
 
-/// With AVX-512: C[rows × width] = bias + A · B (+ C when accumulating; then Relu when asked) for a packed micro-panel A
-/// (rows ≤ 12) and B row p the 16 floats at b + offsets[p] (an implicit-GEMM convolution over a
-/// padded image); returns 1. Returns 0, doing nothing, on CPUs without AVX-512.
+/// With AVX-512: C[rows × width] = bias + A · B (plus C's own values when `accumulate`; then
+/// Relu when asked) for a packed micro-panel A (rows ≤ 12) and B row p the 16 floats at
+/// b + offsets[p] (an implicit-GEMM convolution over a padded image); returns 1. Returns 0,
+/// doing nothing, on CPUs without AVX-512.
 int octet_sgemm_tile_offsets(int rows, int k, const float *a, const float *b, const long *offsets, float *c, long ldc,
                              int width, int accumulate, const float *row_bias, int relu);
 
