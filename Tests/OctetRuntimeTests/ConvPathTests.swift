@@ -52,10 +52,34 @@ struct ConvPathTests {
         // Each kernel level this CPU has (portable, AVX2, AVX-512), without and with a fused Relu.
         try forEachKernelLevel { level in
             for relu in [false, true] {
-                try check(level: level, relu: relu)
+                try Self.check(filters: filters, channels: channels, kernel: kernel, pads: pads, dilations: dilations, strides: strides,
+                               group: group, height: height, width: width, level: level, relu: relu)
             }
         }
-        func check(level: Int, relu: Bool) throws {
+    }
+
+    /// The paths that only run on several threads: 1×1 convolutions of few positions and many
+    /// filters split by filter blocks (a partial last panel among them), and of one position
+    /// (matrix-vector products over threads).
+    @Test(arguments: [
+        // (filters, channels, height, width)
+        (62, 200, 7, 7),  // 4 panels (the last one column), 6 blocks of filters
+        (70, 9, 1, 1),    // one position
+        (200, 700, 1, 1), // one position, filters large enough to split
+    ] as [(Int, Int, Int, Int)])
+    func pointwiseOnTwoThreads(filters: Int, channels: Int, height: Int, width: Int) throws {
+        let saved = ThreadPool.threads
+        ThreadPool.threads = 2
+        defer { ThreadPool.threads = saved }
+        for relu in [false, true] {
+            try Self.check(filters: filters, channels: channels, kernel: 1, pads: [0, 0, 0, 0], dilations: [1, 1], strides: [1, 1],
+                           group: 1, height: height, width: width, level: Int(octet_kernels_level()), relu: relu)
+        }
+    }
+
+    static func check(filters: Int, channels: Int, kernel: Int, pads: [Int], dilations: [Int], strides: [Int],
+                      group: Int, height: Int, width: Int, level: Int, relu: Bool) throws {
+        do {
             let model = Self.model(filters: filters, channels: channels, kernel: kernel, pads: pads, dilations: dilations,
                                    strides: strides, group: group, relu: relu)
             let x = Tensor(shape: [2, channels, height, width], scalars: TestModels.randomFloats(2 * channels * height * width, seed: 43, scale: 2))

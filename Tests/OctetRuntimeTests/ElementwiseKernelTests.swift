@@ -98,4 +98,25 @@ import _OctetTestSupport
             #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * Swift.max(scale, 1) }, "\(name)")
         }
     }
+
+    @Test(arguments: levels) func rowMeansMatchDouble(level: Int) {
+        // Row lengths around the 16- and 32-lane blocks (masked tails) and GlobalAveragePool's
+        // 7 × 7 and 14 × 14 planes.
+        for n in [1, 7, 15, 16, 17, 31, 32, 33, 49, 63, 196] {
+            let rows = 5
+            let x = (0..<(rows * n)).map { Float(($0 * 37 % 101) - 50) / 7 }
+            var y = [Float](repeating: .nan, count: rows)
+            octet_kernels_set_level(Int32(level))
+            x.withUnsafeBufferPointer { source in
+                y.withUnsafeMutableBufferPointer { target in
+                    octet_sum_rows_f32(source.baseAddress, target.baseAddress, rows, n, 1.0 / Double(n))
+                }
+            }
+            octet_kernels_set_level(-1)
+            for row in 0..<rows {
+                let exact = x[(row * n)..<((row + 1) * n)].reduce(0.0) { $0 + Double($1) } / Double(n)
+                #expect(abs(Double(y[row]) - exact) <= 1e-5 * max(1, abs(exact)), "level \(level), n \(n), row \(row)")
+            }
+        }
+    }
 }

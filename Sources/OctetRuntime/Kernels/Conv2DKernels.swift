@@ -87,13 +87,40 @@ extension ConvKernels {
                                 for filter in 0..<groupFilters { after.apply(c + filter * positions + first, count: count) }
                             }
                             if pointwise && positions == 1 {
-                                // One position: a matrix-vector product per block of 12 filters.
-                                for block in 0..<rowBlocks {
-                                    let row = block * GEMM.tileRows
-                                    octet_sgemv_packed(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a.block(block), image, 1,
-                                                       c + row, rowBias + row, relu ? 1 : 0)
+                                // One position: a matrix-vector product per block of 12 filters, blocks
+                                // over threads when the filters are large (reading them is the cost).
+                                ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 65_536 / max(rows * GEMM.tileRows, 1))) { blocks in
+                                    for block in blocks {
+                                        let row = block * GEMM.tileRows
+                                        octet_sgemv_packed(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a.block(block), image, 1,
+                                                           c + row, rowBias + row, relu ? 1 : 0)
+                                    }
+                                    let (first, last) = (blocks.lowerBound * GEMM.tileRows, min(groupFilters, blocks.upperBound * GEMM.tileRows))
+                                    after?.apply(c + first, count: last - first)
                                 }
-                                finish(panels: 0..<1)
+                            } else if pointwise && panels < rowBlocks && ThreadPool.threads > 1 {
+                                // Few positions (a 7 × 7 or 14 × 14 image), many filters: the blocks of
+                                // filters over threads, each running every panel (a split by panels would
+                                // leave a thread one panel more than the other).
+                                let lastColumn = (panels - 1) * GEMM.panelWidth
+                                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
+                                defer { buffer.deallocate() }
+                                let partial = lastColumn + GEMM.panelWidth > positions
+                                if partial { columns(lastColumn, positions - lastColumn, channels: 0..<groupChannels, ldb: GEMM.panelWidth, into: buffer) }
+                                let shared = UnsafeSendablePointer(pointer: UnsafePointer(buffer))
+                                let work = max(1, rows * GEMM.panelWidth * GEMM.tileRows * panels)
+                                ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / work)) { blocks in
+                                    for panel in 0..<panels {
+                                        let full = panel * GEMM.panelWidth + GEMM.panelWidth <= positions
+                                        tiles(panel: panel, b: full ? image + panel * GEMM.panelWidth : shared.pointer,
+                                              ldb: full ? positions : GEMM.panelWidth, blocks: blocks)
+                                    }
+                                    if let after {
+                                        let first = blocks.lowerBound * GEMM.tileRows
+                                        let last = min(groupFilters, blocks.upperBound * GEMM.tileRows)
+                                        after.apply(c + first * positions, count: (last - first) * positions)
+                                    }
+                                }
                             } else if pointwise {
                                 let work = max(1, rows * GEMM.panelWidth * groupFilters)
                                 ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
