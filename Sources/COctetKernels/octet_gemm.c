@@ -279,15 +279,26 @@ void octet_sgemv_packed(GEMV_PARAMS) {
 }
 
 #ifdef OCTET_X86
-// The 12 × 16 AVX-512 tile with B row p at b + offsets[p]: an implicit-GEMM convolution reads
-// its 16 input values straight from a zero-padded image (stride 1), no im2col.
-static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void tile_offsets_rows(
-    const int ROWS, int k, const float *a, const float *b, const long *offsets, float *c, long ldc, int width,
-    int accumulate, const float *row_bias, int relu) {
+// The 12 × 16 AVX-512 tile with B row p gathered from up to SEGMENTS runs of lanes, lane j of
+// run s at b[starts[s] + j + offsets[p]] for the lanes in masks[s]: an implicit-GEMM
+// convolution whose 16 positions span the ends of output rows reads each row's run straight
+// from the zero-padded image, one masked load per run (no im2col, no empty lanes).
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void tile_segments_rows(
+    const int ROWS, const int SEGMENTS, int k, const float *a, const float *b, const long *starts, const unsigned short *masks,
+    const long *offsets, float *c, long ldc, int width, int accumulate, const float *row_bias, int relu) {
     __m512 acc[OCTET_GEMM_PACKED_ROWS];
     for (int r = 0; r < ROWS; r++) acc[r] = row_bias ? _mm512_set1_ps(row_bias[r]) : _mm512_setzero_ps();
+    const float *base[4];
+    __mmask16 lanes[4];
+    for (int s = 0; s < SEGMENTS; s++) {
+        base[s] = b + starts[s];
+        lanes[s] = (__mmask16)masks[s];
+    }
     for (int p = 0; p < k; p++) {
-        __m512 column = _mm512_loadu_ps(b + offsets[p]);
+        const long offset = offsets[p];
+        __m512 column = SEGMENTS == 1 && lanes[0] == 0xFFFF ? _mm512_loadu_ps(base[0] + offset)
+                                                           : _mm512_maskz_loadu_ps(lanes[0], base[0] + offset);
+        for (int s = 1; s < SEGMENTS; s++) column = _mm512_mask_loadu_ps(column, lanes[s], base[s] + offset);
         const float *x = a + (long)p * OCTET_GEMM_PACKED_ROWS;
         for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r]), column, acc[r]);
     }
@@ -300,34 +311,49 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
     }
 }
 
-#define OFFSETS_PARAMS int k, const float *a, const float *b, const long *offsets, float *c, long ldc, int width, \
-    int accumulate, const float *row_bias, int relu
-#define OFFSETS_ROWS(n) \
-    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_offsets_##n(OFFSETS_PARAMS) { \
-        tile_offsets_rows(n, k, a, b, offsets, c, ldc, width, accumulate, row_bias, relu); \
+#define SEGMENTS_PARAMS int k, const float *a, const float *b, const long *starts, const unsigned short *masks, \
+    const long *offsets, float *c, long ldc, int width, int accumulate, const float *row_bias, int relu
+#define SEGMENTS_ARGS k, a, b, starts, masks, offsets, c, ldc, width, accumulate, row_bias, relu
+#define SEGMENTS_ROWS(n) \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_segments1_##n(SEGMENTS_PARAMS) { \
+        tile_segments_rows(n, 1, SEGMENTS_ARGS); \
+    } \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_segments2_##n(SEGMENTS_PARAMS) { \
+        tile_segments_rows(n, 2, SEGMENTS_ARGS); \
+    } \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_segments3_##n(SEGMENTS_PARAMS) { \
+        tile_segments_rows(n, 3, SEGMENTS_ARGS); \
+    } \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_segments4_##n(SEGMENTS_PARAMS) { \
+        tile_segments_rows(n, 4, SEGMENTS_ARGS); \
     }
-OFFSETS_ROWS(1) OFFSETS_ROWS(2) OFFSETS_ROWS(3) OFFSETS_ROWS(4) OFFSETS_ROWS(5) OFFSETS_ROWS(6)
-OFFSETS_ROWS(7) OFFSETS_ROWS(8) OFFSETS_ROWS(9) OFFSETS_ROWS(10) OFFSETS_ROWS(11) OFFSETS_ROWS(12)
+SEGMENTS_ROWS(1) SEGMENTS_ROWS(2) SEGMENTS_ROWS(3) SEGMENTS_ROWS(4) SEGMENTS_ROWS(5) SEGMENTS_ROWS(6)
+SEGMENTS_ROWS(7) SEGMENTS_ROWS(8) SEGMENTS_ROWS(9) SEGMENTS_ROWS(10) SEGMENTS_ROWS(11) SEGMENTS_ROWS(12)
 
-typedef void (*offsets_function)(OFFSETS_PARAMS);
-static const offsets_function offsets_tiles[OCTET_GEMM_PACKED_ROWS] = {
-    tile_offsets_1, tile_offsets_2, tile_offsets_3, tile_offsets_4, tile_offsets_5, tile_offsets_6,
-    tile_offsets_7, tile_offsets_8, tile_offsets_9, tile_offsets_10, tile_offsets_11, tile_offsets_12};
+typedef void (*segments_function)(SEGMENTS_PARAMS);
+#define SEGMENTS_TABLE(s) { \
+    tile_segments##s##_1, tile_segments##s##_2, tile_segments##s##_3, tile_segments##s##_4, tile_segments##s##_5, \
+    tile_segments##s##_6, tile_segments##s##_7, tile_segments##s##_8, tile_segments##s##_9, tile_segments##s##_10, \
+    tile_segments##s##_11, tile_segments##s##_12}
+static const segments_function segments_tiles[4][OCTET_GEMM_PACKED_ROWS] = {
+    SEGMENTS_TABLE(1), SEGMENTS_TABLE(2), SEGMENTS_TABLE(3), SEGMENTS_TABLE(4)};
 #endif
 
-int octet_sgemm_tile_offsets(int rows, int k, const float *a, const float *b, const long *offsets, float *c, long ldc,
-                             int width, int accumulate, const float *row_bias, int relu) {
+int octet_sgemm_tile_segments(int rows, int k, const float *a, const float *b, int segment_count, const long *starts,
+                              const unsigned short *masks, const long *offsets, float *c, long ldc, int width,
+                              int accumulate, const float *row_bias, int relu) {
 #ifdef OCTET_X86
     if (octet_kernels_level() >= 2) {
-        if (rows <= 0 || width <= 0) return 1;
+        if (rows <= 0 || width <= 0 || segment_count <= 0) return 1;
         if (rows > OCTET_GEMM_PACKED_ROWS) rows = OCTET_GEMM_PACKED_ROWS;
         if (width > OCTET_GEMM_NR) width = OCTET_GEMM_NR;
-        offsets_tiles[rows - 1](k, a, b, offsets, c, ldc, width, accumulate, row_bias, relu);
+        if (segment_count > 4) segment_count = 4;
+        segments_tiles[segment_count - 1][rows - 1](k, a, b, starts, masks, offsets, c, ldc, width, accumulate, row_bias, relu);
         return 1;
     }
 #endif
-    (void)rows; (void)k; (void)a; (void)b; (void)offsets; (void)c; (void)ldc; (void)width; (void)accumulate;
-    (void)row_bias; (void)relu;
+    (void)rows; (void)k; (void)a; (void)b; (void)segment_count; (void)starts; (void)masks; (void)offsets; (void)c; (void)ldc;
+    (void)width; (void)accumulate; (void)row_bias; (void)relu;
     return 0;
 }
 

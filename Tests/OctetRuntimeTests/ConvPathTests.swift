@@ -4,8 +4,8 @@ import Testing
 import _OctetTestSupport
 @testable import OctetRuntime
 
-/// 2-D Conv through each of its paths — implicit GEMM over a padded image (stride 1, output rows
-/// that fill their panels), im2col rows, 1×1, depthwise (strides 1, 2 and 3) — against a
+/// 2-D Conv through each of its paths — implicit GEMM over a padded image (stride 1, panels of
+/// positions over one to four output rows), im2col rows, 1×1, depthwise (strides 1, 2 and 3) — against a
 /// double-precision direct convolution, with bias, asymmetric padding and dilation, and with a
 /// fused Relu, on every kernel level the CPU has.
 struct ConvPathTests {
@@ -34,6 +34,9 @@ struct ConvPathTests {
         (14, 5, 3, [2, 2, 2, 2], [2, 2], [1, 1], 1, 7, 48),   // implicit, dilated
         (25, 3, 5, [2, 2, 2, 2], [1, 1], [1, 1], 1, 6, 14),   // implicit: 14 of 16 lanes
         (14, 40, 3, [1, 1, 1, 1], [1, 1], [1, 1], 1, 4, 110), // implicit, few filters over wide rows: channel chunks 36 + 4
+        (10, 6, 3, [1, 1, 1, 1], [1, 1], [1, 1], 1, 10, 14),  // implicit, panels over two output rows (14 wide)
+        (12, 7, 3, [1, 1, 1, 1], [1, 1], [1, 1], 1, 13, 10),  // implicit, up to three rows per panel (10 wide)
+        (13, 4, 3, [1, 0, 1, 0], [1, 1], [1, 1], 1, 22, 8),   // implicit, up to four rows per panel (6 wide)
         (14, 5, 3, [1, 1, 1, 1], [1, 1], [2, 2], 1, 9, 32),   // im2col rows (stride 2)
         (14, 5, 3, [1, 1, 1, 1], [1, 1], [1, 1], 1, 5, 21),   // im2col rows (21 of 32 lanes)
         (30, 5, 1, [0, 0, 0, 0], [1, 1], [1, 1], 1, 3, 37),   // 1×1

@@ -36,11 +36,14 @@ void octet_sgemm_tile_rows(int rows, int k, const float *a, long lda, const floa
 void octet_sgemv_packed(int rows, int k, const float *a, const float *x, long incx, float *y, const float *row_bias, int relu);
 
 /// With AVX-512: C[rows × width] = bias + A · B (plus C's own values when `accumulate`; then
-/// Relu when asked) for a packed micro-panel A (rows ≤ 12) and B row p the 16 floats at
-/// b + offsets[p] (an implicit-GEMM convolution over a padded image); returns 1. Returns 0,
-/// doing nothing, on CPUs without AVX-512.
-int octet_sgemm_tile_offsets(int rows, int k, const float *a, const float *b, const long *offsets, float *c, long ldc,
-                             int width, int accumulate, const float *row_bias, int relu);
+/// Relu when asked) for a packed micro-panel A (rows ≤ 12) and B row p gathered from
+/// `segment_count` ≤ 4 runs of lanes: lane j of run s is b[starts[s] + j + offsets[p]] for the
+/// lanes set in masks[s] (an implicit-GEMM convolution over a padded image, 16 output positions
+/// spanning the ends of output rows); returns 1. Returns 0, doing nothing, on CPUs without
+/// AVX-512.
+int octet_sgemm_tile_segments(int rows, int k, const float *a, const float *b, int segment_count, const long *starts,
+                              const unsigned short *masks, const long *offsets, float *c, long ldc, int width,
+                              int accumulate, const float *row_bias, int relu);
 
 /// Copies `channels` planes of height × width into planes of padded_h × padded_w at offset
 /// (pad_top, pad_left), zero elsewhere (pads ≥ 0, padded sizes at least the image's plus pads).

@@ -31,13 +31,16 @@ extension ConvKernels {
         // `positions`): no im2col, no packing, except for a last partial panel.
         let pointwise = geometry.kernel == [1, 1] && geometry.strides == [1, 1] && geometry.padBegin == [0, 0] && positions == height * width
         // Stride 1 with AVX-512: implicit GEMM over a zero-padded copy of the image (tiles read
-        // their 16 inputs of each kernel tap in place, no im2col), when output rows fill most of
-        // their 16-wide panels (a panel stays on one output row).
+        // their 16 inputs of each kernel tap in place, no im2col). A panel holds 16 consecutive
+        // output positions, across the ends of output rows: one masked load per output row it
+        // touches (``ImplicitPanels``), so no lanes stay empty whatever the width. Rows of at
+        // least 6 (a panel touches at most 4); tiny images (7 × 7) keep im2col, whose last
+        // panel takes the narrow kernel.
         let paddedH = height + geometry.padBegin[0] + geometry.padEnd[0]
         let paddedW = width + geometry.padBegin[1] + geometry.padEnd[1]
-        let rowPanels = (outW + GEMM.panelWidth - 1) / GEMM.panelWidth
         let implicit = !pointwise && octet_kernels_level() >= 2 && geometry.strides == [1, 1]
-            && (geometry.padBegin + geometry.padEnd).allSatisfy { $0 >= 0 } && outW * 20 >= rowPanels * GEMM.panelWidth * 17
+            && (geometry.padBegin + geometry.padEnd).allSatisfy { $0 >= 0 } && outW >= 6
+            && (positions % GEMM.panelWidth == 0 || positions >= 128)
         let offsets: [Int] = implicit ? (0..<groupChannels).flatMap { channel in
             (0..<geometry.kernel[0]).flatMap { ki in
                 (0..<geometry.kernel[1]).map { kj in
@@ -45,6 +48,7 @@ extension ConvKernels {
                 }
             }
         } : []
+        let segments = implicit ? ImplicitPanels(positions: positions, outW: outW, paddedW: paddedW) : nil
         let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
         return x.withElements(as: Float.self) { input in
             bias.withUnsafeBufferPointer { biasBuffer in
@@ -154,13 +158,13 @@ extension ConvKernels {
                                                      target.pointer + range.lowerBound * paddedH * paddedW)
                                 }
                                 offsets.withUnsafeBufferPointer { offsetBuffer in
-                                    guard let offsetBase = offsetBuffer.baseAddress else { return }
+                                    guard let offsetBase = offsetBuffer.baseAddress, let segments else { return }
                                     let sharedOffsets = UnsafeSendablePointer(pointer: offsetBase)
-                                    // Work units of one output row × one block of 12 filters. With few filters
-                                    // over wide rows (every filter's tiles re-reading more padded rows than L1
-                                    // holds), units of one output row × every filter instead, the input
-                                    // channels in chunks whose rows (≤ 48 KB) stay in L1 while all blocks of
-                                    // filters run over them, later chunks adding to the sums in C.
+                                    // Work units of about one output row of panels × one block of 12 filters.
+                                    // With few filters over wide rows (every filter's tiles re-reading more
+                                    // padded rows than L1 holds), units of panels × every filter instead, the
+                                    // input channels in chunks whose rows (≤ 48 KB) stay in L1 while all
+                                    // blocks of filters run over them, later chunks adding to the sums in C.
                                     let taps = geometry.kernelVolume
                                     let chunkBudget = 12_288
                                     let chunked = groupFilters <= 48 && groupChannels * geometry.kernel[0] * paddedW > chunkBudget
@@ -168,30 +172,36 @@ extension ConvKernels {
                                                                              chunkBudget / max(taps * GEMM.tileRows, 1))) : groupChannels
                                     let chunks = (groupChannels + chunkChannels - 1) / chunkChannels
                                     let unitBlocks = chunked ? rowBlocks : 1
-                                    let unitsPerRow = rowBlocks / unitBlocks
-                                    let work = max(1, rowPanels * panelFloats * GEMM.tileRows * unitBlocks)
-                                    ThreadPool.parallelFor(outH * unitsPerRow, minimumChunk: max(1, 131_072 / work)) { range in
+                                    let unitsPerGroup = rowBlocks / unitBlocks
+                                    let groupPanels = max(1, (outW + GEMM.panelWidth / 2) / GEMM.panelWidth)
+                                    let panelGroups = (panels + groupPanels - 1) / groupPanels
+                                    let work = max(1, groupPanels * panelFloats * GEMM.tileRows * unitBlocks)
+                                    ThreadPool.parallelFor(panelGroups * unitsPerGroup, minimumChunk: max(1, 131_072 / work)) { range in
                                         for unit in range {
-                                            let oh = unit / unitsPerRow
-                                            let blocks = (unit % unitsPerRow * unitBlocks)..<(unit % unitsPerRow * unitBlocks + unitBlocks)
+                                            let firstPanel = unit / unitsPerGroup * groupPanels
+                                            let unitPanels = firstPanel..<min(panels, firstPanel + groupPanels)
+                                            let blocks = (unit % unitsPerGroup * unitBlocks)..<(unit % unitsPerGroup * unitBlocks + unitBlocks)
                                             for chunk in 0..<chunks {
                                                 let first = chunk * chunkChannels * taps
                                                 let k = (min(groupChannels, first / taps + chunkChannels) - first / taps) * taps
                                                 for block in blocks {
                                                     let row = block * GEMM.tileRows
-                                                    for column in stride(from: 0, to: outW, by: GEMM.panelWidth) {
-                                                        _ = octet_sgemm_tile_offsets(
+                                                    for panel in unitPanels {
+                                                        let column = panel * GEMM.panelWidth
+                                                        _ = octet_sgemm_tile_segments(
                                                             Int32(min(GEMM.tileRows, groupFilters - row)), Int32(k), a.block(block) + first * GEMM.tileRows,
-                                                            target.pointer + oh * paddedW + column, sharedOffsets.pointer + first,
-                                                            c + row * positions + oh * outW + column, positions,
-                                                            Int32(min(GEMM.panelWidth, outW - column)), chunk > 0 ? 1 : 0,
+                                                            target.pointer, segments.count(panel), segments.starts(panel), segments.masks(panel),
+                                                            sharedOffsets.pointer + first, c + row * positions + column, positions,
+                                                            Int32(min(GEMM.panelWidth, positions - column)), chunk > 0 ? 1 : 0,
                                                             chunk == 0 ? rowBias + row : nil, chunk == chunks - 1 && relu ? 1 : 0)
                                                     }
                                                 }
                                             }
                                             if let after {
+                                                let firstPosition = unitPanels.lowerBound * GEMM.panelWidth
+                                                let count = min(positions, unitPanels.upperBound * GEMM.panelWidth) - firstPosition
                                                 let filters = (blocks.lowerBound * GEMM.tileRows)..<min(groupFilters, blocks.upperBound * GEMM.tileRows)
-                                                for filter in filters { after.apply(c + filter * positions + oh * outW, count: outW) }
+                                                for filter in filters { after.apply(c + filter * positions + firstPosition, count: count) }
                                             }
                                         }
                                     }
@@ -366,4 +376,52 @@ final class DepthwiseBlocks: @unchecked Sendable {
     }
 
     deinit { baseAddress.deallocate() }
+}
+
+/// For an implicit-GEMM convolution, the runs of lanes of each 16-position panel that fall on
+/// one output row: run s of panel q starts (for lane 0) at starts[4q + s] in the padded image
+/// and covers the lanes set in masks[4q + s] (`octet_sgemm_tile_segments`). Needs output rows
+/// of at least 6 positions, so that a panel touches at most 4 rows.
+final class ImplicitPanels: @unchecked Sendable {
+    private let counts: [Int32]
+    private let startStorage: UnsafeMutablePointer<Int>
+    private let maskStorage: UnsafeMutablePointer<UInt16>
+
+    /// Runs for `positions` output positions in rows of `outW`, the padded image's rows `paddedW` apart.
+    init(positions: Int, outW: Int, paddedW: Int) {
+        let panels = (positions + GEMM.panelWidth - 1) / GEMM.panelWidth
+        startStorage = UnsafeMutablePointer<Int>.allocate(capacity: max(panels * 4, 1))
+        startStorage.initialize(repeating: 0, count: max(panels * 4, 1))
+        maskStorage = UnsafeMutablePointer<UInt16>.allocate(capacity: max(panels * 4, 1))
+        maskStorage.initialize(repeating: 0, count: max(panels * 4, 1))
+        var counts = [Int32](repeating: 0, count: panels)
+        for panel in 0..<panels {
+            var run = -1
+            var row = -1
+            for lane in 0..<min(GEMM.panelWidth, positions - panel * GEMM.panelWidth) {
+                let position = panel * GEMM.panelWidth + lane
+                let (oh, ow) = (position / outW, position % outW)
+                if oh != row {
+                    row = oh
+                    run += 1
+                    startStorage[panel * 4 + run] = oh * paddedW + ow - lane
+                }
+                maskStorage[panel * 4 + run] |= UInt16(1) << UInt16(lane)
+            }
+            counts[panel] = Int32(run + 1)
+        }
+        self.counts = counts
+    }
+
+    /// Runs of panel `panel` (1 to 4).
+    func count(_ panel: Int) -> Int32 { counts[panel] }
+    /// Where each run of panel `panel` starts.
+    func starts(_ panel: Int) -> UnsafePointer<Int> { UnsafePointer(startStorage + panel * 4) }
+    /// The lanes of each run of panel `panel`.
+    func masks(_ panel: Int) -> UnsafePointer<UInt16> { UnsafePointer(maskStorage + panel * 4) }
+
+    deinit {
+        startStorage.deallocate()
+        maskStorage.deallocate()
+    }
 }
