@@ -357,22 +357,38 @@ int octet_sgemm_tile_segments(int rows, int k, const float *a, const float *b, i
     return 0;
 }
 
-void octet_pad_planes(const float *image, int channels, int height, int width, int pad_top, int pad_left,
-                      int padded_h, int padded_w, float *padded) {
+void octet_phase_planes(const float *image, int channels, int height, int width, int pad_top, int pad_left,
+                        int stride_h, int stride_w, int phase_h, int phase_w, float *out) {
+    const long plane = (long)phase_h * phase_w;
     for (int c = 0; c < channels; c++) {
-        const float *plane = image + (long)c * height * width;
-        float *target = padded + (long)c * padded_h * padded_w;
-        for (int r = 0; r < padded_h; r++) {
-            float *line = target + (long)r * padded_w;
-            int ih = r - pad_top;
-            if (ih < 0 || ih >= height) {
-                memset(line, 0, sizeof(float) * (size_t)padded_w);
-                continue;
+        const float *source = image + (long)c * height * width;
+        for (int a = 0; a < stride_h; a++) {
+            for (int b = 0; b < stride_w; b++) {
+                float *target = out + (((long)c * stride_h + a) * stride_w + b) * plane;
+                // Phase columns j read image column j·stride_w + b − pad_left: [first, last) inside.
+                int first = pad_left - b > 0 ? (pad_left - b + stride_w - 1) / stride_w : 0;
+                int last = (width - 1 + pad_left - b) / stride_w + 1;
+                if (width - 1 + pad_left - b < 0) last = 0;
+                if (last > phase_w) last = phase_w;
+                if (first > last) first = last;
+                for (int r = 0; r < phase_h; r++) {
+                    float *line = target + (long)r * phase_w;
+                    int ih = r * stride_h + a - pad_top;
+                    if (ih < 0 || ih >= height || first >= last) {
+                        memset(line, 0, sizeof(float) * (size_t)phase_w);
+                        continue;
+                    }
+                    const float *row = source + (long)ih * width;
+                    const long shift = (long)b - pad_left; // image column of phase column j: j·stride_w + shift
+                    memset(line, 0, sizeof(float) * (size_t)first);
+                    if (stride_w == 1) {
+                        memcpy(line + first, row + first + shift, sizeof(float) * (size_t)(last - first));
+                    } else {
+                        for (int j = first; j < last; j++) line[j] = row[(long)j * stride_w + shift];
+                    }
+                    memset(line + last, 0, sizeof(float) * (size_t)(phase_w - last));
+                }
             }
-            int right = padded_w - pad_left - width; // zero columns after the copied row
-            memset(line, 0, sizeof(float) * (size_t)pad_left);
-            memcpy(line + pad_left, plane + (long)ih * width, sizeof(float) * (size_t)width);
-            if (right > 0) memset(line + pad_left + width, 0, sizeof(float) * (size_t)right);
         }
     }
 }

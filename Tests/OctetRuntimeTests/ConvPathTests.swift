@@ -4,8 +4,8 @@ import Testing
 import _OctetTestSupport
 @testable import OctetRuntime
 
-/// 2-D Conv through each of its paths — implicit GEMM over a padded image (stride 1, panels of
-/// positions over one to four output rows), im2col rows, 1×1, depthwise (strides 1, 2 and 3) — against a
+/// 2-D Conv through each of its paths — implicit GEMM over a padded image (panels of positions
+/// over one to four output rows; strided convolutions over phase planes), im2col rows, 1×1, depthwise (strides 1, 2 and 3) — against a
 /// double-precision direct convolution, with bias, asymmetric padding and dilation, and with a
 /// fused Relu, on every kernel level the CPU has.
 struct ConvPathTests {
@@ -37,7 +37,11 @@ struct ConvPathTests {
         (10, 6, 3, [1, 1, 1, 1], [1, 1], [1, 1], 1, 10, 14),  // implicit, panels over two output rows (14 wide)
         (12, 7, 3, [1, 1, 1, 1], [1, 1], [1, 1], 1, 13, 10),  // implicit, up to three rows per panel (10 wide)
         (13, 4, 3, [1, 0, 1, 0], [1, 1], [1, 1], 1, 22, 8),   // implicit, up to four rows per panel (6 wide)
-        (14, 5, 3, [1, 1, 1, 1], [1, 1], [2, 2], 1, 9, 32),   // im2col rows (stride 2)
+        (11, 4, 3, [1, 0, 2, 1], [1, 1], [2, 2], 1, 25, 27),  // implicit over phase planes: stride 2, asymmetric pads
+        (9, 3, 5, [2, 2, 2, 2], [2, 2], [2, 2], 1, 30, 31),   // phase planes: stride 2 and dilation 2
+        (8, 3, 7, [3, 3, 3, 3], [1, 1], [2, 2], 1, 40, 40),   // phase planes: a 7 × 7 stride-2 stem
+        (7, 2, 3, [1, 1, 1, 1], [1, 1], [3, 3], 1, 40, 40),   // phase planes: stride 3
+        (14, 5, 3, [1, 1, 1, 1], [1, 1], [2, 2], 1, 9, 32),   // stride 2: phase planes (im2col below AVX-512)
         (14, 5, 3, [1, 1, 1, 1], [1, 1], [1, 1], 1, 5, 21),   // im2col rows (21 of 32 lanes)
         (30, 5, 1, [0, 0, 0, 0], [1, 1], [1, 1], 1, 3, 37),   // 1×1
         (6, 6, 3, [1, 1, 1, 1], [1, 1], [1, 1], 6, 5, 77),    // depthwise: four-block groups and a tail

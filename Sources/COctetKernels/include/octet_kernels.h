@@ -45,10 +45,13 @@ int octet_sgemm_tile_segments(int rows, int k, const float *a, const float *b, i
                               const unsigned short *masks, const long *offsets, float *c, long ldc, int width,
                               int accumulate, const float *row_bias, int relu);
 
-/// Copies `channels` planes of height × width into planes of padded_h × padded_w at offset
-/// (pad_top, pad_left), zero elsewhere (pads ≥ 0, padded sizes at least the image's plus pads).
-void octet_pad_planes(const float *image, int channels, int height, int width, int pad_top, int pad_left,
-                      int padded_h, int padded_w, float *padded);
+/// The zero-padded image of a strided convolution split into stride_h × stride_w phase planes of
+/// phase_h × phase_w: out[((c·stride_h + a)·stride_w + b)·phase_h·phase_w + r·phase_w + j] is
+/// image[c][r·stride_h + a − pad_top][j·stride_w + b − pad_left], 0 outside the image. A tap of
+/// a stride-s convolution is then a stride-1 read of one phase plane (stride 1: one padded plane
+/// per channel).
+void octet_phase_planes(const float *image, int channels, int height, int width, int pad_top, int pad_left,
+                        int stride_h, int stride_w, int phase_h, int phase_w, float *out);
 
 /// Packs columns [column, column + width) of B (row stride ldb, k rows) into a 16-wide panel.
 void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel);

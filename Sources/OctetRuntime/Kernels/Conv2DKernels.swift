@@ -30,25 +30,32 @@ extension ConvKernels {
         // A 1×1 kernel with stride 1 and no padding reads the image as B itself (rows of
         // `positions`): no im2col, no packing, except for a last partial panel.
         let pointwise = geometry.kernel == [1, 1] && geometry.strides == [1, 1] && geometry.padBegin == [0, 0] && positions == height * width
-        // Stride 1 with AVX-512: implicit GEMM over a zero-padded copy of the image (tiles read
-        // their 16 inputs of each kernel tap in place, no im2col). A panel holds 16 consecutive
-        // output positions, across the ends of output rows: one masked load per output row it
-        // touches (``ImplicitPanels``), so no lanes stay empty whatever the width. Rows of at
-        // least 6 (a panel touches at most 4); tiny images (7 × 7) keep im2col, whose last
-        // panel takes the narrow kernel.
-        let paddedH = height + geometry.padBegin[0] + geometry.padEnd[0]
-        let paddedW = width + geometry.padBegin[1] + geometry.padEnd[1]
-        let implicit = !pointwise && octet_kernels_level() >= 2 && geometry.strides == [1, 1]
+        // With AVX-512: implicit GEMM over a zero-padded copy of the image (tiles read their 16
+        // inputs of each kernel tap in place, no im2col). A strided convolution's copy is split
+        // into phase planes (`octet_phase_planes`), where each tap is a stride-1 read; only for
+        // short sums (a network's first convolution: with many channels the taps' rows spread
+        // over the phases outgrow the cache and the im2col rows' order wins). A panel
+        // holds 16 consecutive output positions, across the ends of output rows: one masked load
+        // per output row it touches (``ImplicitPanels``), so no lanes stay empty whatever the
+        // width. Rows of at least 6 (a panel touches at most 4); tiny images (7 × 7) keep im2col,
+        // whose last panel takes the narrow kernel.
+        let (strideH, strideW) = (geometry.strides[0], geometry.strides[1])
+        let phaseH = (height + geometry.padBegin[0] + geometry.padEnd[0] + strideH - 1) / strideH
+        let phaseW = (width + geometry.padBegin[1] + geometry.padEnd[1] + strideW - 1) / strideW
+        let phasePlanes = groupChannels * strideH * strideW
+        let implicit = !pointwise && octet_kernels_level() >= 2 && (strideH * strideW == 1 || rows <= 256)
             && (geometry.padBegin + geometry.padEnd).allSatisfy { $0 >= 0 } && outW >= 6
             && (positions % GEMM.panelWidth == 0 || positions >= 128)
         let offsets: [Int] = implicit ? (0..<groupChannels).flatMap { channel in
             (0..<geometry.kernel[0]).flatMap { ki in
                 (0..<geometry.kernel[1]).map { kj in
-                    channel * paddedH * paddedW + ki * geometry.dilations[0] * paddedW + kj * geometry.dilations[1]
+                    let (row, column) = (ki * geometry.dilations[0], kj * geometry.dilations[1])
+                    let phase = (channel * strideH + row % strideH) * strideW + column % strideW
+                    return phase * phaseH * phaseW + row / strideH * phaseW + column / strideW
                 }
             }
         } : []
-        let segments = implicit ? ImplicitPanels(positions: positions, outW: outW, paddedW: paddedW) : nil
+        let segments = implicit ? ImplicitPanels(positions: positions, outW: outW, paddedW: phaseW) : nil
         let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
         return x.withElements(as: Float.self) { input in
             bias.withUnsafeBufferPointer { biasBuffer in
@@ -148,14 +155,14 @@ extension ConvKernels {
                                     }
                                 }
                             } else if implicit {
-                                let padded = UnsafeMutablePointer<Float>.allocate(capacity: groupChannels * paddedH * paddedW + GEMM.panelWidth)
+                                let padded = UnsafeMutablePointer<Float>.allocate(capacity: max(phasePlanes * phaseH * phaseW, 1))
                                 defer { padded.deallocate() }
-                                (padded + groupChannels * paddedH * paddedW).update(repeating: 0, count: GEMM.panelWidth)
                                 let target = UnsafeSendableMutablePointer(pointer: padded)
-                                ThreadPool.parallelFor(groupChannels, minimumChunk: max(1, 65_536 / max(paddedH * paddedW, 1))) { range in
-                                    octet_pad_planes(image + range.lowerBound * height * width, Int32(range.count), Int32(height), Int32(width),
-                                                     Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]), Int32(paddedH), Int32(paddedW),
-                                                     target.pointer + range.lowerBound * paddedH * paddedW)
+                                let channelFloats = strideH * strideW * phaseH * phaseW
+                                ThreadPool.parallelFor(groupChannels, minimumChunk: max(1, 65_536 / max(channelFloats, 1))) { range in
+                                    octet_phase_planes(image + range.lowerBound * height * width, Int32(range.count), Int32(height), Int32(width),
+                                                       Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]), Int32(strideH), Int32(strideW),
+                                                       Int32(phaseH), Int32(phaseW), target.pointer + range.lowerBound * channelFloats)
                                 }
                                 offsets.withUnsafeBufferPointer { offsetBuffer in
                                     guard let offsetBase = offsetBuffer.baseAddress, let segments else { return }
@@ -167,8 +174,8 @@ extension ConvKernels {
                                     // blocks of filters run over them, later chunks adding to the sums in C.
                                     let taps = geometry.kernelVolume
                                     let chunkBudget = 12_288
-                                    let chunked = groupFilters <= 48 && groupChannels * geometry.kernel[0] * paddedW > chunkBudget
-                                    let chunkChannels = chunked ? max(1, min(groupChannels, chunkBudget / max(geometry.kernel[0] * paddedW, 1),
+                                    let chunked = groupFilters <= 48 && groupChannels * geometry.kernel[0] * phaseW > chunkBudget
+                                    let chunkChannels = chunked ? max(1, min(groupChannels, chunkBudget / max(geometry.kernel[0] * phaseW, 1),
                                                                              chunkBudget / max(taps * GEMM.tileRows, 1))) : groupChannels
                                     let chunks = (groupChannels + chunkChannels - 1) / chunkChannels
                                     let unitBlocks = chunked ? rowBlocks : 1
