@@ -56,7 +56,15 @@ extension Model {
         }
         guard !isFolder.boolValue else { throw ModelError.unreadable(file: url.path, reason: "it is a folder, not a model file") }
         try InputFileError.requireRegular(url)
-        // The mapped file is released once parsed, before the tensors are converted.
+        // The main graph's initializers one at a time from the mapped file when the file has the
+        // usual layout (``InitializerStream``); otherwise the whole message is parsed, and the
+        // mapped file released once parsed, before the tensors are converted.
+        let streamed = try { () throws -> Model? in
+            guard let mapped = MappedFile(path: url.path) else { return nil }
+            let decoder = ONNXDecoder(file: url.path, external: ExternalDataResolver(modelFile: url.path, folder: url.deletingLastPathComponent()))
+            return try InitializerStream.load(mapped, decoder: decoder)
+        }()
+        if let model = streamed { return try validated(model, file: url.path, validate: validate) }
         var proto = try { () throws -> Onnx_ModelProto in
             let data: Data
             do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
@@ -98,7 +106,11 @@ extension Model {
     /// Converts a parsed model, emptying `proto` as it goes (see ``ONNXDecoder/model(_:)``).
     private static func decode(_ proto: inout Onnx_ModelProto, file: String, folder: URL?, validate: Bool) throws -> Model {
         let decoder = ONNXDecoder(file: file, external: ExternalDataResolver(modelFile: file, folder: folder))
-        let model = try decoder.model(&proto)
+        return try validated(try decoder.model(&proto), file: file, validate: validate)
+    }
+
+    /// `model`, after ``Graph/validate(model:)`` found no problem (when asked).
+    private static func validated(_ model: Model, file: String, validate: Bool) throws -> Model {
         if validate {
             let problems = model.graph.validate(model: model)
             if !problems.isEmpty { throw ModelError.invalidGraph(file: file, problems: problems) }
