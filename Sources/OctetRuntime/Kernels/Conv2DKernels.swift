@@ -9,9 +9,11 @@ extension ConvKernels {
     /// output positions, each thread makes the rows of a chunk of positions (about 512 KB) and
     /// computes its tiles while they are in cache, so the buffer stays small whatever the image
     /// size; otherwise all rows are made once and the filters' row blocks are split over threads.
-    /// A 1×1 stride-1 convolution reads the image itself; with AVX-512, other stride-1
-    /// convolutions whose output rows fill their panels read a zero-padded copy of the image
-    /// through per-tap offsets (implicit GEMM, no im2col).
+    /// A 1×1 stride-1 convolution reads the image itself (one position: matrix-vector products;
+    /// few positions and many filters: filter blocks over threads). With AVX-512, other
+    /// stride-1 convolutions and strided first convolutions read a zero-padded copy of the image
+    /// (split into phase planes when strided) through per-tap offsets, panels of 16 positions
+    /// across output-row ends (implicit GEMM, no im2col).
     static func conv2d(x: Tensor, w: Tensor, filters packedFilters: PackedFilters, bias biasTensor: Tensor?, group: Int,
                        geometry: ConvGeometry, activation: FusedActivation? = nil) throws -> Tensor {
         // Relu goes into the tiles' stores; other activations run over each finished chunk.
