@@ -32,24 +32,23 @@ long octet_depthwise16_scratch(int rows, int out_w, int kernel_h, int kernel_w, 
 
 #ifdef OCTET_X86
 #define AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
+// Small fixed loops over vectors fully unrolled, so that their arrays of vectors stay in
+// registers (otherwise the compiler copies them through memory, even with a memcpy call).
+#define UNROLLED _Pragma("clang loop unroll(full)")
 
-// Transposes a 16 × 16 block held as 16 row vectors in place (r[i][j] ↔ r[j][i]): pairs of rows
-// interleaved, then quads, then 128-bit lanes across four rows.
-static inline __attribute__((always_inline)) AVX512 void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
+// The last two steps of a 16 × 16 transpose: `t` holds the rows interleaved in pairs
+// (unpacklo / unpackhi of rows 2i and 2i + 1); r[j] receives column j. Quads, then 128-bit
+// lanes across four rows.
+static inline __attribute__((always_inline)) AVX512 void transpose16_finish(const __m512 t[16], __m512 r[16]) {
     // u[4q + c]: rows 4q..4q+3 at columns c, c + 4, c + 8, c + 12 (one per 128-bit lane).
     __m512 u[16];
-    for (int q = 0; q < 16; q += 4) {
+    UNROLLED for (int q = 0; q < 16; q += 4) {
         u[q] = _mm512_shuffle_ps(t[q], t[q + 2], 0x44);
         u[q + 1] = _mm512_shuffle_ps(t[q], t[q + 2], 0xEE);
         u[q + 2] = _mm512_shuffle_ps(t[q + 1], t[q + 3], 0x44);
         u[q + 3] = _mm512_shuffle_ps(t[q + 1], t[q + 3], 0xEE);
     }
-    for (int c = 0; c < 4; c++) {
+    UNROLLED for (int c = 0; c < 4; c++) {
         __m512 even0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88); // lanes 0, 2 of rows 0–7
         __m512 odd0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);  // lanes 1, 3 of rows 0–7
         __m512 even1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
@@ -59,6 +58,22 @@ static inline __attribute__((always_inline)) AVX512 void transpose16(__m512 r[16
         r[c + 4] = _mm512_shuffle_f32x4(odd0, odd1, 0x88);
         r[c + 12] = _mm512_shuffle_f32x4(odd0, odd1, 0xDD);
     }
+}
+
+// r[j] = column j of the 16 × 16 block whose row i is the first `mask` lanes at
+// source + i · stride (zero for rows from `rows` on). The rows are loaded straight into the
+// first step (a loop copying them into an array first became a memcpy call).
+static inline __attribute__((always_inline)) AVX512 void transpose16_load(
+    const float *source, long stride, int rows, __mmask16 mask, __m512 r[16]) {
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 t[16];
+    UNROLLED for (int i = 0; i < 16; i += 2) {
+        __m512 first = i < rows ? _mm512_maskz_loadu_ps(mask, source + i * stride) : zero;
+        __m512 second = i + 1 < rows ? _mm512_maskz_loadu_ps(mask, source + (i + 1) * stride) : zero;
+        t[i] = _mm512_unpacklo_ps(first, second);
+        t[i + 1] = _mm512_unpackhi_ps(first, second);
+    }
+    transpose16_finish(t, r);
 }
 
 static inline __mmask16 first_lanes(long count) {
@@ -101,12 +116,13 @@ static inline __attribute__((always_inline)) AVX512 void fill_blocked(
         long count = total - p < 16 ? total - p : 16;
         __mmask16 mask = first_lanes(count);
         __m512 block[16];
-        for (int c = 0; c < 16; c++) block[c] = c < channels ? _mm512_maskz_loadu_ps(mask, plane + c * channel_stride + p) : zero;
-        transpose16(block);
-        for (long i = 0; i < count; i++) {
-            long j = iw - source + first;
-            if (iw >= source && j < last) _mm512_store_ps(padded + (r * bw + j) * 16, block[i]);
-            if (++iw == width) { iw = 0; r++; }
+        transpose16_load(plane + p, channel_stride, channels, mask, block);
+        UNROLLED for (int i = 0; i < 16; i++) {
+            if (i < count) {
+                long j = iw - source + first;
+                if (iw >= source && j < last) _mm512_store_ps(padded + (r * bw + j) * 16, block[i]);
+                if (++iw == width) { iw = 0; r++; }
+            }
         }
     }
 }
@@ -164,10 +180,11 @@ static AVX512 void depthwise16_avx512(const float *image, long image_channel_str
     float *target = out + (long)row_first * out_w;
     for (long p = 0; p < positions; p += 16) {
         __m512 block[16];
-        for (int i = 0; i < 16; i++) block[i] = _mm512_load_ps(results + (p + i) * 16);
-        transpose16(block);
+        transpose16_load(results + p * 16, 16, 16, (__mmask16)0xFFFF, block);
         __mmask16 mask = first_lanes(positions - p);
-        for (int c = 0; c < channels; c++) _mm512_mask_storeu_ps(target + c * out_channel_stride + p, mask, block[c]);
+        UNROLLED for (int c = 0; c < 16; c++) {
+            if (c < channels) _mm512_mask_storeu_ps(target + c * out_channel_stride + p, mask, block[c]);
+        }
     }
 }
 #endif
