@@ -36,6 +36,18 @@ import _OctetTestSupport
         #expect(Self.unary(Int32(OCTET_UNARY_SIGMOID), [.nan], level: Int32(level))[0].isNaN)
     }
 
+    @Test(arguments: levels) func tanhWithinSixUlpOfLibm(level: Int) {
+        let x = Self.grid + [1e-6, -3e-5, 1e-3, 0.01, -20, 40, .infinity, -.infinity]
+        let y = Self.unary(Int32(OCTET_UNARY_TANH), x, level: Int32(level))
+        var worstUlps = 0.0
+        for (value, got) in zip(x, y) {
+            let exact = Foundation.tanh(Double(value))
+            worstUlps = max(worstUlps, abs(Double(got) - exact) / Double(Float(exact).ulp))
+        }
+        #expect(worstUlps <= 6, "largest tanh error \(worstUlps) ulp")
+        #expect(Self.unary(Int32(OCTET_UNARY_TANH), [.nan], level: Int32(level))[0].isNaN)
+    }
+
     @Test(arguments: levels) func erfWithin4e7OfLibm(level: Int) {
         let y = Self.unary(Int32(OCTET_UNARY_ERF), Self.grid, level: Int32(level))
         var worst = 0.0

@@ -123,6 +123,7 @@ enum {
     OCTET_UNARY_EXP = 5,          // e^x, about 2 ulp (inputs clamped to [-87.3, 88.7])
     OCTET_UNARY_SILU = 6,         // x · sigmoid(x), rounded as Mul(x, Sigmoid(x))
     OCTET_UNARY_X_HARD_SIGMOID = 7, // x · clamp(alpha · x + beta, 0, 1), as Mul(x, HardSigmoid(x))
+    OCTET_UNARY_TANH = 8,         // tanh(x), within 6 ulp (rational fit)
 };
 
 /// y[i] = op(x[i]) for i < n (y may be x).

@@ -1,3 +1,4 @@
+import COctetKernels
 import Foundation
 import OctetGraph
 
@@ -170,6 +171,43 @@ enum RecurrentKernels {
         }
     }
 
+    /// One batch row of one LSTM step with the default gates: gates = x·Wᵀ + h·Rᵀ + Wb + Rb
+    /// (order i, o, f, c), Sigmoid on i, o, f and Tanh on c, then c' = f ⊙ c + i ⊙ g and
+    /// h' = o ⊙ tanh(c'), written to `cell`, `state` (at `offset`) and `y` (hidden floats).
+    private static func standardStep(wx: [Float], inputRow: Int, rh: [Float], stateRow: Int, bias: [Float], gates: inout [Float],
+                                     cellTanh: inout [Float], cell: inout [Float], state: inout [Float], offset: Int,
+                                     y: UnsafeMutablePointer<Float>) {
+        let hidden = cellTanh.count
+        gates.withUnsafeMutableBufferPointer { gate in
+            cellTanh.withUnsafeMutableBufferPointer { squashed in
+                guard let pre = gate.baseAddress, let tanhCell = squashed.baseAddress else { return }
+                wx.withUnsafeBufferPointer { input in
+                    rh.withUnsafeBufferPointer { recurrent in
+                        bias.withUnsafeBufferPointer { b in
+                            for k in 0..<(4 * hidden) { pre[k] = input[inputRow + k] + recurrent[stateRow + k] + b[k] }
+                        }
+                    }
+                }
+                octet_unary_f32(Int32(OCTET_UNARY_SIGMOID), pre, pre, 3 * hidden, 0, 0)
+                octet_unary_f32(Int32(OCTET_UNARY_TANH), pre + 3 * hidden, pre + 3 * hidden, hidden, 0, 0)
+                cell.withUnsafeMutableBufferPointer { c in
+                    for j in 0..<hidden {
+                        let updated = pre[2 * hidden + j] * c[offset + j] + pre[j] * pre[3 * hidden + j]
+                        c[offset + j] = updated
+                        tanhCell[j] = updated
+                    }
+                }
+                octet_unary_f32(Int32(OCTET_UNARY_TANH), tanhCell, tanhCell, hidden, 0, 0)
+                state.withUnsafeMutableBufferPointer { h in
+                    for j in 0..<hidden {
+                        h[offset + j] = pre[hidden + j] * tanhCell[j]
+                        y[j] = h[offset + j]
+                    }
+                }
+            }
+        }
+    }
+
     static func lstm(_ context: KernelContext) throws -> [Tensor] {
         let s = try Setup(context, gates: 4)
         let (hidden, batch) = (s.hidden, s.batch)
@@ -196,9 +234,23 @@ enum RecurrentKernels {
             var state = s.start(s.initialH, direction: direction)
             var cell = s.start(initialC, direction: direction)
             let wx = s.projectInputs(direction: direction)
+            // The default gates (Sigmoid, Tanh, Tanh; no clip, peepholes or coupled forget gate)
+            // in float through the vectorized C activations; anything else per value in double.
+            let standard = g.kind == .sigmoid && c.kind == .tanh && h.kind == .tanh && clip == nil && peepholes == nil && !inputForget
+            let gateBias: [Float] = (0..<(4 * hidden)).map { k in
+                s.bias.map { $0[direction * 8 * hidden + k] + $0[direction * 8 * hidden + 4 * hidden + k] } ?? 0
+            }
+            var gates = [Float](repeating: 0, count: 4 * hidden)
+            var cellTanh = [Float](repeating: 0, count: hidden)
             for step in 0..<s.sequence {
                 let rh = s.projectState(state, direction: direction)
-                for n in 0..<batch where step < s.lengths[n] {
+                for n in 0..<batch where step < s.lengths[n] && standard {
+                    let time = s.reversed(direction) ? s.lengths[n] - 1 - step : step
+                    standardStep(wx: wx, inputRow: (time * batch + n) * 4 * hidden, rh: rh, stateRow: n * 4 * hidden, bias: gateBias,
+                                 gates: &gates, cellTanh: &cellTanh, cell: &cell, state: &state, offset: n * hidden,
+                                 y: y + ((time * s.directions + direction) * batch + n) * hidden)
+                }
+                for n in 0..<batch where step < s.lengths[n] && !standard {
                     let time = s.reversed(direction) ? s.lengths[n] - 1 - step : step
                     let inputRow = (time * batch + n) * 4 * hidden
                     for j in 0..<hidden {
