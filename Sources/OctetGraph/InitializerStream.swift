@@ -5,12 +5,13 @@ internal import SwiftProtobuf
 import Glibc
 #endif
 
-/// Loading a model with its main graph's initializers decoded one at a time from the mapped
-/// file: the protobuf wire format is scanned for the graph's initializer fields, the rest of the
-/// model (nodes, inputs, small fields) is parsed without them, and each initializer's pages of
-/// the mapping are dropped once it is converted. Parsing the whole message at once would hold
-/// the mapped file and a copy of every weight together (twice the weights at the peak); this
-/// holds about one copy. Any structure the scan does not expect returns `nil`, and the caller
+/// Loading a model with its main graph's initializers decoded one at a time: the protobuf wire
+/// format is scanned in the mapped file for the graph's initializer fields (only their headers'
+/// pages are touched), the rest of the model (nodes, inputs, small fields) is parsed without
+/// them, and each initializer is read into a buffer of its own (`pread`, not through the
+/// mapping), converted and freed. Parsing the whole message at once would hold the mapped file
+/// and a copy of every weight together (twice the weights at the peak); this holds about one
+/// copy. Any structure the scan does not expect returns `nil`, and the caller
 /// parses the whole message as before (so malformed files get the same errors).
 enum InitializerStream {
     /// The model in `file`, or `nil` when the scan does not apply.
@@ -36,12 +37,12 @@ enum InitializerStream {
         for range in layout.initializers {
             let proto: Onnx_TensorProto
             do {
-                proto = try file.withData(range) { try Onnx_TensorProto(serializedBytes: $0) }
+                guard let bytes = file.read(range) else { return nil }
+                proto = try Onnx_TensorProto(serializedBytes: bytes)
             } catch {
                 return nil
             }
             initializers.append(try decoder.tensor(proto, context: proto.name))
-            file.release(range)
         }
         model.graph.initializers = initializers
         return model
@@ -157,45 +158,53 @@ struct WireReader {
     }
 }
 
-/// A read-only memory mapping of a file whose pages can be given back once read.
+/// A read-only memory mapping of a file, for scanning, and positioned reads of parts of it into
+/// buffers of their own (which leave no pages of the file mapped).
 final class MappedFile {
     private let base: UnsafeMutableRawPointer?
     private let count: Int
-    private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+    private let descriptor: Int32
 
     /// Maps `path`; `nil` when it cannot be opened or mapped (the caller reads it another way).
     init?(path: String) {
-        let descriptor = open(path, O_RDONLY)
+        descriptor = open(path, O_RDONLY)
         guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
         var status = stat()
-        guard fstat(descriptor, &status) == 0, status.st_size > 0 else { return nil }
+        guard fstat(descriptor, &status) == 0, status.st_size > 0 else {
+            close(descriptor)
+            return nil
+        }
         count = Int(status.st_size)
         let address = mmap(nil, count, PROT_READ, MAP_PRIVATE, descriptor, 0)
-        guard let address, address != MAP_FAILED else { return nil }
+        guard let address, address != MAP_FAILED else {
+            close(descriptor)
+            return nil
+        }
         base = address
     }
 
     /// The whole file.
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
-    /// `body` on the bytes of `range` as `Data` (no copy; valid during the call).
-    func withData<T>(_ range: Range<Int>, _ body: (Data) throws -> T) rethrows -> T {
-        guard let base, !range.isEmpty else { return try body(Data()) }
-        let data = Data(bytesNoCopy: base + range.lowerBound, count: range.count, deallocator: .none)
-        return try body(data)
-    }
-
-    /// Drops the whole pages inside `range` from memory (read again from the file if touched).
-    func release(_ range: Range<Int>) {
-        guard let base else { return }
-        let first = (range.lowerBound + Self.pageSize - 1) / Self.pageSize * Self.pageSize
-        let last = range.upperBound / Self.pageSize * Self.pageSize
-        guard last > first else { return }
-        _ = madvise(base + first, last - first, MADV_DONTNEED)
+    /// The bytes of `range`, read with `pread` into a new buffer; `nil` on a read error.
+    func read(_ range: Range<Int>) -> Data? {
+        guard range.lowerBound >= 0, range.upperBound <= count else { return nil }
+        var data = Data(count: range.count)
+        let complete = data.withUnsafeMutableBytes { buffer -> Bool in
+            guard let target = buffer.baseAddress else { return range.isEmpty }
+            var done = 0
+            while done < range.count {
+                let got = pread(descriptor, target + done, range.count - done, off_t(range.lowerBound + done))
+                if got <= 0 { return false }
+                done += got
+            }
+            return true
+        }
+        return complete ? data : nil
     }
 
     deinit {
         if let base { munmap(base, count) }
+        close(descriptor)
     }
 }
