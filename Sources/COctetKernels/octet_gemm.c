@@ -100,34 +100,18 @@ static void tile_avx2(int rows, int k, const float *a, long row_step, long k_ste
 static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void tile_avx512_rows(
     const int ROWS, int k, const float *a, long row_step, long k_step, const float *b, long ldb, float *c, long ldc,
     int width, int accumulate, const float *row_bias, int relu) {
-    // Fewer than four rows would leave fewer FMA chains than the FMA latency needs (a batch-1
-    // LSTM step, R · h, is a one-row product): steps of p then alternate between CHAINS sets of
-    // accumulators, added up at the end.
-    const int CHAINS = ROWS >= 4 ? 1 : (ROWS == 1 ? 4 : 2);
-    __m512 acc[4][OCTET_GEMM_PACKED_ROWS];
-    for (int r = 0; r < ROWS; r++) {
-        acc[0][r] = row_bias ? _mm512_set1_ps(row_bias[r]) : _mm512_setzero_ps();
-        for (int chain = 1; chain < CHAINS; chain++) acc[chain][r] = _mm512_setzero_ps();
-    }
-    int p = 0;
-    for (; p + CHAINS <= k; p += CHAINS) {
-        for (int chain = 0; chain < CHAINS; chain++) {
-            __m512 column = _mm512_loadu_ps(b + (long)(p + chain) * ldb);
-            const float *x = a + (long)(p + chain) * k_step;
-            for (int r = 0; r < ROWS; r++) acc[chain][r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r * row_step]), column, acc[chain][r]);
-        }
-    }
-    for (; p < k; p++) {
+    // One accumulator per row, summed over p in order: the result must not depend on how many
+    // rows share a tile (a batch of one and a batch of eight give the same outputs).
+    __m512 acc[OCTET_GEMM_PACKED_ROWS];
+    for (int r = 0; r < ROWS; r++) acc[r] = row_bias ? _mm512_set1_ps(row_bias[r]) : _mm512_setzero_ps();
+    for (int p = 0; p < k; p++) {
         __m512 column = _mm512_loadu_ps(b + (long)p * ldb);
         const float *x = a + (long)p * k_step;
-        for (int r = 0; r < ROWS; r++) acc[0][r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r * row_step]), column, acc[0][r]);
-    }
-    for (int chain = 1; chain < CHAINS; chain++) {
-        for (int r = 0; r < ROWS; r++) acc[0][r] = _mm512_add_ps(acc[0][r], acc[chain][r]);
+        for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r * row_step]), column, acc[r]);
     }
     __mmask16 mask = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1u);
     for (int r = 0; r < ROWS; r++) {
-        __m512 value = acc[0][r];
+        __m512 value = acc[r];
         if (accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, c + r * ldc));
         if (relu) value = _mm512_max_ps(_mm512_setzero_ps(), value); // NaN stays NaN
         _mm512_mask_storeu_ps(c + r * ldc, mask, value);
