@@ -94,6 +94,19 @@ static void tile_avx2(int rows, int k, const float *a, long row_step, long k_ste
     }
 }
 
+// Stores the first `width` lanes of each row's sums to C (plus C's own values when
+// `accumulate`; then Relu, NaN staying NaN): the end of every 16-wide AVX-512 tile.
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void store_rows(
+    const int ROWS, const __m512 *acc, float *c, long ldc, int width, int accumulate, int relu) {
+    __mmask16 mask = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1u);
+    for (int r = 0; r < ROWS; r++) {
+        __m512 value = acc[r];
+        if (accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, c + r * ldc));
+        if (relu) value = _mm512_max_ps(_mm512_setzero_ps(), value);
+        _mm512_mask_storeu_ps(c + r * ldc, mask, value);
+    }
+}
+
 // The 12 × 16 AVX-512 tile, one copy per row count (ROWS is a constant at each call site, so the
 // accumulators stay in registers) and per A layout: element (r, p) at a[r · row_step + p · k_step],
 // (1, 12) for a packed micro-panel, (lda, 1) for rows of an unpacked A.
@@ -109,13 +122,7 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
         const float *x = a + (long)p * k_step;
         for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r * row_step]), column, acc[r]);
     }
-    __mmask16 mask = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1u);
-    for (int r = 0; r < ROWS; r++) {
-        __m512 value = acc[r];
-        if (accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, c + r * ldc));
-        if (relu) value = _mm512_max_ps(_mm512_setzero_ps(), value); // NaN stays NaN
-        _mm512_mask_storeu_ps(c + r * ldc, mask, value);
-    }
+    store_rows(ROWS, acc, c, ldc, width, accumulate, relu);
 }
 
 #define TILE_PARAMS int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int width, int accumulate, \
@@ -319,13 +326,7 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
         const float *x = a + (long)p * OCTET_GEMM_PACKED_ROWS;
         for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r]), column, acc[r]);
     }
-    __mmask16 mask = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1u);
-    for (int r = 0; r < ROWS; r++) {
-        __m512 value = acc[r];
-        if (accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, c + r * ldc));
-        if (relu) value = _mm512_max_ps(_mm512_setzero_ps(), value); // NaN stays NaN
-        _mm512_mask_storeu_ps(c + r * ldc, mask, value);
-    }
+    store_rows(ROWS, acc, c, ldc, width, accumulate, relu);
 }
 
 #define SEGMENTS_PARAMS int k, const float *a, const float *b, const long *starts, const unsigned short *masks, \
