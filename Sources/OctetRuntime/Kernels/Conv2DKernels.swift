@@ -9,8 +9,8 @@ extension ConvKernels {
     /// output positions, each thread makes the rows of a chunk of positions (about 512 KB) and
     /// computes its tiles while they are in cache, so the buffer stays small whatever the image
     /// size; otherwise all rows are made once and the filters' row blocks are split over threads.
-    /// A 1×1 stride-1 convolution reads the image itself (one position: matrix-vector products;
-    /// few positions and many filters: filter blocks over threads). With AVX-512, other
+    /// A 1×1 stride-1 convolution packs the image's panels itself, no im2col (one position:
+    /// matrix-vector products; ``pointwiseTiles`` otherwise). With AVX-512, other
     /// stride-1 convolutions and strided first convolutions read a zero-padded copy of the image
     /// (split into phase planes when strided) through per-tap offsets, panels of 16 positions
     /// across output-row ends (implicit GEMM, no im2col).
@@ -29,8 +29,8 @@ extension ConvKernels {
         let panels = (positions + GEMM.panelWidth - 1) / GEMM.panelWidth
         let panelFloats = rows * GEMM.panelWidth
         let rowBlocks = (groupFilters + GEMM.tileRows - 1) / GEMM.tileRows
-        // A 1×1 kernel with stride 1 and no padding reads the image as B itself (rows of
-        // `positions`): no im2col, no packing, except for a last partial panel.
+        // A 1×1 kernel with stride 1 and no padding has the image as B (rows of `positions`):
+        // no im2col, only packing (``pointwiseTiles``).
         let pointwise = geometry.kernel == [1, 1] && geometry.strides == [1, 1] && geometry.padBegin == [0, 0] && positions == height * width
         // With AVX-512: implicit GEMM over a zero-padded copy of the image (tiles read their 16
         // inputs of each kernel tap in place, no im2col). A strided convolution's copy is split
@@ -111,51 +111,10 @@ extension ConvKernels {
                                     let (first, last) = (blocks.lowerBound * GEMM.tileRows, min(groupFilters, blocks.upperBound * GEMM.tileRows))
                                     after?.apply(c + first, count: last - first)
                                 }
-                            } else if pointwise && panels < rowBlocks && ThreadPool.threads > 1 {
-                                // Few positions (a 7 × 7 or 14 × 14 image), many filters: the blocks of
-                                // filters over threads, each running every panel (a split by panels would
-                                // leave a thread one panel more than the other).
-                                let lastColumn = (panels - 1) * GEMM.panelWidth
-                                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
-                                defer { buffer.deallocate() }
-                                let partial = lastColumn + GEMM.panelWidth > positions
-                                if partial { columns(lastColumn, positions - lastColumn, channels: 0..<groupChannels, ldb: GEMM.panelWidth, into: buffer) }
-                                let shared = UnsafeSendablePointer(pointer: UnsafePointer(buffer))
-                                let work = max(1, rows * GEMM.panelWidth * GEMM.tileRows * panels)
-                                ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / work)) { blocks in
-                                    for panel in 0..<panels {
-                                        let full = panel * GEMM.panelWidth + GEMM.panelWidth <= positions
-                                        tiles(panel: panel, b: full ? image + panel * GEMM.panelWidth : shared.pointer,
-                                              ldb: full ? positions : GEMM.panelWidth, blocks: blocks)
-                                    }
-                                    if let after {
-                                        let first = blocks.lowerBound * GEMM.tileRows
-                                        let last = min(groupFilters, blocks.upperBound * GEMM.tileRows)
-                                        after.apply(c + first * positions, count: (last - first) * positions)
-                                    }
-                                }
                             } else if pointwise {
-                                let work = max(1, rows * GEMM.panelWidth * groupFilters)
-                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
-                                    var partial: UnsafeMutablePointer<Float>?
-                                    defer { partial?.deallocate() }
-                                    // Eight panels at a time, so the activation finds their outputs in cache.
-                                    for start in stride(from: range.lowerBound, to: range.upperBound, by: 8) {
-                                        let group = start..<min(start + 8, range.upperBound)
-                                        for panel in group {
-                                            let column = panel * GEMM.panelWidth
-                                            if column + GEMM.panelWidth <= positions {
-                                                tiles(panel: panel, b: image + column, ldb: positions, blocks: 0..<rowBlocks)
-                                            } else {
-                                                let buffer = partial ?? UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
-                                                partial = buffer
-                                                columns(column, positions - column, channels: 0..<groupChannels, ldb: GEMM.panelWidth, into: buffer)
-                                                tiles(panel: panel, b: buffer, ldb: GEMM.panelWidth, blocks: 0..<rowBlocks)
-                                            }
-                                        }
-                                        finish(panels: group)
-                                    }
-                                }
+                                pointwiseTiles(image: image, positions: positions, rows: rows, filters: groupFilters,
+                                               tile: { panel, b, blocks in tiles(panel: panel, b: b, ldb: GEMM.panelWidth, blocks: blocks) },
+                                               finish: after.map { after in { first, count in after.apply(c + first, count: count) } })
                             } else if implicit {
                                 let padded = UnsafeMutablePointer<Float>.allocate(capacity: max(phasePlanes * phaseH * phaseW, 1))
                                 defer { padded.deallocate() }
@@ -261,6 +220,74 @@ extension ConvKernels {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The tiles of a 1×1 stride-1 convolution over `positions` columns of the image (B, `rows`
+    /// rows of `positions`), its panels packed into contiguous k × 16 blocks first: read in place,
+    /// the 16 floats of each row sit a whole plane apart, which the prefetchers do not follow.
+    /// Panels go in chunks of about 512 KB (an L2's share); within a chunk every block of 12
+    /// filters runs over all its panels, so each output row is written in one sequential run.
+    /// Chunks are split over threads (each packing its own), or, with fewer than 8 panels per
+    /// thread (7 × 7 and 14 × 14 images), all panels are packed once and the filter blocks split
+    /// instead. Each output is summed by one tile in a fixed order whatever the split.
+    /// - Parameters:
+    ///   - tile: computes the tiles of filter blocks `blocks` for panel `panel` from its packed B.
+    ///   - finish: applies the activation to `count` outputs from offset `first` (filter-major).
+    static func pointwiseTiles(image: UnsafePointer<Float>, positions: Int, rows: Int, filters: Int,
+                               tile: (Int, UnsafePointer<Float>, Range<Int>) -> Void, finish: ((Int, Int) -> Void)?) {
+        let width = GEMM.panelWidth
+        let panels = (positions + width - 1) / width
+        let panelFloats = rows * width
+        let rowBlocks = (filters + GEMM.tileRows - 1) / GEMM.tileRows
+        let source = UnsafeSendablePointer(pointer: image)
+        func pack(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
+            for panel in range {
+                let column = panel * width
+                octet_pack_panel(Int32(rows), source.pointer + column, positions, Int32(min(width, positions - column)),
+                                 buffer + (panel - range.lowerBound) * panelFloats)
+            }
+        }
+        /// Every panel of `range` (packed at `b`) for filter blocks `blocks`, block by block.
+        func run(_ range: Range<Int>, packed b: UnsafePointer<Float>, blocks: Range<Int>) {
+            for block in blocks {
+                for panel in range { tile(panel, b + (panel - range.lowerBound) * panelFloats, block..<(block + 1)) }
+                guard let finish else { continue }
+                let first = range.lowerBound * width
+                let count = min(positions, range.upperBound * width) - first
+                for filter in (block * GEMM.tileRows)..<min(filters, (block + 1) * GEMM.tileRows) { finish(filter * positions + first, count) }
+            }
+        }
+        let threads = ThreadPool.threads
+        var chunkPanels = max(1, min(panels, 131_072 / max(panelFloats, 1)))
+        var chunks = (panels + chunkPanels - 1) / chunkPanels
+        let work = max(1, panelFloats * GEMM.tileRows * rowBlocks)
+        if threads == 1 || panels >= 8 * threads {
+            // Whole chunks per thread, balanced: a multiple of the thread count.
+            if threads > 1 {
+                chunks = (chunks + threads - 1) / threads * threads
+                chunkPanels = (panels + chunks - 1) / chunks
+                chunks = (panels + chunkPanels - 1) / chunkPanels
+            }
+            ThreadPool.parallelFor(chunks, minimumChunk: max(1, 131_072 / (work * chunkPanels))) { range in
+                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: chunkPanels * panelFloats)
+                defer { buffer.deallocate() }
+                for chunk in range {
+                    let panelRange = (chunk * chunkPanels)..<min(panels, (chunk + 1) * chunkPanels)
+                    pack(panelRange, into: buffer)
+                    run(panelRange, packed: buffer, blocks: 0..<rowBlocks)
+                }
+            }
+        } else {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: panels * panelFloats)
+            defer { buffer.deallocate() }
+            let shared = UnsafeSendableMutablePointer(pointer: buffer)
+            ThreadPool.parallelFor(panels, minimumChunk: max(1, 16_384 / max(panelFloats, 1))) { range in
+                pack(range, into: shared.pointer + range.lowerBound * panelFloats)
+            }
+            ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / (panelFloats * GEMM.tileRows * panels))) { blocks in
+                run(0..<panels, packed: shared.pointer, blocks: blocks)
             }
         }
     }
