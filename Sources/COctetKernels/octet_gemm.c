@@ -228,6 +228,66 @@ void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, lo
     tile_rows(rows, k, a, 1, OCTET_GEMM_PACKED_ROWS, b, ldb, c, ldc, width, accumulate, row_bias, relu);
 }
 
+#ifdef OCTET_X86
+// Two 16-column panels of B over one packed micro-panel (a 12 × 32 tile): 2 × ROWS
+// accumulators, each A value broadcast once for both. The second panel starts `second` floats
+// after the first (the next packed panel, or the next 16 columns of rows `ldb` apart). Every sum
+// runs over p in the same order and from the same start as in the 16-wide tile, so the results
+// equal those of two single tiles.
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void pair_avx512_rows(
+    const int ROWS, int k, const float *a, const float *b, long ldb, long second, float *c, long ldc, int accumulate,
+    const float *row_bias, int relu) {
+    __m512 left[OCTET_GEMM_PACKED_ROWS], right[OCTET_GEMM_PACKED_ROWS];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < ROWS; r++) left[r] = right[r] = row_bias ? _mm512_set1_ps(row_bias[r]) : _mm512_setzero_ps();
+    for (int p = 0; p < k; p++) {
+        __m512 first = _mm512_loadu_ps(b + (long)p * ldb);
+        __m512 next = _mm512_loadu_ps(b + (long)p * ldb + second);
+        const float *x = a + (long)p * OCTET_GEMM_PACKED_ROWS;
+#pragma clang loop unroll(full)
+        for (int r = 0; r < ROWS; r++) {
+            __m512 value = _mm512_set1_ps(x[r]);
+            left[r] = _mm512_fmadd_ps(value, first, left[r]);
+            right[r] = _mm512_fmadd_ps(value, next, right[r]);
+        }
+    }
+    store_rows(ROWS, left, c, ldc, OCTET_GEMM_NR, accumulate, relu);
+    store_rows(ROWS, right, c + OCTET_GEMM_NR, ldc, OCTET_GEMM_NR, accumulate, relu);
+}
+
+#define PAIR_PARAMS int k, const float *a, const float *b, long ldb, long second, float *c, long ldc, int accumulate, \
+    const float *row_bias, int relu
+#define PAIR_ROWS(n) \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void pair_avx512_##n(PAIR_PARAMS) { \
+        pair_avx512_rows(n, k, a, b, ldb, second, c, ldc, accumulate, row_bias, relu); \
+    }
+PAIR_ROWS(1) PAIR_ROWS(2) PAIR_ROWS(3) PAIR_ROWS(4) PAIR_ROWS(5) PAIR_ROWS(6)
+PAIR_ROWS(7) PAIR_ROWS(8) PAIR_ROWS(9) PAIR_ROWS(10) PAIR_ROWS(11) PAIR_ROWS(12)
+typedef void (*pair_function)(PAIR_PARAMS);
+static const pair_function pair_tiles[OCTET_GEMM_PACKED_ROWS] = {
+    pair_avx512_1, pair_avx512_2, pair_avx512_3, pair_avx512_4, pair_avx512_5, pair_avx512_6,
+    pair_avx512_7, pair_avx512_8, pair_avx512_9, pair_avx512_10, pair_avx512_11, pair_avx512_12};
+#endif
+
+void octet_sgemm_panels(int rows, int k, const float *a, const float *b, long ldb, long panel_step, int count, float *c,
+                        long ldc, int last_width, int accumulate, const float *row_bias, int relu) {
+    int panel = 0;
+#ifdef OCTET_X86
+    if (octet_kernels_level() >= 2 && rows >= 1 && rows <= OCTET_GEMM_PACKED_ROWS) {
+        int full = count - (last_width < OCTET_GEMM_NR ? 1 : 0);
+        for (; panel + 1 < full; panel += 2) {
+            pair_tiles[rows - 1](k, a, b + panel * panel_step, ldb, panel_step, c + (long)panel * OCTET_GEMM_NR, ldc, accumulate,
+                                 row_bias, relu);
+        }
+    }
+#endif
+    for (; panel < count; panel++) {
+        int width = panel == count - 1 ? last_width : OCTET_GEMM_NR;
+        tile_rows(rows, k, a, 1, OCTET_GEMM_PACKED_ROWS, b + panel * panel_step, ldb, c + (long)panel * OCTET_GEMM_NR, ldc, width,
+                  accumulate, row_bias, relu);
+    }
+}
+
 void octet_sgemm_tile_rows(int rows, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
                            int width, int accumulate, const float *row_bias, int relu) {
     tile_rows(rows, k, a, lda, 1, b, ldb, c, ldc, width, accumulate, row_bias, relu);

@@ -82,3 +82,45 @@ struct FusedActivation: Equatable {
         }
     }
 }
+
+/// What a fused Conv does to each stretch of output it has just written (still in cache): adds
+/// the fused Add's other input (`residual`, laid out as the output), then applies the activation
+/// (Relu in the same pass as the sum). The Conv's tiles store plain sums when there is one.
+struct ConvEpilogue: @unchecked Sendable {
+    let activation: FusedActivation?
+    let residual: UnsafePointer<Float>?
+    /// The output's first element: `values - output` locates a stretch in the residual.
+    let output: UnsafeMutablePointer<Float>
+
+    /// `nil` when there is nothing to do.
+    init?(activation: FusedActivation?, residual: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+        guard activation != nil || residual != nil else { return nil }
+        self.activation = activation
+        self.residual = residual
+        self.output = output
+    }
+
+    /// Finishes `count` output floats at `values` in place.
+    func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        guard count > 0 else { return }
+        guard let residual else {
+            activation?.apply(values, count: count)
+            return
+        }
+        let addend = residual + (values - output)
+        if activation?.kind == .relu {
+            octet_binary_f32(Int32(OCTET_BINARY_ADD_RELU), values, 1, addend, 1, values, count)
+            return
+        }
+        octet_binary_f32(Int32(OCTET_BINARY_ADD), values, 1, addend, 1, values, count)
+        activation?.apply(values, count: count)
+    }
+}
+
+extension Tensor {
+    /// Runs `body` with a float32 tensor's first element, or `nil` without a tensor.
+    static func withOptionalElements<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+        guard let tensor else { return try body(nil) }
+        return try tensor.withElements(as: Float.self) { try body($0.baseAddress) }
+    }
+}

@@ -4,7 +4,8 @@ import OctetGraph
 /// Graph fusions for sessions whose intermediate values nobody observes (`octet run` of the
 /// graph outputs, FP32/INT8 evaluation): BatchNormalization folded into the Conv before it, and
 /// the activation after a Conv (Relu, HardSwish, Sigmoid, SiLU, x·HardSigmoid) computed by the
-/// Conv, and a Relu after an Add computed by the Add. Calibration runs the graph as
+/// Conv, a Relu after an Add computed by the Add, and an Add of a Conv's output and another
+/// value (a residual block's sum) computed by the Conv. Calibration runs the graph as
 /// written, since it needs every tensor the fusions remove.
 enum Fusion {
     /// `model` with the fusions applied; its graph outputs are unchanged.
@@ -13,6 +14,7 @@ enum Fusion {
         FoldBatchNormalization.apply(&editor)
         fuseConvActivation(&editor)
         fuseAddRelu(&editor)
+        fuseConvAdd(&editor)
         editor.removeUnusedInitializers()
         var fused = model
         fused.graph = editor.graph
@@ -58,6 +60,33 @@ enum Fusion {
             fused.attributes.append(contentsOf: FusedActivation(kind: .relu).attributes)
             editor.replaceNode(at: index, with: fused)
             removed.insert(reader)
+        }
+        editor.removeNodes(at: removed)
+    }
+
+    /// Conv → Add(y, r) (a residual block's sum, with its fused Relu if any), where the Add is the
+    /// only reader of the Conv output and the Conv has no activation of its own: the Conv takes
+    /// `r` as a fourth input and the Add's output and activation (see ``ConvKernels/conv(_:)``).
+    /// The fused node takes the Add's place in the node order, where `r` is already computed.
+    static func fuseConvAdd(_ editor: inout GraphEditor) {
+        let consumers = readers(in: editor.graph)
+        var removed = IndexSet()
+        for (index, node) in editor.graph.nodes.enumerated() where node.opType == "Conv" && OpsetImport.canonical(node.domain) == "" {
+            guard node.inputs.count <= 3, node.outputs.count == 1, let output = node.outputs.first, !output.isEmpty,
+                  node.attribute(FusedActivation.attribute) == nil, !editor.isUsedBeyondNodes(output),
+                  let readers = consumers[output], readers.count == 1, let reader = readers.first, reader > index
+            else { continue }
+            let add = editor.graph.nodes[reader]
+            guard add.opType == "Add", OpsetImport.canonical(add.domain) == "", add.inputs.count == 2, add.outputs.count == 1,
+                  let target = add.outputs.first, !target.isEmpty,
+                  let residual = add.inputs.first(where: { $0 != output }), !residual.isEmpty, add.inputs.contains(output)
+            else { continue }
+            var fused = node
+            fused.inputs = node.inputs + Array(repeating: "", count: 3 - node.inputs.count) + [residual]
+            fused.outputs = [target]
+            fused.attributes.append(contentsOf: add.attributes.filter { $0.name == FusedActivation.attribute })
+            editor.replaceNode(at: reader, with: fused)
+            removed.insert(index)
         }
         editor.removeNodes(at: removed)
     }

@@ -94,45 +94,51 @@ enum GEMM {
         guard m > 0, n > 0 else { return }
         if n >= 4 * panelWidth && m > tileRows {
             // Enough panels to repay packing A: its micro-panels are contiguous, where rows read
-            // in place sit `k` floats apart (a power-of-two stride puts them in one cache set).
+            // in place sit `k` floats apart (a power-of-two stride puts them in one cache set);
+            // packed, two panels share each tile (``octet_sgemm_panels``).
             let packedA = PackedRows(m: m, k: k, a: a)
-            tiles(m: m, n: n, k: k, packedB: packedB, c: c) { rows, row, b, c, ldc, width in
-                octet_sgemm_tile_packed(rows, Int32(k), packedA.block(row / tileRows), b, panelWidth, c, ldc, width, accumulate ? 1 : 0, nil, 0)
+            tiles(m: m, n: n, k: k, packedB: packedB, c: c) { rows, row, b, c, ldc, count, lastWidth in
+                octet_sgemm_panels(rows, Int32(k), packedA.block(row / tileRows), b, panelWidth, k * panelWidth, count, c, ldc, lastWidth,
+                                   accumulate ? 1 : 0, nil, 0)
             }
             return
         }
         let sharedA = UnsafeSendablePointer(pointer: a)
-        tiles(m: m, n: n, k: k, packedB: packedB, c: c) { rows, row, b, c, ldc, width in
-            octet_sgemm_tile_rows(rows, Int32(k), sharedA.pointer + row * k, k, b, panelWidth, c, ldc, width, accumulate ? 1 : 0, nil, 0)
+        tiles(m: m, n: n, k: k, packedB: packedB, c: c) { rows, row, b, c, ldc, count, lastWidth in
+            for panel in 0..<Int(count) {
+                octet_sgemm_tile_rows(rows, Int32(k), sharedA.pointer + row * k, k, b + panel * k * panelWidth, panelWidth,
+                                      c + panel * panelWidth, ldc, panel == Int(count) - 1 ? lastWidth : Int32(panelWidth),
+                                      accumulate ? 1 : 0, nil, 0)
+            }
         }
     }
 
-    /// Runs `tile(rows, first row, B panel, C, ldc, width)` over every 12 × 16 tile of an m × n
-    /// product, split over threads by panels or by row blocks (whichever has more).
+    /// Runs `tiles(rows, first row, B panels, C, ldc, panel count, last panel's width)` over the
+    /// 12 × 16 tiles of an m × n product, one block of rows over up to two panels at a time,
+    /// split over threads by panels or by row blocks (whichever has more).
     private static func tiles(m: Int, n: Int, k: Int, packedB: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
-                              _ tile: (Int32, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int32) -> Void) {
+                              _ tiles: (Int32, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int32, Int32) -> Void) {
         let panels = (n + panelWidth - 1) / panelWidth
         let sharedPacked = UnsafeSendablePointer(pointer: packedB)
         let sharedC = UnsafeSendableMutablePointer(pointer: c)
         let rowBlocks = (m + tileRows - 1) / tileRows
         let tileWork = max(1, k * panelWidth * tileRows)
-        func one(_ block: Int, _ panel: Int) {
+        func run(_ block: Int, _ range: Range<Int>) {
             let row = block * tileRows
-            let column = panel * panelWidth
-            tile(Int32(min(tileRows, m - row)), row, sharedPacked.pointer + panel * k * panelWidth, sharedC.pointer + row * n + column, n,
-                 Int32(min(panelWidth, n - column)))
+            let column = range.lowerBound * panelWidth
+            let lastWidth = min(panelWidth, n - (range.upperBound - 1) * panelWidth)
+            tiles(Int32(min(tileRows, m - row)), row, sharedPacked.pointer + range.lowerBound * k * panelWidth, sharedC.pointer + row * n + column,
+                  n, Int32(range.count), Int32(lastWidth))
         }
         if panels >= rowBlocks {
             ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / (tileWork * rowBlocks))) { range in
-                for panel in range {
-                    for block in 0..<rowBlocks { one(block, panel) }
+                for first in stride(from: range.lowerBound, to: range.upperBound, by: 2) {
+                    for block in 0..<rowBlocks { run(block, first..<min(first + 2, range.upperBound)) }
                 }
             }
         } else {
             ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / (tileWork * panels))) { range in
-                for block in range {
-                    for panel in 0..<panels { one(block, panel) }
-                }
+                for block in range { run(block, 0..<panels) }
             }
         }
     }

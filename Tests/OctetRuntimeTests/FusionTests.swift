@@ -142,4 +142,58 @@ struct FusionTests {
         }
         #expect(try #require(got["r3"]).scalars(as: Float.self)[7].isNaN)
     }
+
+    /// Conv → Add fuses into the Conv (its Relu too): the residual computed after the Conv in
+    /// node order (the fused node takes the Add's place), a 3×3 and a 1×1 convolution summing
+    /// in their epilogues; a broadcast residual and a depthwise Conv go through the Add kernel.
+    /// Each output equals the unfused graph's bit for bit (the same sums in the same order).
+    @Test func convAddFuses() throws {
+        let values = { (count: Int, seed: UInt64) in TestModels.randomFloats(count, seed: seed, scale: 0.5) }
+        let pads = Attribute(name: "pads", value: .ints([1, 1, 1, 1]))
+        let graph = Graph(
+            name: "residual-conv",
+            nodes: [
+                Node(opType: "Conv", inputs: ["x", "w1", "b1"], outputs: ["c1"], name: "conv1"),
+                Node(opType: "Conv", inputs: ["x", "w2"], outputs: ["c2"], name: "conv2", attributes: [pads]),
+                Node(opType: "Add", inputs: ["c2", "c1"], outputs: ["s1"], name: "add1"),
+                Node(opType: "Relu", inputs: ["s1"], outputs: ["y1"], name: "relu1"),
+                Node(opType: "Conv", inputs: ["y1", "w3", "b3"], outputs: ["c3"], name: "conv3", attributes: [pads]),
+                Node(opType: "Add", inputs: ["c3", "y1"], outputs: ["q"], name: "add2"),
+                Node(opType: "Conv", inputs: ["y1", "w3"], outputs: ["c4"], name: "conv4", attributes: [pads]),
+                Node(opType: "Add", inputs: ["c4", "shift"], outputs: ["z"], name: "add3"),
+                Node(opType: "Conv", inputs: ["x", "wd"], outputs: ["d"], name: "depthwise",
+                     attributes: [pads, Attribute(name: "group", value: .int(4))]),
+                Node(opType: "Add", inputs: ["x", "d"], outputs: ["zd"], name: "add4"),
+            ],
+            inputs: [.tensor("x", .float32, [.param("n"), .value(4), .value(9), .value(21)])],
+            outputs: [.tensor("y1", .float32, nil), .tensor("q", .float32, nil), .tensor("z", .float32, nil), .tensor("zd", .float32, nil)],
+            initializers: [
+                GraphTensor(name: "w1", tensor: Tensor(shape: [6, 4, 1, 1], scalars: values(24, 31))),
+                GraphTensor(name: "b1", tensor: Tensor(shape: [6], scalars: values(6, 32))),
+                GraphTensor(name: "w2", tensor: Tensor(shape: [6, 4, 3, 3], scalars: values(216, 33))),
+                GraphTensor(name: "w3", tensor: Tensor(shape: [6, 6, 3, 3], scalars: values(324, 34))),
+                GraphTensor(name: "b3", tensor: Tensor(shape: [6], scalars: values(6, 35))),
+                GraphTensor(name: "shift", tensor: Tensor(shape: [6, 1, 1], scalars: values(6, 36))),
+                GraphTensor(name: "wd", tensor: Tensor(shape: [4, 1, 3, 3], scalars: values(36, 37))),
+            ])
+        let model = Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 13)])
+        let fused = try Session(model: model, options: .init(fuse: true))
+        let nodes = fused.model.graph.nodes
+        #expect(nodes.map(\.opType) == ["Conv", "Conv", "Conv", "Conv", "Conv"], "every Add fused into its Conv")
+        #expect(nodes.map(\.name) == ["conv2", "conv1", "conv3", "conv4", "depthwise"], "conv1 runs where add1 was, after conv2")
+        #expect(nodes[1].inputs == ["x", "w1", "b1", "c2"] && nodes[1].outputs == ["y1"])
+        #expect(nodes[1].attribute(FusedActivation.attribute) != nil, "add1's Relu comes along")
+        #expect(nodes[3].inputs == ["y1", "w3", "", "shift"])
+        var input = TestModels.randomFloats(2 * 4 * 9 * 21, seed: 38, scale: 2)
+        input[17] = .nan
+        let x = Tensor(shape: [2, 4, 9, 21], scalars: input)
+        let want = try Session(model: model).run(["x": x])
+        let got = try fused.run(["x": x])
+        for name in ["y1", "q", "z", "zd"] {
+            let a = try #require(want[name]).scalars(as: Float.self)
+            let b = try #require(got[name]).scalars(as: Float.self)
+            #expect(a.count == b.count && zip(a, b).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(name)")
+        }
+        #expect(try #require(got["y1"]).scalars(as: Float.self).allSatisfy { $0 >= 0 || $0.isNaN })
+    }
 }

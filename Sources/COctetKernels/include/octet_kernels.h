@@ -27,6 +27,13 @@ void octet_pack_rows(int rows, int k, const float *a, long lda, float *packed);
 void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, long ldb, float *c, long ldc,
                              int width, int accumulate, const float *row_bias, int relu);
 
+/// `octet_sgemm_tile_packed` over `count` panels of 16 columns, panel i of B at
+/// `b + i · panel_step` (k · 16 for packed panels, 16 for rows `ldb` apart) writing C's columns
+/// 16·i…, the last panel `last_width` wide; with AVX-512 adjacent full panels go in pairs (a
+/// 12 × 32 tile), with the same sums as one tile per panel.
+void octet_sgemm_panels(int rows, int k, const float *a, const float *b, long ldb, long panel_step, int count, float *c,
+                        long ldc, int last_width, int accumulate, const float *row_bias, int relu);
+
 /// `octet_sgemm_tile_packed` for rows ≤ 12 of an unpacked A (row stride lda).
 void octet_sgemm_tile_rows(int rows, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
                            int width, int accumulate, const float *row_bias, int relu);

@@ -14,11 +14,14 @@ extension ConvKernels {
     /// stride-1 convolutions and strided first convolutions read a zero-padded copy of the image
     /// (split into phase planes when strided) through per-tap offsets, panels of 16 positions
     /// across output-row ends (implicit GEMM, no im2col).
+    ///   - residual: a tensor of the output's shape added before the activation (a fused Add),
+    ///     over each finished chunk too.
     static func conv2d(x: Tensor, w: Tensor, filters packedFilters: PackedFilters, bias biasTensor: Tensor?, group: Int,
-                       geometry: ConvGeometry, activation: FusedActivation? = nil) throws -> Tensor {
-        // Relu goes into the tiles' stores; other activations run over each finished chunk.
-        let relu = activation?.kind == .relu
-        let after = relu ? nil : activation
+                       geometry: ConvGeometry, activation: FusedActivation? = nil, residual: Tensor? = nil) throws -> Tensor {
+        // Relu goes into the tiles' stores (unless a residual comes first); other activations
+        // run over each finished chunk.
+        let relu = activation?.kind == .relu && residual == nil
+        let postActivation = relu ? nil : activation
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let filters = w.shape[0]
         let groupChannels = channels / group
@@ -60,10 +63,11 @@ extension ConvKernels {
         let segments = implicit ? ImplicitPanels(positions: positions, outW: outW, paddedW: phaseW) : nil
         let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
         return x.withElements(as: Float.self) { input in
-            bias.withUnsafeBufferPointer { biasBuffer in
+            bias.withUnsafeBufferPointer { biasBuffer in Tensor.withOptionalElements(residual) { residualBase in
                 Tensor.buildOverwriting(Float.self, shape: [batch, filters, outH, outW]) { out in
                     guard let inBase = input.baseAddress, let outBase = out.baseAddress, let biasBase = biasBuffer.baseAddress
                     else { return }
+                    let after = ConvEpilogue(activation: postActivation, residual: residualBase, output: outBase)
                     let sharedInput = UnsafeSendablePointer(pointer: inBase)
                     let sharedBias = UnsafeSendablePointer(pointer: biasBase)
                     let sharedOut = UnsafeSendableMutablePointer(pointer: outBase)
@@ -82,14 +86,16 @@ extension ConvKernels {
                                     Int32(geometry.dilations[0]), Int32(geometry.dilations[1]), Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]),
                                     Int32(outH), Int32(outW), first, Int32(count), Int32(range.lowerBound), Int32(range.upperBound), ldb, buffer)
                             }
-                            /// The tiles of one panel whose B rows are `ldb` apart.
-                            func tiles(panel: Int, b: UnsafePointer<Float>, ldb: Int, blocks: Range<Int>) {
-                                let column = panel * GEMM.panelWidth
+                            /// The tiles of panels `range` (B of the first at `b`, rows `ldb` apart, the next
+                            /// panel `step` floats on), filter blocks `blocks`, two panels per tile.
+                            func tiles(panels range: Range<Int>, b: UnsafePointer<Float>, ldb: Int, step: Int, blocks: Range<Int>) {
+                                let column = range.lowerBound * GEMM.panelWidth
+                                let lastWidth = min(GEMM.panelWidth, positions - (range.upperBound - 1) * GEMM.panelWidth)
                                 for block in blocks {
                                     let row = block * GEMM.tileRows
-                                    octet_sgemm_tile_packed(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a.block(block),
-                                                            b, ldb, c + row * positions + column, positions,
-                                                            Int32(min(GEMM.panelWidth, positions - column)), 0, rowBias + row, relu ? 1 : 0)
+                                    octet_sgemm_panels(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a.block(block), b, ldb, step,
+                                                       Int32(range.count), c + row * positions + column, positions, Int32(lastWidth), 0,
+                                                       rowBias + row, relu ? 1 : 0)
                                 }
                             }
                             /// The activation over output columns (positions) of panels `range`, every filter.
@@ -113,7 +119,9 @@ extension ConvKernels {
                                 }
                             } else if pointwise {
                                 pointwiseTiles(image: image, positions: positions, rows: rows, filters: groupFilters,
-                                               tile: { panel, b, blocks in tiles(panel: panel, b: b, ldb: GEMM.panelWidth, blocks: blocks) },
+                                               tiles: { block, range, b in
+                                                   tiles(panels: range, b: b, ldb: GEMM.panelWidth, step: panelFloats, blocks: block..<(block + 1))
+                                               },
                                                finish: after.map { after in { first, count in after.apply(c + first, count: count) } })
                             } else if implicit {
                                 let padded = UnsafeMutablePointer<Float>.allocate(capacity: max(phasePlanes * phaseH * phaseW, 1))
@@ -189,8 +197,9 @@ extension ConvKernels {
                                             let lastPanel = min(panels, firstPanel + chunkPanels)
                                             let first = firstPanel * GEMM.panelWidth
                                             columns(first, min(positions, lastPanel * GEMM.panelWidth) - first, channels: 0..<groupChannels, ldb: ldb, into: buffer)
-                                            for panel in firstPanel..<lastPanel {
-                                                tiles(panel: panel, b: buffer + (panel - firstPanel) * GEMM.panelWidth, ldb: ldb, blocks: 0..<rowBlocks)
+                                            for pair in stride(from: firstPanel, to: lastPanel, by: 2) {
+                                                tiles(panels: pair..<min(pair + 2, lastPanel), b: buffer + (pair - firstPanel) * GEMM.panelWidth, ldb: ldb,
+                                                      step: GEMM.panelWidth, blocks: 0..<rowBlocks)
                                             }
                                             finish(panels: firstPanel..<lastPanel)
                                         }
@@ -206,9 +215,7 @@ extension ConvKernels {
                                     }
                                     let tileWork = max(1, rows * GEMM.panelWidth * GEMM.tileRows * panels)
                                     ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / tileWork)) { blocks in
-                                        for panel in 0..<panels {
-                                            tiles(panel: panel, b: shared.pointer + panel * GEMM.panelWidth, ldb: ldb, blocks: blocks)
-                                        }
+                                        tiles(panels: 0..<panels, b: shared.pointer, ldb: ldb, step: GEMM.panelWidth, blocks: blocks)
                                         if let after {
                                             let first = blocks.lowerBound * GEMM.tileRows
                                             let last = min(groupFilters, blocks.upperBound * GEMM.tileRows)
@@ -220,7 +227,7 @@ extension ConvKernels {
                         }
                     }
                 }
-            }
+            } }
         }
     }
 
@@ -233,10 +240,10 @@ extension ConvKernels {
     /// thread (7 × 7 and 14 × 14 images), all panels are packed once and the filter blocks split
     /// instead. Each output is summed by one tile in a fixed order whatever the split.
     /// - Parameters:
-    ///   - tile: computes the tiles of filter blocks `blocks` for panel `panel` from its packed B.
+    ///   - tiles: computes the tiles of filter block `block` over the panels `range`, packed from `b`.
     ///   - finish: applies the activation to `count` outputs from offset `first` (filter-major).
     static func pointwiseTiles(image: UnsafePointer<Float>, positions: Int, rows: Int, filters: Int,
-                               tile: (Int, UnsafePointer<Float>, Range<Int>) -> Void, finish: ((Int, Int) -> Void)?) {
+                               tiles: (Int, Range<Int>, UnsafePointer<Float>) -> Void, finish: ((Int, Int) -> Void)?) {
         let width = GEMM.panelWidth
         let panels = (positions + width - 1) / width
         let panelFloats = rows * width
@@ -252,7 +259,7 @@ extension ConvKernels {
         /// Every panel of `range` (packed at `b`) for filter blocks `blocks`, block by block.
         func run(_ range: Range<Int>, packed b: UnsafePointer<Float>, blocks: Range<Int>) {
             for block in blocks {
-                for panel in range { tile(panel, b + (panel - range.lowerBound) * panelFloats, block..<(block + 1)) }
+                tiles(block, range, b)
                 guard let finish else { continue }
                 let first = range.lowerBound * width
                 let count = min(positions, range.upperBound * width) - first

@@ -8,11 +8,25 @@ enum ConvKernels {
     /// Conv, with an activation folded in when the session fused one (``FusedActivation``: in
     /// the GEMM tiles' stores or on each chunk of output just written for 2-D convolutions, as
     /// a pass over the output otherwise).
+    /// A fused Add's other input (``Fusion/fuseConvAdd``) comes as a fourth input: the sum (then
+    /// the activation) is taken over each chunk of output the 2-D convolution has just written
+    /// when it has the output's shape, or by the Add's own kernel otherwise (broadcasting).
     static func conv(_ context: KernelContext) throws -> Tensor {
-        try convolve(context, activation: FusedActivation(context))
+        try convolve(context, activation: FusedActivation(context), residual: context.inputs.count > 3 ? context.optionalInput(3) : nil)
     }
 
-    private static func convolve(_ context: KernelContext, activation: FusedActivation?) throws -> Tensor {
+    /// Conv then Add(output, residual) then the activation (Relu, the Add's), as separate passes.
+    private static func convolveThenAdd(_ context: KernelContext, residual: Tensor, activation: FusedActivation?) throws -> Tensor {
+        var sum = try ArithmeticKernels.binary(try convolve(context, activation: nil, residual: nil), residual, .add)
+        guard let activation else { return sum }
+        if sum.dtype == .float32 {
+            activation.apply(to: &sum)
+            return sum
+        }
+        return try ActivationKernels.unary(sum, .relu)
+    }
+
+    private static func convolve(_ context: KernelContext, activation: FusedActivation?, residual: Tensor?) throws -> Tensor {
         let xOriginal = try context.input(0)
         let x = try xOriginal.converted(to: .float32)
         let w = try context.input(1).converted(to: .float32)
@@ -29,7 +43,12 @@ enum ConvKernels {
             throw KernelError("B holds \(bias.elementCount) values but W has \(filters) filters")
         }
         let geometry = try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel)
-        if kernel.count == 2 && group == channels && group > 1 {
+        let depthwise = kernel.count == 2 && group == channels && group > 1
+        if let residual, depthwise || kernel.count != 2 || xOriginal.dtype != .float32 || residual.dtype != .float32
+            || residual.shape != [batch, filters] + geometry.output {
+            return try convolveThenAdd(context, residual: residual, activation: activation)
+        }
+        if depthwise {
             let blocked = context.isConstant(1) && filters == channels && octet_kernels_level() >= 2
                 ? context.prepared("depthwise blocks") { DepthwiseBlocks(w: w) } : nil
             return try depthwise2d(x: x, w: w, bias: context.optionalInput(2), geometry: geometry, blocked: blocked,
@@ -40,7 +59,7 @@ enum ConvKernels {
             let filters = context.isConstant(1) && xOriginal.dtype == .float32
                 ? context.prepared("packed filters") { PackedFilters(w: w, group: group) } : PackedFilters(w: w, group: group)
             return try conv2d(x: x, w: w, filters: filters, bias: context.optionalInput(2), group: group, geometry: geometry,
-                              activation: activation).converted(to: xOriginal.dtype)
+                              activation: activation, residual: residual).converted(to: xOriginal.dtype)
         }
         let indices = geometry.inputIndices()
         let (kernelVolume, outputVolume, inputVolume) = (geometry.kernelVolume, geometry.outputVolume, geometry.inputVolume)
