@@ -435,6 +435,29 @@ int octet_sgemm_tile_segments(int rows, int k, const float *a, const float *b, i
     return 0;
 }
 
+#ifdef OCTET_X86
+// line[j] = row[2·j] for j < count (one phase of a stride-2 row): 32 inputs, their even lanes
+// gathered by one two-source permute, per 16 outputs; masked loads at the end of the row.
+__attribute__((target("avx512f,avx512vl"))) static void even_columns_avx512(const float *row, long count, float *line) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    long j = 0;
+    for (; j + 16 <= count; j += 16) {
+        // The last input read is row[2·j + 30]; the second load's 32nd lane stays masked off.
+        __m512 low = _mm512_loadu_ps(row + 2 * j);
+        __m512 high = _mm512_maskz_loadu_ps((__mmask16)0x7FFF, row + 2 * j + 16);
+        _mm512_storeu_ps(line + j, _mm512_permutex2var_ps(low, even, high));
+    }
+    if (j < count) {
+        long inputs = 2 * (count - j) - 1; // row[2·j … 2·count − 2]
+        __mmask16 first = (__mmask16)(inputs >= 16 ? 0xFFFF : (1u << inputs) - 1u);
+        __mmask16 second = (__mmask16)(inputs <= 16 ? 0 : (1u << (inputs - 16)) - 1u);
+        __m512 low = _mm512_maskz_loadu_ps(first, row + 2 * j);
+        __m512 high = _mm512_maskz_loadu_ps(second, row + 2 * j + 16);
+        _mm512_mask_storeu_ps(line + j, (__mmask16)((1u << (count - j)) - 1u), _mm512_permutex2var_ps(low, even, high));
+    }
+}
+#endif
+
 void octet_phase_planes(const float *image, int channels, int height, int width, int pad_top, int pad_left,
                         int stride_h, int stride_w, int phase_h, int phase_w, float *out) {
     const long plane = (long)phase_h * phase_w;
@@ -461,6 +484,10 @@ void octet_phase_planes(const float *image, int channels, int height, int width,
                     memset(line, 0, sizeof(float) * (size_t)first);
                     if (stride_w == 1) {
                         memcpy(line + first, row + first + shift, sizeof(float) * (size_t)(last - first));
+#ifdef OCTET_X86
+                    } else if (stride_w == 2 && octet_kernels_level() >= 2) {
+                        even_columns_avx512(row + (long)first * 2 + shift, last - first, line + first);
+#endif
                     } else {
                         for (int j = first; j < last; j++) line[j] = row[(long)j * stride_w + shift];
                     }

@@ -438,20 +438,23 @@ final class ImplicitPanels: @unchecked Sendable {
         maskStorage = UnsafeMutablePointer<UInt16>.allocate(capacity: max(panels * 4, 1))
         maskStorage.initialize(repeating: 0, count: max(panels * 4, 1))
         var counts = [Int32](repeating: 0, count: panels)
+        // Each panel's lanes split where output rows end: one run per row touched, walked with
+        // a row and column that advance together (no division per lane).
+        var (oh, ow) = (0, 0)
         for panel in 0..<panels {
-            var run = -1
-            var row = -1
-            for lane in 0..<min(GEMM.panelWidth, positions - panel * GEMM.panelWidth) {
-                let position = panel * GEMM.panelWidth + lane
-                let (oh, ow) = (position / outW, position % outW)
-                if oh != row {
-                    row = oh
-                    run += 1
-                    startStorage[panel * 4 + run] = oh * paddedW + ow - lane
-                }
-                maskStorage[panel * 4 + run] |= UInt16(1) << UInt16(lane)
+            var lane = 0
+            var run = 0
+            let lanes = min(GEMM.panelWidth, positions - panel * GEMM.panelWidth)
+            while lane < lanes {
+                let length = min(lanes - lane, outW - ow)
+                startStorage[panel * 4 + run] = oh * paddedW + ow - lane
+                maskStorage[panel * 4 + run] = UInt16(truncatingIfNeeded: ((1 << length) - 1) << lane)
+                lane += length
+                ow += length
+                if ow == outW { (oh, ow) = (oh + 1, 0) }
+                run += 1
             }
-            counts[panel] = Int32(run + 1)
+            counts[panel] = Int32(run)
         }
         self.counts = counts
     }
