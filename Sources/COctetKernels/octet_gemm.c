@@ -315,6 +315,23 @@ void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel) 
     }
 }
 
+void octet_pack_panels(int k, const float *b, long ldb, long columns, float *panels) {
+    const long count = (columns + OCTET_GEMM_NR - 1) / OCTET_GEMM_NR;
+    const long full = columns / OCTET_GEMM_NR;
+    const long stride = (long)k * OCTET_GEMM_NR;
+    for (int p = 0; p < k; p++) {
+        const float *source = b + (long)p * ldb;
+        float *target = panels + (long)p * OCTET_GEMM_NR;
+        for (long i = 0; i < full; i++) memcpy(target + i * stride, source + i * OCTET_GEMM_NR, sizeof(float) * OCTET_GEMM_NR);
+        if (full < count) {
+            float *last = target + full * stride;
+            long width = columns - full * OCTET_GEMM_NR;
+            for (long j = 0; j < width; j++) last[j] = source[full * OCTET_GEMM_NR + j];
+            for (long j = width; j < OCTET_GEMM_NR; j++) last[j] = 0;
+        }
+    }
+}
+
 // y[r] = bias[r] + Σ_p a[p · 12 + r] · x[p · incx] for a packed micro-panel (a matrix-vector
 // product: a 1×1 convolution of a single position), with the tile's optional Relu.
 static inline __attribute__((always_inline)) void gemv_body(int rows, int k, const float *a, const float *x, long incx,

@@ -44,7 +44,8 @@ struct ConvPathTests {
         (14, 5, 3, [1, 1, 1, 1], [1, 1], [2, 2], 1, 9, 32),   // stride 2: phase planes (im2col below AVX-512)
         (14, 5, 3, [1, 1, 1, 1], [1, 1], [1, 1], 1, 5, 21),   // im2col rows (21 of 32 lanes)
         (30, 5, 1, [0, 0, 0, 0], [1, 1], [1, 1], 1, 3, 37),   // 1×1
-        (14, 300, 1, [0, 0, 0, 0], [1, 1], [1, 1], 1, 30, 37), // 1×1, packed panels in three chunks (the last partial)
+        (14, 300, 1, [0, 0, 0, 0], [1, 1], [1, 1], 1, 30, 37), // 1×1, few filters over a large image: B in place, panel pairs, a partial last panel
+        (20, 130, 1, [0, 0, 0, 0], [1, 1], [1, 1], 1, 41, 39), // 1×1, packed panels in two chunks (the last partial)
         (6, 6, 3, [1, 1, 1, 1], [1, 1], [1, 1], 6, 5, 77),    // depthwise: four-block groups and a tail
         (6, 6, 5, [2, 1, 2, 3], [1, 1], [2, 2], 6, 9, 70),    // depthwise stride 2, asymmetric pads
         (6, 6, 3, [2, 2, 2, 2], [2, 2], [1, 1], 6, 4, 19),    // depthwise dilated
@@ -74,7 +75,8 @@ struct ConvPathTests {
         (62, 200, 7, 7),  // 4 panels (the last one column), 6 blocks of filters
         (70, 9, 1, 1),    // one position
         (200, 700, 1, 1), // one position, filters large enough to split
-        (14, 300, 30, 37), // many positions: four chunks of packed panels over the threads
+        (14, 300, 30, 37), // few filters over a large image: pairs of panels in place over the threads
+        (20, 130, 41, 39), // packed panels: four chunks over the threads
     ] as [(Int, Int, Int, Int)])
     func pointwiseOnTwoThreads(filters: Int, channels: Int, height: Int, width: Int) throws {
         let saved = ThreadPool.threads

@@ -60,6 +60,11 @@ int octet_sgemm_tile_segments(int rows, int k, const float *a, const float *b, i
 void octet_phase_planes(const float *image, int channels, int height, int width, int pad_top, int pad_left,
                         int stride_h, int stride_w, int phase_h, int phase_w, float *out);
 
+/// `octet_pack_panel` for ⌈columns / 16⌉ consecutive panels (k × 16 each, written one after
+/// another, the last zero-padded), B read row by row: each of its k rows is one sequential
+/// read, where panel by panel every row is a separate stream (and, for large images, a page).
+void octet_pack_panels(int k, const float *b, long ldb, long columns, float *panels);
+
 /// Packs columns [column, column + width) of B (row stride ldb, k rows) into a 16-wide panel.
 void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel);
 

@@ -117,6 +117,34 @@ extension ConvKernels {
                                     let (first, last) = (blocks.lowerBound * GEMM.tileRows, min(groupFilters, blocks.upperBound * GEMM.tileRows))
                                     after?.apply(c + first, count: last - first)
                                 }
+                            } else if pointwise && groupFilters < 192 && rows * positions > 262_144 {
+                                // Few filters over a large image: B read in place, each pair of panels
+                                // staying in L1 while every block of filters runs over it; packing it
+                                // would be a pass over the whole image for little reuse (12 or 24 FMAs
+                                // per packed value).
+                                let work = max(1, rows * GEMM.panelWidth * groupFilters)
+                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
+                                    var partial: UnsafeMutablePointer<Float>?
+                                    defer { partial?.deallocate() }
+                                    // Eight panels at a time, so the activation finds their outputs in cache.
+                                    for start in stride(from: range.lowerBound, to: range.upperBound, by: 8) {
+                                        let group = start..<min(start + 8, range.upperBound)
+                                        let full = group.lowerBound..<min(group.upperBound, positions / GEMM.panelWidth)
+                                        for pair in stride(from: full.lowerBound, to: full.upperBound, by: 2) {
+                                            tiles(panels: pair..<min(pair + 2, full.upperBound), b: image + pair * GEMM.panelWidth, ldb: positions,
+                                                  step: GEMM.panelWidth, blocks: 0..<rowBlocks)
+                                        }
+                                        if full.upperBound < group.upperBound {
+                                            let column = full.upperBound * GEMM.panelWidth
+                                            let buffer = partial ?? UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
+                                            partial = buffer
+                                            columns(column, positions - column, channels: 0..<groupChannels, ldb: GEMM.panelWidth, into: buffer)
+                                            tiles(panels: full.upperBound..<group.upperBound, b: buffer, ldb: GEMM.panelWidth, step: panelFloats,
+                                                  blocks: 0..<rowBlocks)
+                                        }
+                                        finish(panels: group)
+                                    }
+                                }
                             } else if pointwise {
                                 pointwiseTiles(image: image, positions: positions, rows: rows, filters: groupFilters,
                                                tiles: { block, range, b in
@@ -250,11 +278,8 @@ extension ConvKernels {
         let rowBlocks = (filters + GEMM.tileRows - 1) / GEMM.tileRows
         let source = UnsafeSendablePointer(pointer: image)
         func pack(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
-            for panel in range {
-                let column = panel * width
-                octet_pack_panel(Int32(rows), source.pointer + column, positions, Int32(min(width, positions - column)),
-                                 buffer + (panel - range.lowerBound) * panelFloats)
-            }
+            let column = range.lowerBound * width
+            octet_pack_panels(Int32(rows), source.pointer + column, positions, min(positions, range.upperBound * width) - column, buffer)
         }
         /// Every panel of `range` (packed at `b`) for filter blocks `blocks`, block by block.
         func run(_ range: Range<Int>, packed b: UnsafePointer<Float>, blocks: Range<Int>) {
