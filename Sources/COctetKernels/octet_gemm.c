@@ -95,13 +95,15 @@ static void tile_avx2(int rows, int k, const float *a, long row_step, long k_ste
 }
 
 // Stores the first `width` lanes of each row's sums to C (plus C's own values when
-// `accumulate`; then Relu, NaN staying NaN): the end of every 16-wide AVX-512 tile.
+// `accumulate`, or those of `addend`, laid out as C, when not NULL; then Relu, NaN staying NaN):
+// the end of every 16-wide AVX-512 tile.
 static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void store_rows(
-    const int ROWS, const __m512 *acc, float *c, long ldc, int width, int accumulate, int relu) {
+    const int ROWS, const __m512 *acc, float *c, long ldc, int width, int accumulate, const float *addend, int relu) {
     __mmask16 mask = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1u);
     for (int r = 0; r < ROWS; r++) {
         __m512 value = acc[r];
         if (accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, c + r * ldc));
+        if (addend) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, addend + r * ldc));
         if (relu) value = _mm512_max_ps(_mm512_setzero_ps(), value);
         _mm512_mask_storeu_ps(c + r * ldc, mask, value);
     }
@@ -122,7 +124,7 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
         const float *x = a + (long)p * k_step;
         for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r * row_step]), column, acc[r]);
     }
-    store_rows(ROWS, acc, c, ldc, width, accumulate, relu);
+    store_rows(ROWS, acc, c, ldc, width, accumulate, NULL, relu);
 }
 
 #define TILE_PARAMS int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int width, int accumulate, \
@@ -236,7 +238,7 @@ void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, lo
 // equal those of two single tiles.
 static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void pair_avx512_rows(
     const int ROWS, int k, const float *a, const float *b, long ldb, long second, float *c, long ldc, int accumulate,
-    const float *row_bias, int relu) {
+    const float *addend, const float *row_bias, int relu) {
     __m512 left[OCTET_GEMM_PACKED_ROWS], right[OCTET_GEMM_PACKED_ROWS];
 #pragma clang loop unroll(full)
     for (int r = 0; r < ROWS; r++) left[r] = right[r] = row_bias ? _mm512_set1_ps(row_bias[r]) : _mm512_setzero_ps();
@@ -251,15 +253,15 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
             right[r] = _mm512_fmadd_ps(value, next, right[r]);
         }
     }
-    store_rows(ROWS, left, c, ldc, OCTET_GEMM_NR, accumulate, relu);
-    store_rows(ROWS, right, c + OCTET_GEMM_NR, ldc, OCTET_GEMM_NR, accumulate, relu);
+    store_rows(ROWS, left, c, ldc, OCTET_GEMM_NR, accumulate, addend, relu);
+    store_rows(ROWS, right, c + OCTET_GEMM_NR, ldc, OCTET_GEMM_NR, accumulate, addend ? addend + OCTET_GEMM_NR : NULL, relu);
 }
 
 #define PAIR_PARAMS int k, const float *a, const float *b, long ldb, long second, float *c, long ldc, int accumulate, \
-    const float *row_bias, int relu
+    const float *addend, const float *row_bias, int relu
 #define PAIR_ROWS(n) \
     __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void pair_avx512_##n(PAIR_PARAMS) { \
-        pair_avx512_rows(n, k, a, b, ldb, second, c, ldc, accumulate, row_bias, relu); \
+        pair_avx512_rows(n, k, a, b, ldb, second, c, ldc, accumulate, addend, row_bias, relu); \
     }
 PAIR_ROWS(1) PAIR_ROWS(2) PAIR_ROWS(3) PAIR_ROWS(4) PAIR_ROWS(5) PAIR_ROWS(6)
 PAIR_ROWS(7) PAIR_ROWS(8) PAIR_ROWS(9) PAIR_ROWS(10) PAIR_ROWS(11) PAIR_ROWS(12)
@@ -270,21 +272,27 @@ static const pair_function pair_tiles[OCTET_GEMM_PACKED_ROWS] = {
 #endif
 
 void octet_sgemm_panels(int rows, int k, const float *a, const float *b, long ldb, long panel_step, int count, float *c,
-                        long ldc, int last_width, int accumulate, const float *row_bias, int relu) {
+                        long ldc, int last_width, int accumulate, const float *addend, const float *row_bias, int relu) {
     int panel = 0;
 #ifdef OCTET_X86
     if (octet_kernels_level() >= 2 && rows >= 1 && rows <= OCTET_GEMM_PACKED_ROWS) {
         int full = count - (last_width < OCTET_GEMM_NR ? 1 : 0);
         for (; panel + 1 < full; panel += 2) {
-            pair_tiles[rows - 1](k, a, b + panel * panel_step, ldb, panel_step, c + (long)panel * OCTET_GEMM_NR, ldc, accumulate,
-                                 row_bias, relu);
+            long column = (long)panel * OCTET_GEMM_NR;
+            pair_tiles[rows - 1](k, a, b + panel * panel_step, ldb, panel_step, c + column, ldc, accumulate,
+                                 addend ? addend + column : NULL, row_bias, relu);
         }
     }
 #endif
     for (; panel < count; panel++) {
         int width = panel == count - 1 ? last_width : OCTET_GEMM_NR;
-        tile_rows(rows, k, a, 1, OCTET_GEMM_PACKED_ROWS, b + panel * panel_step, ldb, c + (long)panel * OCTET_GEMM_NR, ldc, width,
-                  accumulate, row_bias, relu);
+        long column = (long)panel * OCTET_GEMM_NR;
+        if (addend) {
+            // The other tiles add C's values: C starts as the addend's (the same sums in the same order).
+            for (int r = 0; r < rows; r++) memcpy(c + r * ldc + column, addend + r * ldc + column, sizeof(float) * (size_t)width);
+        }
+        tile_rows(rows, k, a, 1, OCTET_GEMM_PACKED_ROWS, b + panel * panel_step, ldb, c + column, ldc, width,
+                  accumulate || addend != NULL, row_bias, relu);
     }
 }
 
@@ -403,7 +411,7 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
         const float *x = a + (long)p * OCTET_GEMM_PACKED_ROWS;
         for (int r = 0; r < ROWS; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r]), column, acc[r]);
     }
-    store_rows(ROWS, acc, c, ldc, width, accumulate, relu);
+    store_rows(ROWS, acc, c, ldc, width, accumulate, NULL, relu);
 }
 
 #define SEGMENTS_PARAMS int k, const float *a, const float *b, const long *starts, const unsigned short *masks, \

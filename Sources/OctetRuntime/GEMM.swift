@@ -99,7 +99,7 @@ enum GEMM {
             let packedA = PackedRows(m: m, k: k, a: a)
             tiles(m: m, n: n, k: k, packedB: packedB, c: c) { rows, row, b, c, ldc, count, lastWidth in
                 octet_sgemm_panels(rows, Int32(k), packedA.block(row / tileRows), b, panelWidth, k * panelWidth, count, c, ldc, lastWidth,
-                                   accumulate ? 1 : 0, nil, 0)
+                                   accumulate ? 1 : 0, nil, nil, 0)
             }
             return
         }

@@ -1,3 +1,4 @@
+import COctetKernels
 import Foundation
 import OctetGraph
 import Testing
@@ -195,5 +196,57 @@ struct FusionTests {
             #expect(a.count == b.count && zip(a, b).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(name)")
         }
         #expect(try #require(got["y1"]).scalars(as: Float.self).allSatisfy { $0 >= 0 || $0.isNaN })
+    }
+
+    /// The residual of a fused Add on every convolution path: added by the tiles' stores (1×1
+    /// over a large image read in place, 1×1 over packed panels, im2col rows of a strided 3×3)
+    /// or over the finished output (implicit GEMM, one position): equal to Conv then Add bit for
+    /// bit, with the Relu after the sum.
+    @Test(arguments: [
+        // (filters, channels, kernel, stride, height, width)
+        (14, 300, 1, 1, 30, 37), // 1×1, few filters over a large image: B in place
+        (20, 130, 1, 1, 41, 39), // 1×1, packed panels
+        (70, 9, 1, 1, 1, 1),     // one position: matrix-vector products
+        (13, 32, 3, 2, 17, 19),  // 3×3 stride 2 over 32 channels: im2col rows
+        (13, 5, 3, 1, 9, 21),    // 3×3 stride 1: implicit GEMM (AVX-512)
+    ] as [(Int, Int, Int, Int, Int, Int)])
+    func convAddMatchesOnEveryPath(filters: Int, channels: Int, kernel: Int, stride: Int, height: Int, width: Int) throws {
+        let pad = kernel / 2
+        let (outH, outW) = ((height + 2 * pad - kernel) / stride + 1, (width + 2 * pad - kernel) / stride + 1)
+        let graph = Graph(
+            name: "residual-paths",
+            nodes: [
+                Node(opType: "Conv", inputs: ["x", "w", "b"], outputs: ["c"], name: "conv",
+                     attributes: [Attribute(name: "pads", value: .ints(Array(repeating: Int64(pad), count: 4))),
+                                  Attribute(name: "strides", value: .ints([Int64(stride), Int64(stride)]))]),
+                Node(opType: "Add", inputs: ["r", "c"], outputs: ["s"], name: "add"),
+                Node(opType: "Relu", inputs: ["s"], outputs: ["y"], name: "relu"),
+            ],
+            inputs: [.tensor("x", .float32, [.value(2), .value(channels), .value(height), .value(width)]),
+                     .tensor("r", .float32, [.value(2), .value(filters), .value(outH), .value(outW)])],
+            outputs: [.tensor("y", .float32, nil)],
+            initializers: [
+                GraphTensor(name: "w", tensor: Tensor(shape: [filters, channels, kernel, kernel],
+                                                      scalars: TestModels.randomFloats(filters * channels * kernel * kernel, seed: 51, scale: 0.3))),
+                GraphTensor(name: "b", tensor: Tensor(shape: [filters], scalars: TestModels.randomFloats(filters, seed: 52, scale: 0.5))),
+            ])
+        let model = Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 13)])
+        let x = Tensor(shape: [2, channels, height, width], scalars: TestModels.randomFloats(2 * channels * height * width, seed: 53, scale: 2))
+        let r = Tensor(shape: [2, filters, outH, outW], scalars: TestModels.randomFloats(2 * filters * outH * outW, seed: 54, scale: 2))
+        // Two threads only at the CPU's own level (a forced level holds for the calling thread).
+        let native = Int(octet_kernels_level())
+        try forEachKernelLevel { level in
+            let want = try #require(try Session(model: model).run(["x": x, "r": r])["y"]).scalars(as: Float.self)
+            for threads in level == native ? [1, 2] : [1] {
+                let saved = ThreadPool.threads
+                ThreadPool.threads = threads
+                defer { ThreadPool.threads = saved }
+                let fused = try Session(model: model, options: .init(fuse: true))
+                #expect(fused.model.graph.nodes.map(\.opType) == ["Conv"])
+                let got = try #require(try fused.run(["x": x, "r": r])["y"]).scalars(as: Float.self)
+                let differing = zip(got, want).filter { $0 != $1 }.count
+                #expect(got.count == want.count && differing == 0, "level \(level), \(threads) thread(s): \(differing) of \(want.count) differ")
+            }
+        }
     }
 }

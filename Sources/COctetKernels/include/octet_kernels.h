@@ -30,9 +30,11 @@ void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, lo
 /// `octet_sgemm_tile_packed` over `count` panels of 16 columns, panel i of B at
 /// `b + i · panel_step` (k · 16 for packed panels, 16 for rows `ldb` apart) writing C's columns
 /// 16·i…, the last panel `last_width` wide; with AVX-512 adjacent full panels go in pairs (a
-/// 12 × 32 tile), with the same sums as one tile per panel.
+/// 12 × 32 tile), with the same sums as one tile per panel. `addend` (when not NULL, laid out as
+/// C from its first column) is added to the sums before the Relu (a convolution's fused residual;
+/// not together with `accumulate`).
 void octet_sgemm_panels(int rows, int k, const float *a, const float *b, long ldb, long panel_step, int count, float *c,
-                        long ldc, int last_width, int accumulate, const float *row_bias, int relu);
+                        long ldc, int last_width, int accumulate, const float *addend, const float *row_bias, int relu);
 
 /// `octet_sgemm_tile_packed` for rows ≤ 12 of an unpacked A (row stride lda).
 void octet_sgemm_tile_rows(int rows, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,

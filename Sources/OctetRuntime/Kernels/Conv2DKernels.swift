@@ -14,14 +14,11 @@ extension ConvKernels {
     /// stride-1 convolutions and strided first convolutions read a zero-padded copy of the image
     /// (split into phase planes when strided) through per-tap offsets, panels of 16 positions
     /// across output-row ends (implicit GEMM, no im2col).
-    ///   - residual: a tensor of the output's shape added before the activation (a fused Add),
-    ///     over each finished chunk too.
+    ///   - residual: a tensor of the output's shape added before the activation (a fused Add): by
+    ///     the tiles' stores, or, for implicit GEMM and matrix-vector products, over each chunk of
+    ///     output just written.
     static func conv2d(x: Tensor, w: Tensor, filters packedFilters: PackedFilters, bias biasTensor: Tensor?, group: Int,
                        geometry: ConvGeometry, activation: FusedActivation? = nil, residual: Tensor? = nil) throws -> Tensor {
-        // Relu goes into the tiles' stores (unless a residual comes first); other activations
-        // run over each finished chunk.
-        let relu = activation?.kind == .relu && residual == nil
-        let postActivation = relu ? nil : activation
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let filters = w.shape[0]
         let groupChannels = channels / group
@@ -61,13 +58,21 @@ extension ConvKernels {
             }
         } : []
         let segments = implicit ? ImplicitPanels(positions: positions, outW: outW, paddedW: phaseW) : nil
+        // A 1×1 convolution of few filters over a large image reads B in place.
+        let inPlace = pointwise && groupFilters < 192 && rows * positions > 262_144
+        // Relu goes into the tiles' stores, after the residual when they add it; other
+        // activations (and the residual otherwise) run over each finished chunk.
+        let storedResidual = residual != nil && !implicit && !(pointwise && positions == 1)
+        let relu = activation?.kind == .relu && (residual == nil || storedResidual)
+        let postActivation = relu ? nil : activation
         let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
         return x.withElements(as: Float.self) { input in
             bias.withUnsafeBufferPointer { biasBuffer in Tensor.withOptionalElements(residual) { residualBase in
                 Tensor.buildOverwriting(Float.self, shape: [batch, filters, outH, outW]) { out in
                     guard let inBase = input.baseAddress, let outBase = out.baseAddress, let biasBase = biasBuffer.baseAddress
                     else { return }
-                    let after = ConvEpilogue(activation: postActivation, residual: residualBase, output: outBase)
+                    let after = ConvEpilogue(activation: postActivation, residual: storedResidual ? nil : residualBase, output: outBase)
+                    let addendBase = storedResidual ? residualBase.map { UnsafeSendablePointer(pointer: $0) } : nil
                     let sharedInput = UnsafeSendablePointer(pointer: inBase)
                     let sharedBias = UnsafeSendablePointer(pointer: biasBase)
                     let sharedOut = UnsafeSendableMutablePointer(pointer: outBase)
@@ -93,9 +98,10 @@ extension ConvKernels {
                                 let lastWidth = min(GEMM.panelWidth, positions - (range.upperBound - 1) * GEMM.panelWidth)
                                 for block in blocks {
                                     let row = block * GEMM.tileRows
+                                    let target = c + row * positions + column
                                     octet_sgemm_panels(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a.block(block), b, ldb, step,
-                                                       Int32(range.count), c + row * positions + column, positions, Int32(lastWidth), 0,
-                                                       rowBias + row, relu ? 1 : 0)
+                                                       Int32(range.count), target, positions, Int32(lastWidth), 0,
+                                                       addendBase.map { $0.pointer + (target - sharedOut.pointer) }, rowBias + row, relu ? 1 : 0)
                                 }
                             }
                             /// The activation over output columns (positions) of panels `range`, every filter.
@@ -117,32 +123,43 @@ extension ConvKernels {
                                     let (first, last) = (blocks.lowerBound * GEMM.tileRows, min(groupFilters, blocks.upperBound * GEMM.tileRows))
                                     after?.apply(c + first, count: last - first)
                                 }
-                            } else if pointwise && groupFilters < 192 && rows * positions > 262_144 {
-                                // Few filters over a large image: B read in place, each pair of panels
-                                // staying in L1 while every block of filters runs over it; packing it
-                                // would be a pass over the whole image for little reuse (12 or 24 FMAs
-                                // per packed value).
-                                let work = max(1, rows * GEMM.panelWidth * groupFilters)
-                                ThreadPool.parallelFor(panels, minimumChunk: max(1, 131_072 / work)) { range in
+                            } else if inPlace {
+                                // Few filters over a large image: B read in place (packing it would be a
+                                // pass over the whole image for 12 or 24 FMAs per value), in chunks of
+                                // panels whose rows (about 128 KB) stay in L2 while every block of filters
+                                // runs over them, so that each output row is written in long runs.
+                                let chunkPanels = max(2, 32_768 / max(panelFloats, 1)) / 2 * 2
+                                let chunks = (panels + chunkPanels - 1) / chunkPanels
+                                let work = max(1, chunkPanels * panelFloats * groupFilters)
+                                let full = positions / GEMM.panelWidth
+                                ThreadPool.parallelFor(chunks, minimumChunk: max(1, 131_072 / work)) { range in
                                     var partial: UnsafeMutablePointer<Float>?
                                     defer { partial?.deallocate() }
-                                    // Eight panels at a time, so the activation finds their outputs in cache.
-                                    for start in stride(from: range.lowerBound, to: range.upperBound, by: 8) {
-                                        let group = start..<min(start + 8, range.upperBound)
-                                        let full = group.lowerBound..<min(group.upperBound, positions / GEMM.panelWidth)
-                                        for pair in stride(from: full.lowerBound, to: full.upperBound, by: 2) {
-                                            tiles(panels: pair..<min(pair + 2, full.upperBound), b: image + pair * GEMM.panelWidth, ldb: positions,
-                                                  step: GEMM.panelWidth, blocks: 0..<rowBlocks)
-                                        }
-                                        if full.upperBound < group.upperBound {
-                                            let column = full.upperBound * GEMM.panelWidth
-                                            let buffer = partial ?? UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
-                                            partial = buffer
+                                    for chunk in range {
+                                        let chunkRange = (chunk * chunkPanels)..<min(panels, (chunk + 1) * chunkPanels)
+                                        let inside = chunkRange.lowerBound..<min(chunkRange.upperBound, full)
+                                        if inside.upperBound < chunkRange.upperBound, partial == nil {
+                                            let column = full * GEMM.panelWidth
+                                            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
                                             columns(column, positions - column, channels: 0..<groupChannels, ldb: GEMM.panelWidth, into: buffer)
-                                            tiles(panels: full.upperBound..<group.upperBound, b: buffer, ldb: GEMM.panelWidth, step: panelFloats,
-                                                  blocks: 0..<rowBlocks)
+                                            partial = buffer
                                         }
-                                        finish(panels: group)
+                                        for block in 0..<rowBlocks {
+                                            if !inside.isEmpty {
+                                                tiles(panels: inside, b: image + inside.lowerBound * GEMM.panelWidth, ldb: positions,
+                                                      step: GEMM.panelWidth, blocks: block..<(block + 1))
+                                            }
+                                            if let partial, inside.upperBound < chunkRange.upperBound {
+                                                tiles(panels: inside.upperBound..<chunkRange.upperBound, b: partial, ldb: GEMM.panelWidth,
+                                                      step: panelFloats, blocks: block..<(block + 1))
+                                            }
+                                            guard let after else { continue }
+                                            let first = chunkRange.lowerBound * GEMM.panelWidth
+                                            let count = min(positions, chunkRange.upperBound * GEMM.panelWidth) - first
+                                            for filter in (block * GEMM.tileRows)..<min(groupFilters, (block + 1) * GEMM.tileRows) {
+                                                after.apply(c + filter * positions + first, count: count)
+                                            }
+                                        }
                                     }
                                 }
                             } else if pointwise {
