@@ -164,8 +164,8 @@ extension ConvKernels {
                                 }
                             } else if pointwise {
                                 pointwiseTiles(image: image, positions: positions, rows: rows, filters: groupFilters,
-                                               tiles: { block, range, b in
-                                                   tiles(panels: range, b: b, ldb: GEMM.panelWidth, step: panelFloats, blocks: block..<(block + 1))
+                                               tiles: { block, range, b, ldb, step in
+                                                   tiles(panels: range, b: b, ldb: ldb, step: step, blocks: block..<(block + 1))
                                                },
                                                finish: after.map { after in { first, count in after.apply(c + first, count: count) } })
                             } else if implicit {
@@ -281,14 +281,17 @@ extension ConvKernels {
     /// the 16 floats of each row sit a whole plane apart, which the prefetchers do not follow.
     /// Panels go in chunks of about 512 KB (an L2's share); within a chunk every block of 12
     /// filters runs over all its panels, so each output row is written in one sequential run.
-    /// Chunks are split over threads (each packing its own), or, with fewer than 8 panels per
-    /// thread (7 × 7 and 14 × 14 images), all panels are packed once and the filter blocks split
-    /// instead. Each output is summed by one tile in a fixed order whatever the split.
+    /// Chunks are split over threads (each packing its own). With fewer than 8 panels per
+    /// thread (7 × 7 and 14 × 14 images, rows a few hundred floats apart) the filter blocks are
+    /// split instead, B read in place but for a partial last panel: one parallel section, where
+    /// packing first would need a second. Each output is summed by one tile in a fixed order
+    /// whatever the split.
     /// - Parameters:
-    ///   - tiles: computes the tiles of filter block `block` over the panels `range`, packed from `b`.
+    ///   - tiles: computes the tiles of filter block `block` over the panels `range`, the first at
+    ///     `b`, B's rows `ldb` apart and the next panel `step` floats on.
     ///   - finish: applies the activation to `count` outputs from offset `first` (filter-major).
     static func pointwiseTiles(image: UnsafePointer<Float>, positions: Int, rows: Int, filters: Int,
-                               tiles: (Int, Range<Int>, UnsafePointer<Float>) -> Void, finish: ((Int, Int) -> Void)?) {
+                               tiles: (Int, Range<Int>, UnsafePointer<Float>, Int, Int) -> Void, finish: ((Int, Int) -> Void)?) {
         let width = GEMM.panelWidth
         let panels = (positions + width - 1) / width
         let panelFloats = rows * width
@@ -298,15 +301,12 @@ extension ConvKernels {
             let column = range.lowerBound * width
             octet_pack_panels(Int32(rows), source.pointer + column, positions, min(positions, range.upperBound * width) - column, buffer)
         }
-        /// Every panel of `range` (packed at `b`) for filter blocks `blocks`, block by block.
-        func run(_ range: Range<Int>, packed b: UnsafePointer<Float>, blocks: Range<Int>) {
-            for block in blocks {
-                tiles(block, range, b)
-                guard let finish else { continue }
-                let first = range.lowerBound * width
-                let count = min(positions, range.upperBound * width) - first
-                for filter in (block * GEMM.tileRows)..<min(filters, (block + 1) * GEMM.tileRows) { finish(filter * positions + first, count) }
-            }
+        /// The finished outputs of filter block `block` over panels `range`.
+        func done(_ block: Int, _ range: Range<Int>) {
+            guard let finish else { return }
+            let first = range.lowerBound * width
+            let count = min(positions, range.upperBound * width) - first
+            for filter in (block * GEMM.tileRows)..<min(filters, (block + 1) * GEMM.tileRows) { finish(filter * positions + first, count) }
         }
         let threads = ThreadPool.threads
         var chunkPanels = max(1, min(panels, 131_072 / max(panelFloats, 1)))
@@ -325,18 +325,24 @@ extension ConvKernels {
                 for chunk in range {
                     let panelRange = (chunk * chunkPanels)..<min(panels, (chunk + 1) * chunkPanels)
                     pack(panelRange, into: buffer)
-                    run(panelRange, packed: buffer, blocks: 0..<rowBlocks)
+                    for block in 0..<rowBlocks {
+                        tiles(block, panelRange, buffer, width, panelFloats)
+                        done(block, panelRange)
+                    }
                 }
             }
         } else {
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: panels * panelFloats)
-            defer { buffer.deallocate() }
-            let shared = UnsafeSendableMutablePointer(pointer: buffer)
-            ThreadPool.parallelFor(panels, minimumChunk: max(1, 16_384 / max(panelFloats, 1))) { range in
-                pack(range, into: shared.pointer + range.lowerBound * panelFloats)
-            }
+            let full = positions / width
+            let partial = UnsafeMutablePointer<Float>.allocate(capacity: panelFloats)
+            defer { partial.deallocate() }
+            if full < panels { pack(full..<panels, into: partial) }
+            let last = UnsafeSendablePointer(pointer: UnsafePointer(partial))
             ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 131_072 / (panelFloats * GEMM.tileRows * panels))) { blocks in
-                run(0..<panels, packed: shared.pointer, blocks: blocks)
+                for block in blocks {
+                    if full > 0 { tiles(block, 0..<full, source.pointer, positions, width) }
+                    if full < panels { tiles(block, full..<panels, last.pointer, width, panelFloats) }
+                    done(block, 0..<panels)
+                }
             }
         }
     }
