@@ -127,6 +127,12 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
     store_rows(ROWS, acc, c, ldc, width, accumulate, NULL, relu);
 }
 
+// One function per row count 1…12 (ROWS a constant in each), and their table.
+#define FOR_EACH_ROW_COUNT(M) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12)
+#define ROW_COUNT_TABLE(prefix) { \
+    prefix##1, prefix##2, prefix##3, prefix##4, prefix##5, prefix##6, \
+    prefix##7, prefix##8, prefix##9, prefix##10, prefix##11, prefix##12}
+
 #define TILE_PARAMS int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc, int width, int accumulate, \
     const float *row_bias, int relu
 #define TILE_ARGS k, a, lda, b, ldb, c, ldc, width, accumulate, row_bias, relu
@@ -138,17 +144,11 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
     __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_avx512_strided_##n(TILE_PARAMS) { \
         tile_avx512_rows(n, k, a, lda, 1, b, ldb, c, ldc, width, accumulate, row_bias, relu); \
     }
-TILE_ROWS(1) TILE_ROWS(2) TILE_ROWS(3) TILE_ROWS(4) TILE_ROWS(5) TILE_ROWS(6)
-TILE_ROWS(7) TILE_ROWS(8) TILE_ROWS(9) TILE_ROWS(10) TILE_ROWS(11) TILE_ROWS(12)
+FOR_EACH_ROW_COUNT(TILE_ROWS)
 
 typedef void (*tile_function)(TILE_PARAMS);
-static const tile_function packed_tiles[OCTET_GEMM_PACKED_ROWS] = {
-    tile_avx512_1, tile_avx512_2, tile_avx512_3, tile_avx512_4, tile_avx512_5, tile_avx512_6,
-    tile_avx512_7, tile_avx512_8, tile_avx512_9, tile_avx512_10, tile_avx512_11, tile_avx512_12};
-static const tile_function strided_tiles[OCTET_GEMM_PACKED_ROWS] = {
-    tile_avx512_strided_1, tile_avx512_strided_2, tile_avx512_strided_3, tile_avx512_strided_4,
-    tile_avx512_strided_5, tile_avx512_strided_6, tile_avx512_strided_7, tile_avx512_strided_8,
-    tile_avx512_strided_9, tile_avx512_strided_10, tile_avx512_strided_11, tile_avx512_strided_12};
+static const tile_function packed_tiles[OCTET_GEMM_PACKED_ROWS] = ROW_COUNT_TABLE(tile_avx512_);
+static const tile_function strided_tiles[OCTET_GEMM_PACKED_ROWS] = ROW_COUNT_TABLE(tile_avx512_strided_);
 #endif
 
 #ifdef OCTET_X86
@@ -263,12 +263,9 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
     __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void pair_avx512_##n(PAIR_PARAMS) { \
         pair_avx512_rows(n, k, a, b, ldb, second, c, ldc, accumulate, addend, row_bias, relu); \
     }
-PAIR_ROWS(1) PAIR_ROWS(2) PAIR_ROWS(3) PAIR_ROWS(4) PAIR_ROWS(5) PAIR_ROWS(6)
-PAIR_ROWS(7) PAIR_ROWS(8) PAIR_ROWS(9) PAIR_ROWS(10) PAIR_ROWS(11) PAIR_ROWS(12)
+FOR_EACH_ROW_COUNT(PAIR_ROWS)
 typedef void (*pair_function)(PAIR_PARAMS);
-static const pair_function pair_tiles[OCTET_GEMM_PACKED_ROWS] = {
-    pair_avx512_1, pair_avx512_2, pair_avx512_3, pair_avx512_4, pair_avx512_5, pair_avx512_6,
-    pair_avx512_7, pair_avx512_8, pair_avx512_9, pair_avx512_10, pair_avx512_11, pair_avx512_12};
+static const pair_function pair_tiles[OCTET_GEMM_PACKED_ROWS] = ROW_COUNT_TABLE(pair_avx512_);
 #endif
 
 void octet_sgemm_panels(int rows, int k, const float *a, const float *b, long ldb, long panel_step, int count, float *c,
@@ -430,16 +427,12 @@ static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))
     __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void tile_segments4_##n(SEGMENTS_PARAMS) { \
         tile_segments_rows(n, 4, SEGMENTS_ARGS); \
     }
-SEGMENTS_ROWS(1) SEGMENTS_ROWS(2) SEGMENTS_ROWS(3) SEGMENTS_ROWS(4) SEGMENTS_ROWS(5) SEGMENTS_ROWS(6)
-SEGMENTS_ROWS(7) SEGMENTS_ROWS(8) SEGMENTS_ROWS(9) SEGMENTS_ROWS(10) SEGMENTS_ROWS(11) SEGMENTS_ROWS(12)
+FOR_EACH_ROW_COUNT(SEGMENTS_ROWS)
 
 typedef void (*segments_function)(SEGMENTS_PARAMS);
-#define SEGMENTS_TABLE(s) { \
-    tile_segments##s##_1, tile_segments##s##_2, tile_segments##s##_3, tile_segments##s##_4, tile_segments##s##_5, \
-    tile_segments##s##_6, tile_segments##s##_7, tile_segments##s##_8, tile_segments##s##_9, tile_segments##s##_10, \
-    tile_segments##s##_11, tile_segments##s##_12}
 static const segments_function segments_tiles[4][OCTET_GEMM_PACKED_ROWS] = {
-    SEGMENTS_TABLE(1), SEGMENTS_TABLE(2), SEGMENTS_TABLE(3), SEGMENTS_TABLE(4)};
+    ROW_COUNT_TABLE(tile_segments1_), ROW_COUNT_TABLE(tile_segments2_), ROW_COUNT_TABLE(tile_segments3_),
+    ROW_COUNT_TABLE(tile_segments4_)};
 #endif
 
 int octet_sgemm_tile_segments(int rows, int k, const float *a, const float *b, int segment_count, const long *starts,

@@ -8,9 +8,10 @@ enum ConvKernels {
     /// Conv, with an activation folded in when the session fused one (``FusedActivation``: in
     /// the GEMM tiles' stores or on each chunk of output just written for 2-D convolutions, as
     /// a pass over the output otherwise).
-    /// A fused Add's other input (``Fusion/fuseConvAdd``) comes as a fourth input: the sum (then
-    /// the activation) is taken over each chunk of output the 2-D convolution has just written
-    /// when it has the output's shape, or by the Add's own kernel otherwise (broadcasting).
+    /// A fused Add's other input (``Fusion/fuseConvAdd``) comes as a fourth input: when it has
+    /// the output's shape a 2-D convolution adds it itself, before the activation (in the GEMM
+    /// tiles' stores, or over each chunk of output just written); otherwise (broadcasting, other
+    /// ranks, depthwise) the Add's own kernel follows the convolution.
     static func conv(_ context: KernelContext) throws -> Tensor {
         try convolve(context, activation: FusedActivation(context), residual: context.inputs.count > 3 ? context.optionalInput(3) : nil)
     }
