@@ -88,6 +88,38 @@ struct ConvPathTests {
         }
     }
 
+    /// A batch that divides evenly over the threads runs whole images per thread: every image of
+    /// a batch of 4 on two threads equals that image run alone, bit for bit, on each path (1×1
+    /// packed, in place, few panels, one position; implicit GEMM; im2col rows).
+    @Test(arguments: [
+        // (filters, channels, kernel, stride, height, width)
+        (20, 130, 1, 1, 41, 39),
+        (14, 300, 1, 1, 30, 37),
+        (62, 200, 1, 1, 7, 7),
+        (70, 9, 1, 1, 1, 1),
+        (10, 6, 3, 1, 10, 14),
+        (13, 32, 3, 2, 17, 19),
+    ] as [(Int, Int, Int, Int, Int, Int)])
+    func batchOverThreadsEqualsSingleImages(filters: Int, channels: Int, kernel: Int, stride: Int, height: Int, width: Int) throws {
+        let saved = ThreadPool.threads
+        ThreadPool.threads = 2
+        defer { ThreadPool.threads = saved }
+        let pad = kernel / 2
+        let model = Self.model(filters: filters, channels: channels, kernel: kernel, pads: [pad, pad, pad, pad], dilations: [1, 1],
+                               strides: [stride, stride], group: 1, relu: true)
+        let session = try Session(model: model, options: .init(fuse: true))
+        let imageCount = channels * height * width
+        let values = TestModels.randomFloats(4 * imageCount, seed: 61, scale: 2)
+        let batch = try #require(try session.run(["x": Tensor(shape: [4, channels, height, width], scalars: values)])["y"])
+        let all = batch.scalars(as: Float.self)
+        let outputCount = all.count / 4
+        for n in 0..<4 {
+            let image = Tensor(shape: [1, channels, height, width], scalars: Array(values[(n * imageCount)..<((n + 1) * imageCount)]))
+            let alone = try #require(try session.run(["x": image])["y"]).scalars(as: Float.self)
+            #expect(alone == Array(all[(n * outputCount)..<((n + 1) * outputCount)]), "image \(n)")
+        }
+    }
+
     static func check(filters: Int, channels: Int, kernel: Int, pads: [Int], dilations: [Int], strides: [Int],
                       group: Int, height: Int, width: Int, level: Int, relu: Bool) throws {
         do {

@@ -76,7 +76,12 @@ extension ConvKernels {
                     let sharedInput = UnsafeSendablePointer(pointer: inBase)
                     let sharedBias = UnsafeSendablePointer(pointer: biasBase)
                     let sharedOut = UnsafeSendableMutablePointer(pointer: outBase)
-                    for n in 0..<batch {
+                    // A batch that divides evenly over the threads: whole images per thread, each
+                    // run as on one thread (sections started inside a running one stay on their
+                    // thread), so no section boundary per image and layer.
+                    let byImage = ThreadPool.threads > 1 && batch >= ThreadPool.threads && batch % ThreadPool.threads == 0
+                    ThreadPool.parallelFor(byImage ? batch : 1) { images in
+                    for n in byImage ? images : 0..<batch {
                         for g in 0..<group {
                             let image = sharedInput.pointer + (n * channels + g * groupChannels) * height * width
                             let a = packedFilters.groups[g]
@@ -270,7 +275,7 @@ extension ConvKernels {
                                 }
                             }
                         }
-                    }
+                    } }
                 }
             } }
         }
