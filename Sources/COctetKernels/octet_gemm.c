@@ -225,11 +225,6 @@ static void tile_rows(int rows, int k, const float *a, long row_step, long k_ste
     }
 }
 
-void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, long ldb, float *c, long ldc,
-                             int width, int accumulate, const float *row_bias, int relu) {
-    tile_rows(rows, k, a, 1, OCTET_GEMM_PACKED_ROWS, b, ldb, c, ldc, width, accumulate, row_bias, relu);
-}
-
 #ifdef OCTET_X86
 // Two 16-column panels of B over one packed micro-panel (a 12 × 32 tile): 2 × ROWS
 // accumulators, each A value broadcast once for both. The second panel starts `second` floats
@@ -304,19 +299,6 @@ void octet_pack_rows(int rows, int k, const float *a, long lda, float *packed) {
         int r = 0;
         for (; r < rows && r < OCTET_GEMM_PACKED_ROWS; r++) target[r] = a[r * lda + p];
         for (; r < OCTET_GEMM_PACKED_ROWS; r++) target[r] = 0.0f;
-    }
-}
-
-void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel) {
-    for (int p = 0; p < k; p++) {
-        const float *source = b + (long)p * ldb;
-        float *target = panel + (long)p * OCTET_GEMM_NR;
-        if (width == OCTET_GEMM_NR) {
-            memcpy(target, source, sizeof(float) * OCTET_GEMM_NR);
-        } else {
-            for (int j = 0; j < width; j++) target[j] = source[j];
-            for (int j = width; j < OCTET_GEMM_NR; j++) target[j] = 0;
-        }
     }
 }
 

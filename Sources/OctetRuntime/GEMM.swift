@@ -26,11 +26,9 @@ enum GEMM {
         let sharedB = UnsafeSendablePointer(pointer: b)
         let sharedPacked = UnsafeSendableMutablePointer(pointer: packed)
         ThreadPool.parallelFor(panels, minimumChunk: max(1, 65_536 / max(k * panelWidth, 1))) { range in
-            for panel in range {
-                let column = panel * panelWidth
-                octet_pack_panel(Int32(k), sharedB.pointer + column, n, Int32(min(panelWidth, n - column)),
-                                 sharedPacked.pointer + panel * k * panelWidth)
-            }
+            let column = range.lowerBound * panelWidth
+            octet_pack_panels(Int32(k), sharedB.pointer + column, n, min(n, range.upperBound * panelWidth) - column,
+                              sharedPacked.pointer + range.lowerBound * k * panelWidth)
         }
         multiply(m: m, n: n, k: k, a: a, packedB: UnsafePointer(packed), c: c, accumulate: accumulate)
     }
@@ -48,10 +46,7 @@ enum GEMM {
             let count = (n + GEMM.panelWidth - 1) / GEMM.panelWidth
             panels = UnsafeMutablePointer<Float>.allocate(capacity: max(count * k * GEMM.panelWidth, 1))
             guard let b, k > 0 else { return }
-            for panel in 0..<count {
-                let column = panel * GEMM.panelWidth
-                octet_pack_panel(Int32(k), b + column, n, Int32(min(GEMM.panelWidth, n - column)), panels + panel * k * GEMM.panelWidth)
-            }
+            octet_pack_panels(Int32(k), b, n, n, panels)
         }
 
         deinit { panels.deallocate() }

@@ -18,25 +18,20 @@ enum { OCTET_GEMM_PACKED_ROWS = 12 };
 /// = a[r · lda + p], zero for r ≥ rows (rows ≤ 12).
 void octet_pack_rows(int rows, int k, const float *a, long lda, float *packed);
 
-/// C[rows × width] (+)= A · B for a packed A micro-panel (`octet_pack_rows`, rows ≤ 12) and a B
-/// panel of 16 readable columns whose rows are `ldb` floats apart (16 for a packed panel, a row
-/// stride of an unpacked B). `row_bias` (when not NULL) starts row r's sums from row_bias[r] (a
-/// convolution's bias, added in the same pass); `relu` clamps the stored values below at 0 (a
-/// fused Relu; NaN stays NaN). AVX-512 runs the 12 rows in one tile, other CPUs in two of 6
-/// (AVX2/FMA or portable C).
-void octet_sgemm_tile_packed(int rows, int k, const float *a, const float *b, long ldb, float *c, long ldc,
-                             int width, int accumulate, const float *row_bias, int relu);
-
-/// `octet_sgemm_tile_packed` over `count` panels of 16 columns, panel i of B at
-/// `b + i · panel_step` (k · 16 for packed panels, 16 for rows `ldb` apart) writing C's columns
-/// 16·i…, the last panel `last_width` wide; with AVX-512 adjacent full panels go in pairs (a
-/// 12 × 32 tile), with the same sums as one tile per panel. `addend` (when not NULL, laid out as
-/// C from its first column) is added to the sums before the Relu (a convolution's fused residual;
-/// not together with `accumulate`).
+/// C[rows × 16·count] (+)= A · B for a packed A micro-panel (`octet_pack_rows`, rows ≤ 12) over
+/// `count` panels of 16 columns, panel i of B at `b + i · panel_step` (k · 16 for packed panels,
+/// 16 for rows `ldb` apart) writing C's columns 16·i…, the last panel `last_width` wide.
+/// `row_bias` (when not NULL) starts row r's sums from row_bias[r] (a convolution's bias, added
+/// in the same pass); `relu` clamps the stored values below at 0 (a fused Relu; NaN stays NaN).
+/// AVX-512 runs 12 rows × 16 columns per tile, adjacent full panels in pairs (12 × 32) with the
+/// same sums; other CPUs two tiles of 6 rows (AVX2/FMA or portable C). `addend` (when not NULL,
+/// laid out as C from its first column) is added to the sums before the Relu (a convolution's
+/// fused residual; not together with `accumulate`).
 void octet_sgemm_panels(int rows, int k, const float *a, const float *b, long ldb, long panel_step, int count, float *c,
                         long ldc, int last_width, int accumulate, const float *addend, const float *row_bias, int relu);
 
-/// `octet_sgemm_tile_packed` for rows ≤ 12 of an unpacked A (row stride lda).
+/// One tile as in `octet_sgemm_panels` (a single panel), for rows ≤ 12 of an unpacked A (row
+/// stride lda), B's rows `ldb` floats apart, C's first `width` columns.
 void octet_sgemm_tile_rows(int rows, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
                            int width, int accumulate, const float *row_bias, int relu);
 
@@ -62,13 +57,10 @@ int octet_sgemm_tile_segments(int rows, int k, const float *a, const float *b, i
 void octet_phase_planes(const float *image, int channels, int height, int width, int pad_top, int pad_left,
                         int stride_h, int stride_w, int phase_h, int phase_w, float *out);
 
-/// `octet_pack_panel` for ⌈columns / 16⌉ consecutive panels (k × 16 each, written one after
-/// another, the last zero-padded), B read row by row: each of its k rows is one sequential
+/// Packs `columns` columns of B (k rows, row stride ldb) into ⌈columns / 16⌉ consecutive panels
+/// of k × 16 (the last zero-padded), B read row by row: each of its k rows is one sequential
 /// read, where panel by panel every row is a separate stream (and, for large images, a page).
 void octet_pack_panels(int k, const float *b, long ldb, long columns, float *panels);
-
-/// Packs columns [column, column + width) of B (row stride ldb, k rows) into a 16-wide panel.
-void octet_pack_panel(int k, const float *b, long ldb, int width, float *panel);
 
 /// im2col for a 2-D convolution as rows: for channels [channel_first, channel_last), kernel rows
 /// and columns, row r = (c·kh + ki)·kw + kj of `columns` (row stride ldb ≥ count) holds the
