@@ -314,8 +314,7 @@ struct Int8Conversion {
     }
 
     static func removeTemporaryFolder(_ folder: URL) {
-        try? FileManager.default.removeItem(at: folder)
-        TemporaryPaths.unregister(folder)
+        TemporaryPaths.remove(folder)
     }
 
     /// Integer class labels from a `.npy` file (any integer dtype, any shape; read flat).

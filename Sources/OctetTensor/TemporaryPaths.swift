@@ -6,6 +6,9 @@ public enum TemporaryPaths {
     nonisolated(unsafe) private static var paths: Set<String> = []
     nonisolated(unsafe) private static var children: Set<Int32> = []
     private static let lock = NSLock()
+    /// Held while removing: the interrupt handler and the thread that made a path may both be
+    /// removing it, and two interleaved recursive removals can each stop at the other's deletion.
+    private static let removal = NSLock()
 
     /// Registers a path to remove on interruption.
     public static func register(_ url: URL) {
@@ -45,6 +48,26 @@ public enum TemporaryPaths {
         children.removeAll()
         lock.unlock()
         for id in running where id > 0 { kill(-id, SIGKILL) }
-        for path in current { try? FileManager.default.removeItem(atPath: path) }
+        for path in current { removeNow(path) }
+    }
+
+    /// Removes a path (a folder with its contents) and forgets it; safe while the interrupt
+    /// handler removes it too.
+    public static func remove(_ url: URL) {
+        removeNow(url.path)
+        unregister(url)
+    }
+
+    /// Removes `path`, retrying for up to a second while it still exists: a child killed a moment
+    /// ago may still finish a write into a folder being removed, which leaves it non-empty.
+    private static func removeNow(_ path: String) {
+        removal.lock()
+        defer { removal.unlock() }
+        for _ in 0..<50 {
+            try? FileManager.default.removeItem(atPath: path)
+            var status = stat()
+            if lstat(path, &status) != 0 && errno == ENOENT { return }
+            usleep(20_000)
+        }
     }
 }
