@@ -33,7 +33,8 @@ public struct KernelContext {
     func isConstant(_ index: Int) -> Bool { index < constantInputs.count && constantInputs[index] }
 
     /// The value stored under `key` for this node, made by `make` on first use. Only for values
-    /// derived from constant inputs (``isConstant(_:)``); without a plan it is made every time.
+    /// derived from constant inputs (``isConstant(_:)``) and attributes, or caches keyed by what
+    /// they depend on (``GeometryCache``); without a plan it is made every time.
     func prepared<T: AnyObject>(_ key: String, _ make: () throws -> T) rethrows -> T {
         guard let prepared else { return try make() }
         return try prepared.value(key, make)
@@ -105,15 +106,19 @@ public typealias Kernel = (KernelContext) throws -> [Tensor]
 /// from the threads of one run.
 final class PreparedValues: @unchecked Sendable {
     private let lock = NSLock()
-    private var values: [String: AnyObject] = [:]
+    /// A node holds a few values: a list compared by key beats hashing the key on every run.
+    private var values: [(key: String, value: AnyObject)] = []
 
     /// The value under `key`, made by `make` (under the lock) the first time.
     func value<T: AnyObject>(_ key: String, _ make: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
-        if let value = values[key] as? T { return value }
+        for entry in values where entry.key == key {
+            if let value = entry.value as? T { return value }
+        }
         let value = try make()
-        values[key] = value
+        values.removeAll { $0.key == key }
+        values.append((key, value))
         return value
     }
 }

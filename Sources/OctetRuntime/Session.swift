@@ -96,8 +96,7 @@ public final class Session {
         for name in inputNames where feeds[name] == nil { throw RuntimeError.missingInput(name: name) }
         let wanted = outputs ?? graph.outputs.map(\.name)
         let plan = try plan(keep: Set(wanted))
-        let scope = Scope(parent: nil)
-        for (name, tensor) in plan.constants { scope.values[name] = tensor }
+        let scope = Scope(parent: nil, constants: plan.constants)
         for name in graph.inputs.map(\.name) {
             guard let tensor = feeds[name] else { continue }
             scope.values[name] = tensor
@@ -116,12 +115,18 @@ public final class Session {
         return result
     }
 
-    /// Values visible to a graph: its own, then its enclosing graphs'.
+    /// Values visible to a graph: its own (inputs and computed values, which shadow a constant of
+    /// the same name), its plan's constants (shared, not copied per run), then its enclosing
+    /// graphs'.
     final class Scope {
         var values: [String: Tensor] = [:]
+        let constants: [String: Tensor]
         let parent: Scope?
-        init(parent: Scope?) { self.parent = parent }
-        func lookup(_ name: String) -> Tensor? { values[name] ?? parent?.lookup(name) }
+        init(parent: Scope?, constants: [String: Tensor]) {
+            self.parent = parent
+            self.constants = constants
+        }
+        func lookup(_ name: String) -> Tensor? { values[name] ?? constants[name] ?? parent?.lookup(name) }
     }
 
     private func execute(_ plan: GraphPlan, scope: Scope, observer: TensorObserver?) throws {
@@ -178,8 +183,7 @@ public final class Session {
     }
 
     private func runSubgraph(_ plan: GraphPlan, inputs: [Tensor], parent: Scope, observer: TensorObserver?) throws -> [Tensor] {
-        let scope = Scope(parent: parent)
-        for (name, tensor) in plan.constants { scope.values[name] = tensor }
+        let scope = Scope(parent: parent, constants: plan.constants)
         guard inputs.count == plan.graph.inputs.count else {
             throw KernelError("subgraph '\(plan.graph.name)' takes \(plan.graph.inputs.count) inputs, was given \(inputs.count)")
         }

@@ -17,7 +17,7 @@ extension ConvKernels {
     ///   - residual: a tensor of the output's shape added before the activation (a fused Add): by
     ///     the tiles' stores, or, for implicit GEMM and matrix-vector products, over each chunk of
     ///     output just written.
-    static func conv2d(x: Tensor, w: Tensor, filters packedFilters: PackedFilters, bias biasTensor: Tensor?, group: Int,
+    static func conv2d(x: Tensor, w: Tensor, filters packedFilters: PackedFilters, bias: [Float], group: Int,
                        geometry: ConvGeometry, activation: FusedActivation? = nil, residual: Tensor? = nil) throws -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let filters = w.shape[0]
@@ -65,7 +65,6 @@ extension ConvKernels {
         let storedResidual = residual != nil && !implicit && !(pointwise && positions == 1)
         let relu = activation?.kind == .relu && (residual == nil || storedResidual)
         let postActivation = relu ? nil : activation
-        let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
         return x.withElements(as: Float.self) { input in
             bias.withUnsafeBufferPointer { biasBuffer in Tensor.withOptionalElements(residual) { residualBase in
                 Tensor.buildOverwriting(Float.self, shape: [batch, filters, outH, outW]) { out in
@@ -357,7 +356,7 @@ extension ConvKernels {
     /// the filters in that layout, made once per session for constant weights); otherwise one C
     /// pass per plane over a zero-padded copy (scratch reused within each thread's planes),
     /// planes in parallel, a fused activation applied to each plane as it is finished.
-    static func depthwise2d(x: Tensor, w: Tensor, bias biasTensor: Tensor?, geometry g: ConvGeometry,
+    static func depthwise2d(x: Tensor, w: Tensor, bias: [Float], geometry g: ConvGeometry,
                             blocked: DepthwiseBlocks? = nil, activation: FusedActivation? = nil) throws -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let filters = w.shape[0]
@@ -367,7 +366,6 @@ extension ConvKernels {
         // Plain locals: array reads in the inner loop would cost bounds checks and retains.
         let (strideH, strideW, padTop, padLeft) = (g.strides[0], g.strides[1], g.padBegin[0], g.padBegin[1])
         let (dilationH, dilationW) = (g.dilations[0], g.dilations[1])
-        let bias = try biasTensor?.converted(to: .float32).scalars(as: Float.self) ?? [Float](repeating: 0, count: filters)
         if multiplier == 1 && octet_kernels_level() >= 2 {
             let blocks = blocked ?? DepthwiseBlocks(w: w)
             return depthwise2dBlocked(x: x, blocks: blocks, bias: bias, geometry: g, activation: activation)
@@ -414,8 +412,8 @@ extension ConvKernels {
         let rows = max(1, min(outH, 96 * 1024 / max(rowBytes, 1)))
         let strips = outH == 0 ? 0 : (outH + rows - 1) / rows
         let groups = (channels + 15) / 16
-        var biasBlocks = [Float](repeating: 0, count: groups * 16)
-        for c in 0..<channels { biasBlocks[c] = bias[c] }
+        var biasBlocks = bias
+        if biasBlocks.count < groups * 16 { biasBlocks += [Float](repeating: 0, count: groups * 16 - biasBlocks.count) }
         let scratchFloats = octet_depthwise16_scratch(Int32(rows), Int32(outW), Int32(kernelH), Int32(kernelW), Int32(strideH),
                                                       Int32(strideW), Int32(dilationH), Int32(dilationW))
         let (planeIn, planeOut) = (height * width, outH * outW)

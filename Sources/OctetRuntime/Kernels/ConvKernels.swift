@@ -27,6 +27,18 @@ enum ConvKernels {
         return try ActivationKernels.unary(sum, .relu)
     }
 
+    /// The bias input as float32 values (zeros without one), zero-padded to a multiple of 16;
+    /// converted once per session when it is a constant.
+    private static func biasValues(_ context: KernelContext, filters: Int) throws -> [Float] {
+        func convert() throws -> [Float] {
+            var values = try context.optionalInput(2)?.converted(to: .float32).scalars(as: Float.self) ?? []
+            values += [Float](repeating: 0, count: (filters + 15) / 16 * 16 - values.count)
+            return values
+        }
+        guard context.isConstant(2) else { return try convert() }
+        return try context.prepared("bias") { PreparedFloats(try convert()) }.values
+    }
+
     private static func convolve(_ context: KernelContext, activation: FusedActivation?, residual: Tensor?) throws -> Tensor {
         let xOriginal = try context.input(0)
         let x = try xOriginal.converted(to: .float32)
@@ -43,7 +55,9 @@ enum ConvKernels {
         if let bias = context.optionalInput(2), bias.elementCount != filters {
             throw KernelError("B holds \(bias.elementCount) values but W has \(filters) filters")
         }
-        let geometry = try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel)
+        let geometry = try context.prepared("geometry") { GeometryCache() }.geometry(input: x.shape[2...], kernel: kernel) {
+            try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel)
+        }
         let depthwise = kernel.count == 2 && group == channels && group > 1
         if let residual, depthwise || kernel.count != 2 || xOriginal.dtype != .float32 || residual.dtype != .float32
             || residual.shape != [batch, filters] + geometry.output {
@@ -52,14 +66,14 @@ enum ConvKernels {
         if depthwise {
             let blocked = context.isConstant(1) && filters == channels && octet_kernels_level() >= 2
                 ? context.prepared("depthwise blocks") { DepthwiseBlocks(w: w) } : nil
-            return try depthwise2d(x: x, w: w, bias: context.optionalInput(2), geometry: geometry, blocked: blocked,
+            return try depthwise2d(x: x, w: w, bias: try biasValues(context, filters: filters), geometry: geometry, blocked: blocked,
                                    activation: activation)
                 .converted(to: xOriginal.dtype)
         }
         if kernel.count == 2 {
-            let filters = context.isConstant(1) && xOriginal.dtype == .float32
+            let packed = context.isConstant(1) && xOriginal.dtype == .float32
                 ? context.prepared("packed filters") { PackedFilters(w: w, group: group) } : PackedFilters(w: w, group: group)
-            return try conv2d(x: x, w: w, filters: filters, bias: context.optionalInput(2), group: group, geometry: geometry,
+            return try conv2d(x: x, w: w, filters: packed, bias: try biasValues(context, filters: filters), group: group, geometry: geometry,
                               activation: activation, residual: residual).converted(to: xOriginal.dtype)
         }
         let indices = geometry.inputIndices()

@@ -10,8 +10,9 @@ enum PoolKernels {
         guard x.rank >= 3, let kernel = context.ints("kernel_shape"), kernel.count == x.rank - 2 else {
             throw KernelError("needs an input of rank ≥ 3 and kernel_shape with one entry per spatial axis")
         }
-        let geometry = try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel,
-                                        ceilMode: context.int("ceil_mode", 0) != 0)
+        let geometry = try context.prepared("geometry") { GeometryCache() }.geometry(input: x.shape[2...], kernel: kernel) {
+            try ConvGeometry(context: context, input: Array(x.shape[2...]), kernel: kernel, ceilMode: context.int("ceil_mode", 0) != 0)
+        }
         if kernel.count == 2, context.node.outputs.count < 2 || context.node.outputs[1].isEmpty {
             let includePad = context.int("count_include_pad", 0) != 0
             return [try pool2d(x, geometry: geometry, max: isMax, includePad: includePad).converted(to: original.dtype)]
