@@ -302,7 +302,31 @@ void octet_pack_rows(int rows, int k, const float *a, long lda, float *packed) {
     }
 }
 
+#ifdef OCTET_X86
+// The same copy with one (masked) vector per panel row: a partial last panel of many rows (a 1×1
+// convolution over 7 × 7 positions, 49 = 3 · 16 + 1) was a scalar loop over 16 floats per row.
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) static void pack_panels_avx512(int k, const float *b, long ldb, long columns,
+                                                                                    float *panels) {
+    const long full = columns / OCTET_GEMM_NR;
+    const long stride = (long)k * OCTET_GEMM_NR;
+    const long width = columns - full * OCTET_GEMM_NR;
+    const __mmask16 mask = (__mmask16)((1u << width) - 1u);
+    for (int p = 0; p < k; p++) {
+        const float *source = b + (long)p * ldb;
+        float *target = panels + (long)p * OCTET_GEMM_NR;
+        for (long i = 0; i < full; i++) _mm512_storeu_ps(target + i * stride, _mm512_loadu_ps(source + i * OCTET_GEMM_NR));
+        if (width > 0) _mm512_storeu_ps(target + full * stride, _mm512_maskz_loadu_ps(mask, source + full * OCTET_GEMM_NR));
+    }
+}
+#endif
+
 void octet_pack_panels(int k, const float *b, long ldb, long columns, float *panels) {
+#ifdef OCTET_X86
+    if (OCTET_GEMM_NR == 16 && octet_kernels_level() >= 2) {
+        pack_panels_avx512(k, b, ldb, columns, panels);
+        return;
+    }
+#endif
     const long count = (columns + OCTET_GEMM_NR - 1) / OCTET_GEMM_NR;
     const long full = columns / OCTET_GEMM_NR;
     const long stride = (long)k * OCTET_GEMM_NR;

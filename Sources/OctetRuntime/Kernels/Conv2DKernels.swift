@@ -118,7 +118,7 @@ extension ConvKernels {
                             if pointwise && positions == 1 {
                                 // One position: a matrix-vector product per block of 12 filters, blocks
                                 // over threads when the filters are large (reading them is the cost).
-                                ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 65_536 / max(rows * GEMM.tileRows, 1))) { blocks in
+                                ThreadPool.parallelFor(rowBlocks, minimumChunk: max(1, 16_384 / max(rows * GEMM.tileRows, 1))) { blocks in
                                     for block in blocks {
                                         let row = block * GEMM.tileRows
                                         octet_sgemv_packed(Int32(min(GEMM.tileRows, groupFilters - row)), Int32(rows), a.block(block), image, 1,
