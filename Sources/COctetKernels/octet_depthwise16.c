@@ -107,8 +107,31 @@ static inline __attribute__((always_inline)) AVX512 void fill_blocked(
         for (long j = 0; j < first; j++) _mm512_store_ps(line + j * 16, zero);
         for (long j = last; j < bw; j++) _mm512_store_ps(line + j * 16, zero);
     }
-    // Plane positions of rows [row_lo, row_hi), 16 at a time; a position past column `last`
-    // (a negative right pad cropping the image) is skipped.
+    if (width >= 16) {
+        // Wide rows: 16 columns of one row at a time, stored to consecutive blocks of the line.
+        const long columns = last - first; // image columns source ..< source + columns
+        for (long r = row_lo; r < row_hi; r++) {
+            const float *row = image + (ih_first + r) * (long)width + source;
+            float *line = padded + (r * bw + first) * 16;
+            long c = 0;
+            for (; c + 16 <= columns; c += 16) {
+                __m512 block[16];
+                transpose16_load(row + c, channel_stride, channels, (__mmask16)0xFFFF, block);
+                UNROLLED for (int i = 0; i < 16; i++) _mm512_store_ps(line + (c + i) * 16, block[i]);
+            }
+            if (c < columns) {
+                const long count = columns - c;
+                __m512 block[16];
+                transpose16_load(row + c, channel_stride, channels, first_lanes(count), block);
+                UNROLLED for (int i = 0; i < 16; i++) {
+                    if (i < count) _mm512_store_ps(line + (c + i) * 16, block[i]);
+                }
+            }
+        }
+        return;
+    }
+    // Narrow planes: positions of rows [row_lo, row_hi), 16 at a time across row ends; a position
+    // past column `last` (a negative right pad cropping the image) is skipped.
     const float *plane = image + (ih_first + row_lo) * (long)width;
     const long total = (row_hi - row_lo) * (long)width;
     long r = row_lo, iw = 0;
@@ -146,19 +169,10 @@ static inline __attribute__((always_inline)) AVX512 void outputs(
     for (int i = 0; i < count; i++) _mm512_store_ps(result + i * 16, acc[i]);
 }
 
-static AVX512 void depthwise16_avx512(const float *image, long image_channel_stride, int channels, int height, int width,
-                                      const float *kernel, const float *bias, int kernel_h, int kernel_w,
-                                      int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top, int pad_left,
-                                      float *out, long out_channel_stride, int out_w, int row_first, int rows,
-                                      int activation, float alpha, float beta, float *scratch) {
-    float *padded = (float *)(((unsigned long)scratch + 63) & ~63UL);
-    const long bw = blocked_width(out_w, kernel_w, stride_w, dilation_w);
-    const long padded_rows = blocked_rows(rows, kernel_h, stride_h, dilation_h);
-    float *results = padded + padded_rows * bw * 16;
-    fill_blocked(image, image_channel_stride, channels, height, width, row_first * stride_h - pad_top, pad_left,
-                 padded, padded_rows, bw);
-    // Output positions of the strip in order, eight at a time across row ends.
-    const __m512 bias_vector = _mm512_loadu_ps(bias);
+// Every output position of a strip (`rows` output rows of `out_w`), in order, into `results`.
+static inline __attribute__((always_inline)) AVX512 void strip_outputs(
+    const float *padded, long bw, int rows, int out_w, int stride_h, int stride_w, const float *kernel, int kernel_h,
+    int kernel_w, int dilation_h, int dilation_w, __m512 bias_vector, float *results) {
     const long positions = (long)rows * out_w;
     long oh = 0, ow = 0;
     long p = 0;
@@ -175,10 +189,39 @@ static AVX512 void depthwise16_avx512(const float *image, long image_channel_str
         if (++ow == out_w) { ow = 0; oh++; }
         outputs(1, source, bw, kernel, kernel_h, kernel_w, dilation_h, dilation_w, bias_vector, results + p * 16);
     }
-    if (activation >= 0) octet_unary_f32(activation, results, results, positions * 16, alpha, beta);
-    // Back to planes: the strip's positions are consecutive in every output plane.
+}
+
+static AVX512 void depthwise16_avx512(const float *image, long image_channel_stride, int channels, int height, int width,
+                                      const float *kernel, const float *bias, int kernel_h, int kernel_w,
+                                      int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top, int pad_left,
+                                      float *out, long out_channel_stride, int out_w, int row_first, int rows,
+                                      int activation, float alpha, float beta, float *scratch) {
+    float *padded = (float *)(((unsigned long)scratch + 63) & ~63UL);
+    const long bw = blocked_width(out_w, kernel_w, stride_w, dilation_w);
+    const long padded_rows = blocked_rows(rows, kernel_h, stride_h, dilation_h);
+    float *results = padded + padded_rows * bw * 16;
+    fill_blocked(image, image_channel_stride, channels, height, width, row_first * stride_h - pad_top, pad_left,
+                 padded, padded_rows, bw);
+    // Output positions of the strip in order, eight at a time across row ends; 3 × 3 and 5 × 5
+    // kernels (dilation 1) with the kernel size a constant, so that the taps unroll and their
+    // weights stay in registers.
+    const __m512 bias_vector = _mm512_loadu_ps(bias);
+    if (kernel_h == 3 && kernel_w == 3 && dilation_h == 1 && dilation_w == 1) {
+        strip_outputs(padded, bw, rows, out_w, stride_h, stride_w, kernel, 3, 3, 1, 1, bias_vector, results);
+    } else if (kernel_h == 5 && kernel_w == 5 && dilation_h == 1 && dilation_w == 1) {
+        strip_outputs(padded, bw, rows, out_w, stride_h, stride_w, kernel, 5, 5, 1, 1, bias_vector, results);
+    } else {
+        strip_outputs(padded, bw, rows, out_w, stride_h, stride_w, kernel, kernel_h, kernel_w, dilation_h, dilation_w, bias_vector, results);
+    }
+    const long positions = (long)rows * out_w;
+    // Back to planes (the activation applied to each block of 16 positions just before, while
+    // it is in L1): the strip's positions are consecutive in every output plane.
     float *target = out + (long)row_first * out_w;
     for (long p = 0; p < positions; p += 16) {
+        if (activation >= 0) {
+            const long count = positions - p < 16 ? positions - p : 16;
+            octet_unary_f32(activation, results + p * 16, results + p * 16, count * 16, alpha, beta);
+        }
         __m512 block[16];
         transpose16_load(results + p * 16, 16, 16, (__mmask16)0xFFFF, block);
         __mmask16 mask = first_lanes(positions - p);
