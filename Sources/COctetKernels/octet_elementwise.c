@@ -242,6 +242,8 @@ static int detected_level = -1;
 
 void octet_kernels_set_level(int level) { forced_level = level; }
 
+int octet_kernels_forced_level(void) { return forced_level; }
+
 int octet_kernels_level(void) {
     if (forced_level >= 0) return forced_level;
     if (detected_level < 0) {

@@ -293,6 +293,48 @@ void octet_sgemm_tile_rows(int rows, int k, const float *a, long lda, const floa
     tile_rows(rows, k, a, lda, 1, b, ldb, c, ldc, width, accumulate, row_bias, relu);
 }
 
+#ifdef OCTET_X86
+// PANELS (a constant at each call site) panels of one row: one accumulator per panel, p in order.
+static inline __attribute__((always_inline, target("avx512f,avx512vl,avx2,fma"))) void row_panels_avx512(
+    const int PANELS, int k, const float *a, const float *b, long panel_step, float *c, int last_width, int accumulate) {
+    __m512 acc[8];
+    for (int j = 0; j < PANELS; j++) acc[j] = _mm512_setzero_ps();
+    for (int p = 0; p < k; p++) {
+        const __m512 x = _mm512_set1_ps(a[p]);
+        for (int j = 0; j < PANELS; j++) acc[j] = _mm512_fmadd_ps(x, _mm512_loadu_ps(b + j * panel_step + (long)p * OCTET_GEMM_NR), acc[j]);
+    }
+    for (int j = 0; j < PANELS; j++) store_rows(1, acc + j, c + j * OCTET_GEMM_NR, 0, j == PANELS - 1 ? last_width : OCTET_GEMM_NR, accumulate, NULL, 0);
+}
+
+#define ROW_PANELS(n) \
+    __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void row_panels_##n(int k, const float *a, const float *b, \
+        long panel_step, float *c, int last_width, int accumulate) { \
+        row_panels_avx512(n, k, a, b, panel_step, c, last_width, accumulate); \
+    }
+ROW_PANELS(1) ROW_PANELS(2) ROW_PANELS(3) ROW_PANELS(4) ROW_PANELS(5) ROW_PANELS(6) ROW_PANELS(7) ROW_PANELS(8)
+typedef void (*row_panels_kernel)(int, const float *, const float *, long, float *, int, int);
+static const row_panels_kernel row_panels[8] = {row_panels_1, row_panels_2, row_panels_3, row_panels_4,
+                                                 row_panels_5, row_panels_6, row_panels_7, row_panels_8};
+#endif
+
+void octet_sgemm_row_panels(int k, const float *a, const float *b, long panel_step, int count, float *c, int last_width,
+                            int accumulate) {
+#ifdef OCTET_X86
+    if (octet_kernels_level() >= 2) {
+        for (int first = 0; first < count; first += 8) {
+            const int panels = count - first < 8 ? count - first : 8;
+            row_panels[panels - 1](k, a, b + first * panel_step, panel_step, c + first * OCTET_GEMM_NR,
+                                   first + panels == count ? last_width : OCTET_GEMM_NR, accumulate);
+        }
+        return;
+    }
+#endif
+    for (int panel = 0; panel < count; panel++) {
+        tile_rows(1, k, a, k, 1, b + panel * panel_step, OCTET_GEMM_NR, c + panel * OCTET_GEMM_NR, 0,
+                  panel == count - 1 ? last_width : OCTET_GEMM_NR, accumulate, NULL, 0);
+    }
+}
+
 void octet_pack_rows(int rows, int k, const float *a, long lda, float *packed) {
     for (int p = 0; p < k; p++) {
         float *target = packed + (long)p * OCTET_GEMM_PACKED_ROWS;

@@ -100,6 +100,11 @@ enum GEMM {
         }
         let sharedA = UnsafeSendablePointer(pointer: a)
         tiles(m: m, n: n, k: k, packedB: packedB, c: c) { rows, row, b, c, ldc, count, lastWidth in
+            if rows == 1 {
+                // One row (a batch of one through a classifier): panels side by side, the same sums.
+                octet_sgemm_row_panels(Int32(k), sharedA.pointer + row * k, b, k * panelWidth, count, c, lastWidth, accumulate ? 1 : 0)
+                return
+            }
             for panel in 0..<Int(count) {
                 octet_sgemm_tile_rows(rows, Int32(k), sharedA.pointer + row * k, k, b + panel * k * panelWidth, panelWidth,
                                       c + panel * panelWidth, ldc, panel == Int(count) - 1 ? lastWidth : Int32(panelWidth),

@@ -15,6 +15,9 @@ final class WorkerPool: @unchecked Sendable {
     private let chunkCount = Atomic<Int>(0)
     private let nextChunk = Atomic<Int>(0)
     private let unfinished = Atomic<Int>(0)
+    /// The kernel level forced on the job's calling thread (-1: none), taken on by the workers
+    /// that join it, so that a section computes the same way on every thread.
+    private let level = Atomic<Int>(-1)
     /// Workers inside a job (holding a copy of its closure).
     private let active = Atomic<Int>(0)
     /// Bumped for every job; workers wait for it to change.
@@ -45,6 +48,7 @@ final class WorkerPool: @unchecked Sendable {
                 chunkCount.store(chunks, ordering: .relaxed)
                 nextChunk.store(0, ordering: .relaxed)
                 unfinished.store(chunks, ordering: .relaxed)
+                level.store(Int(octet_kernels_forced_level()), ordering: .relaxed)
                 job.store(Int(bitPattern: UnsafeMutableRawPointer(pointer)), ordering: .releasing)
                 generation.add(1, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
@@ -111,6 +115,7 @@ final class WorkerPool: @unchecked Sendable {
         let address = job.load(ordering: .sequentiallyConsistent)
         guard let raw = UnsafeMutableRawPointer(bitPattern: address) else { return }
         let body = raw.assumingMemoryBound(to: ((Int) -> Void).self).pointee
+        octet_kernels_set_level(Int32(level.load(ordering: .relaxed)))
         Self.takeChunks(from: body, next: nextChunk, count: chunkCount.load(ordering: .relaxed), unfinished: unfinished)
     }
 

@@ -35,6 +35,13 @@ void octet_sgemm_panels(int rows, int k, const float *a, const float *b, long ld
 void octet_sgemm_tile_rows(int rows, int k, const float *a, long lda, const float *b, long ldb, float *c, long ldc,
                            int width, int accumulate, const float *row_bias, int relu);
 
+/// One row of A (k floats) times `count` packed 16-column panels of B (`panel_step` floats
+/// apart, each k × 16): C's first 16 · (count − 1) + last_width columns, plus C's own values
+/// with `accumulate`. The same sums in the same order as a one-row `octet_sgemm_tile_rows` per
+/// panel, with several panels' accumulators in flight (one panel's chain waits on each FMA).
+void octet_sgemm_row_panels(int k, const float *a, const float *b, long panel_step, int count, float *c, int last_width,
+                            int accumulate);
+
 /// y[r] (r < rows ≤ 12) = row_bias[r] (or 0) + Σ_p A[r][p] · x[p · incx] for a packed micro-panel
 /// (a matrix-vector product), clamped below at 0 with `relu`.
 void octet_sgemv_packed(int rows, int k, const float *a, const float *x, long incx, float *y, const float *row_bias, int relu);
@@ -156,7 +163,11 @@ void octet_cpu_pause(void);
 int octet_kernels_level(void);
 
 /// Forces a level on the calling thread only (tests of the portable path); -1 returns to detection.
+/// The thread pool's workers take on the level of the thread whose parallel section they join.
 void octet_kernels_set_level(int level);
+
+/// The level forced on the calling thread, or -1.
+int octet_kernels_forced_level(void);
 
 /// What one pass over float32 values found: the smallest and largest finite value, the largest
 /// finite |x|, and how many values were NaN or infinite.
