@@ -9,7 +9,7 @@ import OctetGraph
 struct FusedActivation: Equatable {
     /// Attribute naming the activation (not an ONNX attribute).
     static let attribute = "_octet_fused_activation"
-    /// Attributes with HardSigmoid's alpha and beta for `xHardSigmoid`.
+    /// Attributes with HardSigmoid's alpha and beta for `hardSigmoid` and `xHardSigmoid`.
     static let alphaAttribute = "_octet_fused_alpha"
     static let betaAttribute = "_octet_fused_beta"
 
@@ -20,6 +20,8 @@ struct FusedActivation: Equatable {
         case hardSwish = "HardSwish"
         /// 1 / (1 + e^-x).
         case sigmoid = "Sigmoid"
+        /// clamp(alpha · x + beta, 0, 1) (a squeeze-excite gate).
+        case hardSigmoid = "HardSigmoid"
         /// Mul(x, Sigmoid(x)).
         case silu = "SiLU"
         /// Mul(x, HardSigmoid(x)) with the HardSigmoid's alpha and beta.
@@ -47,7 +49,7 @@ struct FusedActivation: Equatable {
     /// The node attributes recording this activation.
     var attributes: [Attribute] {
         var result = [Attribute(name: Self.attribute, value: .string(Data(kind.rawValue.utf8)))]
-        if kind == .xHardSigmoid {
+        if kind == .xHardSigmoid || kind == .hardSigmoid {
             result.append(Attribute(name: Self.alphaAttribute, value: .float(alpha)))
             result.append(Attribute(name: Self.betaAttribute, value: .float(beta)))
         }
@@ -68,6 +70,7 @@ struct FusedActivation: Equatable {
         case .sigmoid: Int32(OCTET_UNARY_SIGMOID)
         case .silu: Int32(OCTET_UNARY_SILU)
         case .xHardSigmoid: Int32(OCTET_UNARY_X_HARD_SIGMOID)
+        case .hardSigmoid: Int32(OCTET_UNARY_HARD_SIGMOID)
         }
     }
 

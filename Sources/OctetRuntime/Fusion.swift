@@ -3,7 +3,7 @@ import OctetGraph
 
 /// Graph fusions for sessions whose intermediate values nobody observes (`octet run` of the
 /// graph outputs, FP32/INT8 evaluation): BatchNormalization folded into the Conv before it, and
-/// the activation after a Conv (Relu, HardSwish, Sigmoid, SiLU, x·HardSigmoid) computed by the
+/// the activation after a Conv (Relu, HardSwish, Sigmoid, HardSigmoid, SiLU, x·HardSigmoid) computed by the
 /// Conv, a Relu after an Add computed by the Add, and an Add of a Conv's output and another
 /// value (a residual block's sum) computed by the Conv. Calibration runs the graph as
 /// written, since it needs every tensor the fusions remove.
@@ -22,7 +22,7 @@ enum Fusion {
     }
 
     /// Conv → activation, where the activation's nodes are the only readers of the Conv output:
-    /// a Relu, HardSwish or Sigmoid; or Mul(y, Sigmoid(y)) (SiLU) or Mul(y, HardSigmoid(y)) (hard
+    /// a Relu, HardSwish, Sigmoid or HardSigmoid; or Mul(y, Sigmoid(y)) (SiLU) or Mul(y, HardSigmoid(y)) (hard
     /// swish before opset 14). The Conv writes the activation's output (``FusedActivation``) and
     /// the activation's nodes go.
     static func fuseConvActivation(_ editor: inout GraphEditor) {
@@ -111,8 +111,13 @@ enum Fusion {
             return value
         }
         if readers.count == 1, let reader = readers.first, standard(nodes[reader]), let target = single(nodes[reader]) {
-            let kinds: [String: FusedActivation.Kind] = ["Relu": .relu, "HardSwish": .hardSwish, "Sigmoid": .sigmoid]
+            let kinds: [String: FusedActivation.Kind] = ["Relu": .relu, "HardSwish": .hardSwish, "Sigmoid": .sigmoid,
+                                                         "HardSigmoid": .hardSigmoid]
             guard let kind = kinds[nodes[reader].opType] else { return nil }
+            if kind == .hardSigmoid {
+                let (alpha, beta) = hardSigmoidParameters(nodes[reader])
+                return (FusedActivation(kind: kind, alpha: alpha, beta: beta), target, [reader])
+            }
             return (FusedActivation(kind: kind), target, [reader])
         }
         guard readers.count == 2 else { return nil }
@@ -125,12 +130,18 @@ enum Fusion {
             else { continue }
             if gate.opType == "Sigmoid" { return (FusedActivation(kind: .silu), target, [gateIndex, mulIndex]) }
             if gate.opType == "HardSigmoid" {
-                var alpha: Float = 0.2, beta: Float = 0.5
-                if case .float(let value)? = gate.attribute("alpha")?.value { alpha = value }
-                if case .float(let value)? = gate.attribute("beta")?.value { beta = value }
+                let (alpha, beta) = hardSigmoidParameters(gate)
                 return (FusedActivation(kind: .xHardSigmoid, alpha: alpha, beta: beta), target, [gateIndex, mulIndex])
             }
         }
         return nil
+    }
+
+    /// A HardSigmoid node's alpha and beta (ONNX defaults 0.2 and 0.5).
+    private static func hardSigmoidParameters(_ node: Node) -> (Float, Float) {
+        var alpha: Float = 0.2, beta: Float = 0.5
+        if case .float(let value)? = node.attribute("alpha")?.value { alpha = value }
+        if case .float(let value)? = node.attribute("beta")?.value { beta = value }
+        return (alpha, beta)
     }
 }

@@ -54,8 +54,9 @@ import _OctetTestSupport
     }
 
     /// Each activation form after a Conv (3×3, depthwise, 1×1): Mul(Sigmoid(y), y) in either
-    /// order, Mul(y, HardSigmoid(y)), HardSwish, Sigmoid; and a SiLU whose Sigmoid output is
-    /// also a graph output, which must stay apart.
+    /// order, Mul(y, HardSigmoid(y)), HardSwish, Sigmoid, HardSigmoid (a squeeze-excite gate,
+    /// with its alpha and beta); and a SiLU whose Sigmoid output is also a graph output, which
+    /// must stay apart.
     static func activationModel() -> Model {
         let values = { (count: Int, seed: UInt64) in TestModels.randomFloats(count, seed: seed, scale: 0.6) }
         let pads = Attribute(name: "pads", value: .ints([1, 1, 1, 1]))
@@ -77,9 +78,12 @@ import _OctetTestSupport
                 Node(opType: "Conv", inputs: ["a3", "w4"], outputs: ["c5"], name: "conv5", attributes: [pads]),
                 Node(opType: "Sigmoid", inputs: ["c5"], outputs: ["s5"], name: "sig5"),
                 Node(opType: "Mul", inputs: ["c5", "s5"], outputs: ["z"], name: "silu5"),
+                Node(opType: "Conv", inputs: ["a3", "w4"], outputs: ["c6"], name: "conv6", attributes: [pads]),
+                Node(opType: "HardSigmoid", inputs: ["c6"], outputs: ["u"], name: "gate6",
+                     attributes: [Attribute(name: "alpha", value: .float(0.3)), Attribute(name: "beta", value: .float(0.45))]),
             ],
             inputs: [.tensor("x", .float32, [.param("n"), .value(3), .value(9), .value(21)])],
-            outputs: [.tensor("y", .float32, nil), .tensor("z", .float32, nil), .tensor("s5", .float32, nil)],
+            outputs: [.tensor("y", .float32, nil), .tensor("z", .float32, nil), .tensor("s5", .float32, nil), .tensor("u", .float32, nil)],
             initializers: [
                 GraphTensor(name: "w1", tensor: Tensor(shape: [8, 3, 3, 3], scalars: values(216, 11))),
                 GraphTensor(name: "b1", tensor: Tensor(shape: [8], scalars: values(8, 12))),
@@ -93,18 +97,18 @@ import _OctetTestSupport
     @Test func everyActivationFormFusesAndComputesTheGraphOutputs() throws {
         let model = Self.activationModel()
         let fused = try Session(model: model, options: .init(fuse: true))
-        #expect(fused.model.graph.nodes.map(\.opType) == ["Conv", "Conv", "Conv", "Conv", "Conv", "Sigmoid", "Mul"],
-                "four activations fused; conv5's Sigmoid is a graph output")
-        let kinds = fused.model.graph.nodes.prefix(4).map { node -> String in
+        #expect(fused.model.graph.nodes.map(\.opType) == ["Conv", "Conv", "Conv", "Conv", "Conv", "Sigmoid", "Mul", "Conv"],
+                "five activations fused; conv5's Sigmoid is a graph output")
+        let kinds = fused.model.graph.nodes.filter { $0.name != "conv5" && $0.opType == "Conv" }.map { node -> String in
             guard case .string(let data)? = node.attribute(FusedActivation.attribute)?.value else { return "" }
             return String(decoding: data, as: UTF8.self)
         }
-        #expect(kinds == ["SiLU", "XHardSigmoid", "HardSwish", "Sigmoid"])
+        #expect(kinds == ["SiLU", "XHardSigmoid", "HardSwish", "Sigmoid", "HardSigmoid"])
         let plain = try Session(model: model)
         let x = Tensor(shape: [2, 3, 9, 21], scalars: TestModels.randomFloats(1134, seed: 16, scale: 3))
         let want = try plain.run(["x": x])
         let got = try fused.run(["x": x])
-        for name in ["y", "z", "s5"] {
+        for name in ["y", "z", "s5", "u"] {
             let a = try #require(want[name]).scalars(as: Float.self)
             let b = try #require(got[name]).scalars(as: Float.self)
             #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * Swift.max(1, abs($0)) }, "\(name)")
