@@ -130,9 +130,20 @@ public final class Session {
     }
 
     private func execute(_ plan: GraphPlan, scope: Scope, observer: TensorObserver?) throws {
+        // One closure for every step (control-flow kernels call it): a closure per step cost an
+        // allocation per node.
+        var current: GraphPlan.Step?
+        let runSubgraph: (String, [Tensor]) throws -> [Tensor] = { [unowned self] attribute, values in
+            guard let subplan = current?.subgraphs[attribute] else {
+                throw KernelError("attribute '\(attribute)' is not a graph")
+            }
+            return try self.runSubgraph(subplan, inputs: values, parent: scope, observer: observer)
+        }
         for step in plan.steps {
+            current = step
             let node = plan.graph.nodes[step.nodeIndex]
             var inputs: [Tensor?] = []
+            inputs.reserveCapacity(node.inputs.count)
             for name in node.inputs {
                 if name.isEmpty { inputs.append(nil); continue }
                 guard let value = scope.lookup(name) else {
@@ -142,12 +153,7 @@ public final class Session {
                 inputs.append(value)
             }
             let context = KernelContext(node: node, opset: step.opset, inputs: inputs, constantInputs: step.constantInputs,
-                                        prepared: step.prepared) { [unowned self] attribute, values in
-                guard let subplan = step.subgraphs[attribute] else {
-                    throw KernelError("attribute '\(attribute)' is not a graph")
-                }
-                return try self.runSubgraph(subplan, inputs: values, parent: scope, observer: observer)
-            }
+                                        prepared: step.prepared, runSubgraph: runSubgraph)
             let produced: [Tensor]
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             do {
