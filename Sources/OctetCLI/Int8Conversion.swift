@@ -257,7 +257,7 @@ struct Int8Conversion {
         // A scoring script gets each model's outputs as one .npz per sample in a temporary folder.
         let scorer = try scoringScript
         let folders = try scorer.map { _ in try (fp32: Self.temporaryFolder(), int8: Self.temporaryFolder()) }
-        defer { for folder in [folders?.fp32, folders?.int8].compactMap({ $0 }) { Self.removeTemporaryFolder(folder) } }
+        defer { for folder in [folders?.fp32, folders?.int8].compactMap({ $0 }) { TemporaryPaths.remove(folder) } }
         let needFP32 = metricCache.fp32 == nil
         var written = 0
         let sink: (([String: Tensor], [String: Tensor]) throws -> Void)? = folders.map { folders in { fp32, int8 in
@@ -311,10 +311,6 @@ struct Int8Conversion {
         TemporaryPaths.register(folder)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
         return folder
-    }
-
-    static func removeTemporaryFolder(_ folder: URL) {
-        TemporaryPaths.remove(folder)
     }
 
     /// Integer class labels from a `.npy` file (any integer dtype, any shape; read flat).

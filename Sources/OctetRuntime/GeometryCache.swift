@@ -20,11 +20,3 @@ final class GeometryCache: @unchecked Sendable {
         return made
     }
 }
-
-/// A constant input converted once per session: a Conv's bias as float32 values.
-final class PreparedFloats: @unchecked Sendable {
-    /// The values, zero-padded to a multiple of 16.
-    let values: [Float]
-
-    init(_ values: [Float]) { self.values = values }
-}

@@ -122,3 +122,11 @@ final class PreparedValues: @unchecked Sendable {
         return value
     }
 }
+
+/// A constant input converted once per session: a Conv's bias as float32 values.
+final class PreparedFloats: @unchecked Sendable {
+    /// The values, zero-padded to a multiple of 16.
+    let values: [Float]
+
+    init(_ values: [Float]) { self.values = values }
+}
