@@ -15,3 +15,9 @@ void octet_tune_allocator(long mmap_threshold, long trim_threshold) {
     (void)trim_threshold;
 #endif
 }
+
+void octet_return_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}

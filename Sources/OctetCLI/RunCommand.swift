@@ -55,20 +55,25 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         if let threads { ThreadPool.threads = threads }
         let url = URL(fileURLWithPath: model)
-        let loaded = try Model.load(contentsOf: url)
-        // Only the graph outputs: BatchNorm and Relu may be fused into the Convs.
-        let session = try Session(model: loaded, options: .init(fuse: outputs == nil))
-        let feedSets = try Self.feedSets(loadInputs, model: loaded)
+        // The loaded model is not kept past this: the session releases the weights it packs, and
+        // a second reference would hold them in memory.
+        let (session, feedSets) = try { () throws -> (Session, [[String: Tensor]]) in
+            let loaded = try Model.load(contentsOf: url)
+            // Only the graph outputs: BatchNorm and Relu may be fused into the Convs.
+            let session = try Session(model: loaded, options: .init(fuse: outputs == nil))
+            return (session, try Self.feedSets(loadInputs, model: loaded))
+        }()
+        let graphOutputs = session.model.graph.outputs.map(\.name)
         var wanted: [String]?
         if outputs == "all" {
-            wanted = loaded.graph.outputs.map(\.name) + session.allValueNames.filter { name in !loaded.graph.outputs.contains { $0.name == name } }
+            wanted = graphOutputs + session.allValueNames.filter { !graphOutputs.contains($0) }
         } else if let outputs {
             wanted = outputs.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         }
         if let destination = saveOutputs.map({ URL(fileURLWithPath: $0) }) {
             try OutputPath.check(destination, notAnyOf: [url] + loadInputs.map { URL(fileURLWithPath: $0) })
         }
-        let order = wanted ?? loaded.graph.outputs.map(\.name)
+        let order = wanted ?? graphOutputs
         var times: [Double] = []
         var runs: [[String: Tensor]] = []
         for feeds in feedSets {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OctetGraph
 
 /// What a kernel sees: its node's inputs, attributes and opset version, and a way to run
@@ -38,6 +39,14 @@ public struct KernelContext {
     func prepared<T: AnyObject>(_ key: String, _ make: () throws -> T) rethrows -> T {
         guard let prepared else { return try make() }
         return try prepared.value(key, make)
+    }
+
+    /// Like ``prepared(_:_:)`` for a value that stands in for constant input `index` on every
+    /// later run: the kernel promises to read only that input's type and shape from then on, so
+    /// the session may release its elements once every reader of the constant has said so.
+    func prepared<T: AnyObject>(_ key: String, replacing index: Int, _ make: () throws -> T) rethrows -> T {
+        guard let prepared else { return try make() }
+        return try prepared.value(key, replacing: isConstant(index) ? index : nil, make)
     }
 
     /// The optional input at `index`, or `nil`.
@@ -108,9 +117,16 @@ final class PreparedValues: @unchecked Sendable {
     private let lock = NSLock()
     /// A node holds a few values: a list compared by key beats hashing the key on every run.
     private var values: [(key: String, value: AnyObject)] = []
+    /// Constant inputs (by position) that a prepared value stands in for (see
+    /// ``KernelContext/prepared(_:replacing:_:)``).
+    private var replacedInputs: [Int] = []
+    /// Counts replacements recorded by any node of any session, so a session looks for
+    /// constants to release only after a run that recorded one.
+    static let replacementCount = Atomic<Int>(0)
 
     /// The value under `key`, made by `make` (under the lock) the first time.
-    func value<T: AnyObject>(_ key: String, _ make: () throws -> T) rethrows -> T {
+    /// - Parameter replacing: the constant input the value stands in for, if any.
+    func value<T: AnyObject>(_ key: String, replacing: Int? = nil, _ make: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
         for entry in values where entry.key == key {
@@ -119,7 +135,18 @@ final class PreparedValues: @unchecked Sendable {
         let value = try make()
         values.removeAll { $0.key == key }
         values.append((key, value))
+        if let replacing, !replacedInputs.contains(replacing) {
+            replacedInputs.append(replacing)
+            Self.replacementCount.add(1, ordering: .relaxed)
+        }
         return value
+    }
+
+    /// The input positions whose elements the kernel no longer reads.
+    var replaced: [Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return replacedInputs
     }
 }
 

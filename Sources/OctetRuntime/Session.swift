@@ -1,3 +1,4 @@
+import COctetKernels
 import Foundation
 import OctetGraph
 
@@ -14,10 +15,18 @@ public typealias TensorObserver = (_ name: String, _ tensor: Tensor) -> Void
 /// dynamic batch, sequence and image sizes work. Intermediate tensors are freed after their
 /// last consumer.
 public final class Session {
-    /// The model.
-    public let model: Model
+    /// The model (fused when asked). A weight that every kernel reading it keeps packed is
+    /// released after the run that packed it (the ONNX Runtime CPU provider does the same): here
+    /// and in the plans it keeps its type and shape, but its elements are gone
+    /// (``OctetTensor/Tensor/elementsReleased``). Callers that need the weights keep their own
+    /// copy of the model, which is not affected.
+    public private(set) var model: Model
     private let registry: OpRegistry
     private var plans: [Set<String>: GraphPlan] = [:]
+    /// The main graph's input names (all, and those without an initializer) and output names.
+    private let names: (inputs: [String], runtimeInputs: [String], outputs: [String])
+    /// ``PreparedValues/replacementCount`` when constants were last looked at for release.
+    private var replacementsSeen = -1
     /// Largest total of live intermediate tensor bytes seen during the last run.
     public private(set) var peakBytes = 0
     private var liveBytes = 0
@@ -56,6 +65,8 @@ public final class Session {
     public init(model: Model, registry: OpRegistry = .standard, options: Options = Options()) throws {
         self.model = options.fuse ? Fusion.apply(model) : model
         self.registry = registry
+        let graph = self.model.graph
+        names = (graph.inputs.map(\.name), graph.runtimeInputs.map(\.name), graph.outputs.map(\.name))
         let missing = Self.unsupportedOperators(in: self.model, registry: registry)
         if !missing.isEmpty { throw RuntimeError.unsupportedOperators(missing) }
         _ = try plan(keep: [])
@@ -68,7 +79,7 @@ public final class Session {
 
     private func plan(keep: Set<String>) throws -> GraphPlan {
         if let existing = plans[keep] { return existing }
-        let made = try GraphPlan(graph: model.graph, model: model, registry: registry, keep: keep)
+        let made = try GraphPlan(graph: model.graph, model: model, registry: registry, keep: keep, sharing: plans.values.first)
         plans[keep] = made
         return made
     }
@@ -87,17 +98,16 @@ public final class Session {
     /// - Returns: the requested values by name.
     /// - Throws: ``RuntimeError`` naming the input or node at fault.
     public func run(_ feeds: [String: Tensor], outputs: [String]? = nil, observer: TensorObserver? = nil) throws -> [String: Tensor] {
-        let graph = model.graph
-        let inputNames = graph.runtimeInputs.map(\.name)
-        let allInputs = Set(graph.inputs.map(\.name))
+        // Not `model.graph` in a local: it would hold weights released during the run.
+        let (inputNames, allInputs) = (names.runtimeInputs, names.inputs)
         for name in feeds.keys.sorted() where !allInputs.contains(name) {
             throw RuntimeError.unknownInput(name: name, expected: inputNames)
         }
         for name in inputNames where feeds[name] == nil { throw RuntimeError.missingInput(name: name) }
-        let wanted = outputs ?? graph.outputs.map(\.name)
+        let wanted = outputs ?? names.outputs
         let plan = try plan(keep: Set(wanted))
         let scope = Scope(parent: nil, constants: plan.constants)
-        for name in graph.inputs.map(\.name) {
+        for name in allInputs {
             guard let tensor = feeds[name] else { continue }
             scope.values[name] = tensor
             observer?(name, tensor)
@@ -110,9 +120,41 @@ public final class Session {
             guard let value = scope.lookup(name) else {
                 throw RuntimeError.kernel(node: "(graph)", opType: "output", inputShapes: [], reason: "value '\(name)' was not produced")
             }
+            guard !value.elementsReleased else {
+                throw RuntimeError.kernel(node: "(graph)", opType: "output", inputShapes: [],
+                                          reason: "'\(name)' is a weight this session keeps only in packed form; read it from the model file")
+            }
             result[name] = value
         }
         return result
+    }
+
+    /// Releases the weights every reader of which keeps them packed (see ``model``), in every
+    /// plan, the running scope and the model, so that the session holds only the packed copies.
+    /// Called during the main graph's run, right after a step packed something: the original
+    /// and the packed copy of a weight are held together only until then.
+    private func releaseReplacedConstants(_ plan: GraphPlan, scope: Scope) {
+        let released = plan.releaseReplacedConstants()
+        guard !released.isEmpty else { return }
+        for other in plans.values where other !== plan { other.adopt(released: released) }
+        for (name, copy) in released where scope.constants[name] != nil { scope.constants[name] = copy }
+        var graph = model.graph
+        for index in graph.initializers.indices {
+            if let copy = released[graph.initializers[index].name] { graph.initializers[index].tensor = copy }
+        }
+        for index in graph.nodes.indices where graph.nodes[index].opType == "Constant" {
+            guard let output = graph.nodes[index].outputs.first, let copy = released[output] else { continue }
+            for position in graph.nodes[index].attributes.indices {
+                if case .tensor(var constant) = graph.nodes[index].attributes[position].value {
+                    constant.tensor = copy
+                    graph.nodes[index].attributes[position].value = .tensor(constant)
+                }
+            }
+        }
+        model.graph = graph
+        // Freed weights sit between live blocks of the heap, where the allocator keeps their
+        // pages; the packed copies made next are larger and would not reuse them.
+        octet_return_free_memory()
     }
 
     /// Values visible to a graph: its own (inputs and computed values, which shadow a constant of
@@ -120,7 +162,7 @@ public final class Session {
     /// graphs'.
     final class Scope {
         var values: [String: Tensor] = [:]
-        let constants: [String: Tensor]
+        var constants: [String: Tensor]
         let parent: Scope?
         init(parent: Scope?, constants: [String: Tensor]) {
             self.parent = parent
@@ -163,6 +205,13 @@ public final class Session {
             } catch let error as TensorError {
                 throw RuntimeError.kernel(node: step.label, opType: node.opType, inputShapes: inputs.map(Self.describe),
                                           reason: error.localizedDescription)
+            }
+            if scope.parent == nil {
+                let replacements = PreparedValues.replacementCount.load(ordering: .relaxed)
+                if replacements != replacementsSeen {
+                    replacementsSeen = replacements
+                    releaseReplacedConstants(plan, scope: scope)
+                }
             }
             if profile != nil {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

@@ -123,6 +123,21 @@ public struct Tensor: Sendable {
     /// Bytes of numeric storage (0 for strings).
     public var byteCount: Int { storage.byteCount }
 
+    /// Whether the elements were released (``releasingElements()``); only the type and shape remain.
+    public var elementsReleased: Bool { storage.isReleased }
+
+    /// This tensor's type and shape without its elements, for a weight whose only readers keep
+    /// it in another form (packed panels): the copy holds no memory, and reading its elements
+    /// faults. `nil` for strings, containers and tensors under 64 KiB (not worth a mapping).
+    public func releasingElements() -> Tensor? {
+        guard dtype != .string, container == nil, byteCount >= 65_536, !storage.isReleased,
+              let released = TensorStorage(releasedByteCount: byteCount)
+        else { return nil }
+        var copy = self
+        copy.storage = released
+        return copy
+    }
+
     /// Calls `body` with the raw little-endian element bytes.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(storage.bytes)

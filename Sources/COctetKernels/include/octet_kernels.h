@@ -223,6 +223,9 @@ unsigned int octet_crc32(unsigned int crc, const void *data, long n);
 /// glibc only: blocks below `mmap_threshold` bytes come from the heap, and up to
 /// `trim_threshold` bytes of free heap are kept rather than returned to the kernel.
 void octet_tune_allocator(long mmap_threshold, long trim_threshold);
+/// Gives the pages of free heap blocks back to the kernel (glibc's malloc_trim, which also
+/// clears whole pages of free blocks inside the heap); does nothing on other C libraries.
+void octet_return_free_memory(void);
 
 /// 1 when the AVX2/FMA kernels are in use.
 int octet_kernels_use_avx2(void);

@@ -29,7 +29,9 @@ enum LinearKernels {
         }
     }
 
-    /// The constant weight of a node packed once, when it is a float32 matrix.
+    /// The constant weight of a node packed once, when it is a float32 matrix. The packed copy
+    /// stands in for the weight from then on (the session may release the original), so a
+    /// caller given one must not read the weight's elements.
     /// - Parameters:
     ///   - index: the weight's input position (it must be a graph constant).
     ///   - transposed: pack Bᵀ (Gemm's `transB`).
@@ -37,7 +39,7 @@ enum LinearKernels {
         guard context.isConstant(index), let weight = context.optionalInput(index), weight.rank == 2, weight.dtype == .float32,
               weight.elementCount > 0
         else { return nil }
-        return try context.prepared("packed \(index) \(transposed)") {
+        return try context.prepared("packed \(index) \(transposed)", replacing: index) {
             let b = try matrix(weight, transposed: transposed)
             return try b.withElements(as: Float.self) { values in
                 guard let base = values.baseAddress else { throw KernelError("weight \(weight.shape) has no elements") }
@@ -50,16 +52,17 @@ enum LinearKernels {
     static func matmul(_ context: KernelContext) throws -> Tensor {
         let first = try context.input(0)
         let second = try context.input(1)
-        if first.dtype == .float32, first.rank >= 2, let packed = try packedWeight(context, input: 1, transposed: false),
-           first.shape[first.rank - 1] == packed.k
-        {
-            // [..., m, k] · [k, n]: the leading dimensions fold into m.
-            let k = packed.k
-            let m = first.elementCount / max(k, 1)
-            let product = multiply(first.unsafeReshaped([m, k]), second, m: m, n: packed.n, k: k, packed: packed)
-            return product.unsafeReshaped(Array(first.shape.dropLast()) + [packed.n])
+        guard let packed = try packedWeight(context, input: 1, transposed: false) else { return try matmul(first, second) }
+        // B's elements may be released: every case is answered from the packed copy.
+        guard first.dtype == .float32 else { throw KernelError("input types differ: \(first.dtype) and \(second.dtype)") }
+        guard first.rank >= 1, first.shape[first.rank - 1] == packed.k else {
+            throw KernelError("inner dimensions differ: \(first.shape) × \(second.shape)")
         }
-        return try matmul(first, second)
+        // [..., m, k] · [k, n]: the leading dimensions fold into m (a vector is one row).
+        let k = packed.k
+        let m = first.elementCount / max(k, 1)
+        let product = multiply(first.unsafeReshaped([m, k]), second, m: m, n: packed.n, k: k, packed: packed)
+        return product.unsafeReshaped(Array(first.shape.dropLast()) + [packed.n])
     }
 
     static func matmul(_ first: Tensor, _ second: Tensor) throws -> Tensor {
@@ -114,7 +117,7 @@ enum LinearKernels {
         let first = try context.input(0)
         let a = try matrix(first, transposed: context.int("transA", 0) != 0)
         let transB = context.int("transB", 0) != 0
-        let packed = first.dtype == .float32 ? try packedWeight(context, input: 1, transposed: transB) : nil
+        let packed = try packedWeight(context, input: 1, transposed: transB)
         let b = packed == nil ? try matrix(try context.input(1), transposed: transB) : try context.input(1)
         let (bk, bn) = packed.map { ($0.k, $0.n) } ?? (b.rank == 2 ? (b.shape[0], b.shape[1]) : (-1, -1))
         guard a.rank == 2, b.rank == 2, a.shape[1] == bk else {
