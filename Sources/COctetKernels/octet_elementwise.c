@@ -194,6 +194,10 @@ static void sum_rows_portable(const float *x, float *y, long rows, long n, doubl
 static void unary_portable(int op, const float *x, float *y, long n, float alpha, float beta) { UNARY_BODY }
 static void binary_portable(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n) { BINARY_BODY }
 
+// Rows of n outputs: each input advances by its step per element and by its row step per row.
+#define BINARY_ROWS(BINARY)                                                                       \
+    for (long row = 0; row < rows; row++) BINARY(op, a + row * row_a, step_a, b + row * row_b, step_b, y + row * n, n);
+
 #ifdef OCTET_X86
 __attribute__((target("avx2,fma")))
 static void unary_avx2(int op, const float *x, float *y, long n, float alpha, float beta) { UNARY_BODY }
@@ -233,6 +237,33 @@ __attribute__((target("avx512f,avx512vl,avx2,fma")))
 static void unary_avx512(int op, const float *x, float *y, long n, float alpha, float beta) { UNARY_BODY }
 __attribute__((target("avx512f,avx512vl,avx2,fma")))
 static void binary_avx512(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n) { BINARY_BODY }
+
+// Short rows (a squeeze-excite scale over 7 × 7 planes, 49 floats) with intrinsics: the
+// compiler's loop above, unrolled for long rows, ran such rows mostly in its scalar tail. The
+// same IEEE operations per element; Relu as max(0, s), which keeps NaN like the scalar form.
+#define BINARY_ROWS_512(EXPR)                                                                     \
+    for (long row = 0; row < rows; row++) {                                                       \
+        const float *pa = a + row * row_a, *pb = b + row * row_b;                                 \
+        float *py = y + row * n;                                                                  \
+        const __m512 sa = _mm512_set1_ps(pa[0]), sb = _mm512_set1_ps(pb[0]);                     \
+        for (long i = 0; i < n; i += 16) {                                                        \
+            const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u); \
+            const __m512 u = step_a ? _mm512_maskz_loadu_ps(m, pa + i) : sa;                      \
+            const __m512 v = step_b ? _mm512_maskz_loadu_ps(m, pb + i) : sb;                      \
+            _mm512_mask_storeu_ps(py + i, m, EXPR);                                               \
+        }                                                                                         \
+    }
+__attribute__((target("avx512f,avx512vl,avx2,fma")))
+static void binary_rows_avx512(int op, const float *a, long row_a, int step_a, const float *b, long row_b, int step_b,
+                               float *y, long rows, long n) {
+    switch (op) {
+    case OCTET_BINARY_ADD: BINARY_ROWS_512(_mm512_add_ps(u, v)) break;
+    case OCTET_BINARY_SUB: BINARY_ROWS_512(_mm512_sub_ps(u, v)) break;
+    case OCTET_BINARY_MUL: BINARY_ROWS_512(_mm512_mul_ps(u, v)) break;
+    case OCTET_BINARY_DIV: BINARY_ROWS_512(_mm512_div_ps(u, v)) break;
+    case OCTET_BINARY_ADD_RELU: BINARY_ROWS_512(_mm512_max_ps(_mm512_setzero_ps(), _mm512_add_ps(u, v))) break;
+    }
+}
 #endif
 
 // Per thread, so a test forcing the portable path does not change what other threads (other
@@ -279,6 +310,18 @@ void octet_binary_f32(int op, const float *a, int step_a, const float *b, int st
     binary_portable(op, a, step_a, b, step_b, y, n);
 }
 
+void octet_binary_rows_f32(int op, const float *a, long row_a, int step_a, const float *b, long row_b, int step_b,
+                           float *y, long rows, long n) {
+    if (rows <= 0 || n <= 0) return;
+#ifdef OCTET_X86
+    switch (octet_kernels_level()) {
+    case 2: binary_rows_avx512(op, a, row_a, step_a, b, row_b, step_b, y, rows, n); return;
+    case 1: BINARY_ROWS(binary_avx2) return;
+    }
+#endif
+    BINARY_ROWS(binary_portable)
+}
+
 void octet_softmax_rows_f32(const float *x, float *y, long rows, long n) {
 #ifdef OCTET_X86
     switch (octet_kernels_level()) {
@@ -296,6 +339,11 @@ void octet_cpu_pause(void) {
 }
 
 void octet_sum_rows_f32(const float *x, float *y, long rows, long n, double scale) {
+    if (n == 1) {
+        // A 1 × 1 plane (pooling after pooling): the same value every path computes.
+        for (long row = 0; row < rows; row++) y[row] = (float)((double)x[row] * scale);
+        return;
+    }
 #ifdef OCTET_X86
     switch (octet_kernels_level()) {
     case 2: sum_rows_avx512(x, y, rows, n, scale); return;

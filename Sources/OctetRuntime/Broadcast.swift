@@ -165,10 +165,10 @@ enum Broadcast {
                         return
                     }
                     ThreadPool.parallelFor(rows, minimumChunk: Swift.max(1, 32_768 / width)) { range in
-                        for row in range {
-                            octet_binary_f32(op.code, source.pointer + row * left.1, Int32(left.0), other.pointer + row * right.1, Int32(right.0),
-                                             target.pointer + row * width, width)
-                        }
+                        let first = range.lowerBound
+                        octet_binary_rows_f32(op.code, source.pointer + first * left.1, left.1, Int32(left.0),
+                                              other.pointer + first * right.1, right.1, Int32(right.0),
+                                              target.pointer + first * width, range.count, width)
                     }
                 }
             }

@@ -87,6 +87,37 @@ import _OctetTestSupport
         }
     }
 
+    /// Rows of outputs, each input a row of its own or one value per row (a squeeze-excite scale),
+    /// row lengths around the 16-lane blocks: every element as the scalar operator computes it,
+    /// NaN and -0 through the fused Relu included.
+    @Test(arguments: levels) func binaryRowsAreExactForEveryStepPattern(level: Int) {
+        octet_kernels_set_level(Int32(level))
+        defer { octet_kernels_set_level(-1) }
+        let operators: [(Int32, (Float, Float) -> Float)] = [
+            (Int32(OCTET_BINARY_ADD), (+)), (Int32(OCTET_BINARY_SUB), (-)), (Int32(OCTET_BINARY_MUL), (*)),
+            (Int32(OCTET_BINARY_DIV), (/)), (Int32(OCTET_BINARY_ADD_RELU), { ($0 + $1) < 0 ? 0 : $0 + $1 }),
+        ]
+        for n in [1, 7, 16, 17, 49] {
+            let rows = 6
+            var a: [Float] = (0..<(rows * n)).map { Float(($0 * 29 % 83) - 41) / 9 }
+            a[3 % a.count] = .nan
+            a[(5 * n + n - 1) % a.count] = -0.0
+            let b: [Float] = (0..<(rows * n)).map { Float(($0 * 13 % 47) - 23) / 5 }
+            for (op, reference) in operators {
+                for (stepA, stepB) in [(1, 1), (1, 0), (0, 1)] {
+                    let (rowA, rowB) = (stepA == 1 ? n : 1, stepB == 1 ? n : 1)
+                    var y = [Float](repeating: 7, count: rows * n)
+                    octet_binary_rows_f32(op, a, rowA, Int32(stepA), b, rowB, Int32(stepB), &y, rows, n)
+                    let expected = (0..<(rows * n)).map { i in
+                        reference(a[i / n * rowA + i % n * stepA], b[i / n * rowB + i % n * stepB])
+                    }
+                    let same = zip(y, expected).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
+                    #expect(same, "level \(level), op \(op), n \(n), steps \(stepA) \(stepB)")
+                }
+            }
+        }
+    }
+
     /// The portable path (what CPUs without AVX2 run) computes whole models like the vector paths:
     /// Conv, GEMM, Relu, Softmax with -inf, and the float binary operators.
     @Test func portableDispatchRunsWholeModels() throws {

@@ -156,6 +156,11 @@ enum { OCTET_BINARY_ADD = 0, OCTET_BINARY_SUB = 1, OCTET_BINARY_MUL = 2, OCTET_B
 /// y[i] = a[i · step_a] op b[i · step_b] for i < n, steps 0 (a broadcast scalar) or 1.
 void octet_binary_f32(int op, const float *a, int step_a, const float *b, int step_b, float *y, long n);
 
+/// `octet_binary_f32` over `rows` rows of `n` outputs (y's rows contiguous), a's row r at
+/// `a + r · row_a` and b's at `b + r · row_b`: one call for a broadcast over short rows.
+void octet_binary_rows_f32(int op, const float *a, long row_a, int step_a, const float *b, long row_b, int step_b,
+                           float *y, long rows, long n);
+
 /// The CPU's spin-wait hint (`pause` on x86, nothing elsewhere), for worker threads waiting for work.
 void octet_cpu_pause(void);
 
