@@ -108,4 +108,29 @@ struct WeightReleaseTests {
         #expect(weight("w1", in: session.model)?.elementsReleased == false)
         #expect(weight("w2", in: session.model)?.elementsReleased == true)
     }
+
+    /// A 1×1 convolution (filters 160 × 128, a Constant node as opset-11 exports hold them) reads
+    /// only its packed filters after the first run.
+    @Test func convolutionFiltersAreReleasedToo() throws {
+        let filters = Tensor(shape: [Self.hidden, Self.k, 1, 1], scalars: Self.w1)
+        let graph = Graph(
+            name: "pointwise",
+            nodes: [Node(opType: "Constant", inputs: [], outputs: ["w"], name: "w_const",
+                         attributes: [Attribute(name: "value", value: .tensor(GraphTensor(name: "w", tensor: filters)))]),
+                    Node(opType: "Conv", inputs: ["x", "w"], outputs: ["y"], name: "conv")],
+            inputs: [.tensor("x", .float32, nil)], outputs: [.tensor("y", .float32, nil)])
+        let session = try Session(model: Model(graph: graph, opsetImports: [OpsetImport(domain: "", version: 11)]))
+        let positions = 9
+        for seed: UInt64 in [11, 12] {
+            let x = TestModels.randomFloats(Self.k * positions, seed: seed)
+            let y = try #require(try session.run(["x": Tensor(shape: [1, Self.k, 3, 3], scalars: x)])["y"]).scalars(as: Float.self)
+            for f in 0..<Self.hidden {
+                for p in 0..<positions {
+                    let want = (0..<Self.k).reduce(0.0) { $0 + Double(Self.w1[f * Self.k + $1]) * Double(x[$1 * positions + p]) }
+                    #expect(abs(Double(y[f * positions + p]) - want) <= 1e-5 * 8, "filter \(f), position \(p)")
+                }
+            }
+            #expect(weight("w", in: session.model)?.elementsReleased == true)
+        }
+    }
 }

@@ -71,8 +71,11 @@ enum ConvKernels {
                 .converted(to: xOriginal.dtype)
         }
         if kernel.count == 2 {
-            let packed = context.isConstant(1) && xOriginal.dtype == .float32
-                ? context.prepared("packed filters") { PackedFilters(w: w, group: group) } : PackedFilters(w: w, group: group)
+            // Float32 filters packed once stand in for W from then on (``conv2d`` reads only its
+            // shape), so the session may release W; converted ones are read every run.
+            let packed = !context.isConstant(1) || xOriginal.dtype != .float32 ? PackedFilters(w: w, group: group)
+                : try context.input(1).dtype == .float32 ? context.prepared("packed filters", replacing: 1) { PackedFilters(w: w, group: group) }
+                : context.prepared("packed filters") { PackedFilters(w: w, group: group) }
             return try conv2d(x: x, w: w, filters: packed, bias: try biasValues(context, filters: filters), group: group, geometry: geometry,
                               activation: activation, residual: residual).converted(to: xOriginal.dtype)
         }
