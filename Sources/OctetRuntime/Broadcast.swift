@@ -157,14 +157,14 @@ enum Broadcast {
                     let rows = count / width
                     if rows == 1 {
                         // One long row: split it into chunks instead.
-                        ThreadPool.parallelFor(count, minimumChunk: 32_768) { range in
+                        ThreadPool.parallelFor(count, minimumChunk: 16_384) { range in
                             octet_binary_f32(op.code, source.pointer + range.lowerBound * left.0, Int32(left.0),
                                              other.pointer + range.lowerBound * right.0, Int32(right.0),
                                              target.pointer + range.lowerBound, range.count)
                         }
                         return
                     }
-                    ThreadPool.parallelFor(rows, minimumChunk: Swift.max(1, 32_768 / width)) { range in
+                    ThreadPool.parallelFor(rows, minimumChunk: Swift.max(1, 16_384 / width)) { range in
                         let first = range.lowerBound
                         octet_binary_rows_f32(op.code, source.pointer + first * left.1, left.1, Int32(left.0),
                                               other.pointer + first * right.1, right.1, Int32(right.0),

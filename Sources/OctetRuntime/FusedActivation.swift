@@ -78,7 +78,7 @@ struct FusedActivation: Equatable {
     func apply(to tensor: inout Tensor) {
         tensor.withMutableElements(as: Float.self) { values in
             let shared = UncheckedSendable(values)
-            ThreadPool.parallelFor(values.count, minimumChunk: 32_768) { range in
+            ThreadPool.parallelFor(values.count, minimumChunk: 16_384) { range in
                 guard let base = shared.value.baseAddress else { return }
                 apply(base + range.lowerBound, count: range.count)
             }

@@ -22,7 +22,7 @@ enum ActivationKernels {
             return input.withElements(as: Float.self) { x in
                 Tensor.buildOverwriting(Float.self, shape: input.shape) { out in
                     let (source, target) = (UncheckedSendable(x), UncheckedSendable(out))
-                    ThreadPool.parallelFor(out.count, minimumChunk: 32_768) { range in
+                    ThreadPool.parallelFor(out.count, minimumChunk: 16_384) { range in
                         guard let from = source.value.baseAddress, let to = target.value.baseAddress else { return }
                         octet_unary_f32(op, from + range.lowerBound, to + range.lowerBound, range.count, alpha, beta)
                     }

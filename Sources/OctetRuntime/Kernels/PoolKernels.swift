@@ -169,7 +169,7 @@ enum PoolKernels {
             Tensor.build(Float.self, shape: shape) { out in
                 if !isMax, let base = input.baseAddress, let target = out.baseAddress {
                     let (source, sums) = (UnsafeSendablePointer(pointer: base), UnsafeSendableMutablePointer(pointer: target))
-                    ThreadPool.parallelFor(planes, minimumChunk: max(1, 32_768 / max(size, 1))) { range in
+                    ThreadPool.parallelFor(planes, minimumChunk: max(1, 16_384 / max(size, 1))) { range in
                         octet_sum_rows_f32(source.pointer + range.lowerBound * size, sums.pointer + range.lowerBound, range.count, size,
                                            1.0 / Double(max(size, 1)))
                     }
