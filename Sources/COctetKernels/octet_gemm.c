@@ -524,6 +524,18 @@ __attribute__((target("avx512f,avx512vl"))) static void even_columns_avx512(cons
 }
 #endif
 
+void octet_subsample_planes(const float *x, long planes, int height, int width, int stride_h, int stride_w,
+                            int out_h, int out_w, float *y) {
+    for (long p = 0; p < planes; p++) {
+        const float *plane = x + p * (long)height * width;
+        for (int i = 0; i < out_h; i++) {
+            const float *row = plane + (long)i * stride_h * width;
+            float *out = y + (p * out_h + i) * (long)out_w;
+            for (int j = 0; j < out_w; j++) out[j] = row[(long)j * stride_w];
+        }
+    }
+}
+
 void octet_phase_planes(const float *image, int channels, int height, int width, int pad_top, int pad_left,
                         int stride_h, int stride_w, int phase_h, int phase_w, float *out) {
     const long plane = (long)phase_h * phase_w;

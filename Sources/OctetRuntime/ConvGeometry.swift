@@ -68,6 +68,18 @@ struct ConvGeometry {
         }
     }
 
+    /// The geometry of a 1×1 window with stride 1 and no padding over `size` (a strided 1×1
+    /// convolution after its input positions were gathered).
+    init(pointwiseOver size: [Int]) {
+        input = size
+        output = size
+        kernel = [Int](repeating: 1, count: size.count)
+        strides = kernel
+        dilations = kernel
+        padBegin = [Int](repeating: 0, count: size.count)
+        padEnd = padBegin
+    }
+
     /// Number of kernel positions.
     var kernelVolume: Int { kernel.reduce(1, *) }
     /// Number of output positions.

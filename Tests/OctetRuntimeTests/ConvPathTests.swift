@@ -5,7 +5,8 @@ import _OctetTestSupport
 @testable import OctetRuntime
 
 /// 2-D Conv through each of its paths — implicit GEMM over a padded image (panels of positions
-/// over one to four output rows; strided convolutions over phase planes), im2col rows, 1×1, depthwise (strides 1, 2 and 3) — against a
+/// over one to four output rows; strided convolutions over phase planes), im2col rows, 1×1 (strided
+/// ones through gathered positions), depthwise (strides 1, 2 and 3) — against a
 /// double-precision direct convolution, with bias, asymmetric padding and dilation, and with a
 /// fused Relu, on every kernel level the CPU has.
 struct ConvPathTests {
@@ -46,6 +47,9 @@ struct ConvPathTests {
         (30, 5, 1, [0, 0, 0, 0], [1, 1], [1, 1], 1, 3, 37),   // 1×1
         (14, 300, 1, [0, 0, 0, 0], [1, 1], [1, 1], 1, 30, 37), // 1×1, few filters over a large image: B in place, panel pairs, a partial last panel
         (20, 130, 1, [0, 0, 0, 0], [1, 1], [1, 1], 1, 41, 39), // 1×1, packed panels in two chunks (the last partial)
+        (24, 40, 1, [0, 0, 0, 0], [1, 1], [2, 2], 1, 29, 31), // strided 1×1 (a downsampling shortcut): positions gathered, odd sizes
+        (9, 7, 1, [0, 0, 0, 0], [1, 1], [3, 2], 1, 10, 9),    // strided 1×1, unequal strides
+        (9, 7, 1, [1, 0, 0, 1], [1, 1], [2, 2], 1, 10, 9),    // strided 1×1 with padding: the general path
         (6, 6, 3, [1, 1, 1, 1], [1, 1], [1, 1], 6, 5, 77),    // depthwise: four-block groups and a tail
         (6, 6, 5, [2, 1, 2, 3], [1, 1], [2, 2], 6, 9, 70),    // depthwise stride 2, asymmetric pads
         (6, 6, 3, [2, 2, 2, 2], [2, 2], [1, 1], 6, 4, 19),    // depthwise dilated

@@ -61,6 +61,10 @@ int octet_sgemm_tile_segments(int rows, int k, const float *a, const float *b, i
 /// image[c][r·stride_h + a − pad_top][j·stride_w + b − pad_left], 0 outside the image. A tap of
 /// a stride-s convolution is then a stride-1 read of one phase plane (stride 1: one padded plane
 /// per channel).
+/// y[p][i][j] = x[p][i · stride_h][j · stride_w] for `planes` planes of height × width (the
+/// input positions of a strided 1×1 convolution without padding).
+void octet_subsample_planes(const float *x, long planes, int height, int width, int stride_h, int stride_w,
+                            int out_h, int out_w, float *y);
 void octet_phase_planes(const float *image, int channels, int height, int width, int pad_top, int pad_left,
                         int stride_h, int stride_w, int phase_h, int phase_w, float *out);
 

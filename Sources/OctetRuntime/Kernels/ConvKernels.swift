@@ -39,6 +39,23 @@ enum ConvKernels {
         return try context.prepared("bias") { PreparedFloats(try convert()) }.values
     }
 
+    /// x[n, c, i · stride, j · stride] for the output positions of a 1×1 window without padding.
+    private static func subsample(_ x: Tensor, strides: [Int], output: [Int]) -> Tensor {
+        let (planes, height, width) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        let (outH, outW) = (output[0], output[1])
+        return x.withElements(as: Float.self) { input in
+            Tensor.buildOverwriting(Float.self, shape: [x.shape[0], x.shape[1], outH, outW]) { out in
+                guard let inBase = input.baseAddress, let outBase = out.baseAddress else { return }
+                let (source, target) = (UnsafeSendablePointer(pointer: inBase), UnsafeSendableMutablePointer(pointer: outBase))
+                ThreadPool.parallelFor(planes, minimumChunk: max(1, 16_384 / max(outH * outW, 1))) { range in
+                    octet_subsample_planes(source.pointer + range.lowerBound * height * width, range.count, Int32(height), Int32(width),
+                                           Int32(strides[0]), Int32(strides[1]), Int32(outH), Int32(outW),
+                                           target.pointer + range.lowerBound * outH * outW)
+                }
+            }
+        }
+    }
+
     private static func convolve(_ context: KernelContext, activation: FusedActivation?, residual: Tensor?) throws -> Tensor {
         let xOriginal = try context.input(0)
         let x = try xOriginal.converted(to: .float32)
@@ -71,6 +88,14 @@ enum ConvKernels {
                 .converted(to: xOriginal.dtype)
         }
         if kernel.count == 2 {
+            var (x, geometry) = (x, geometry)
+            if kernel == [1, 1], geometry.strides != [1, 1], (geometry.padBegin + geometry.padEnd).allSatisfy({ $0 == 0 }) {
+                // A strided 1×1 convolution (a ResNet downsampling shortcut) reads one input
+                // position in stride²: gathered first, they go through the stride-1 path instead
+                // of phase planes or im2col rows over the whole image.
+                x = subsample(x, strides: geometry.strides, output: geometry.output)
+                geometry = ConvGeometry(pointwiseOver: geometry.output)
+            }
             // Float32 filters packed once stand in for W from then on (``conv2d`` reads only its
             // shape), so the session may release W; converted ones are read every run.
             let packed = !context.isConstant(1) || xOriginal.dtype != .float32 ? PackedFilters(w: w, group: group)
