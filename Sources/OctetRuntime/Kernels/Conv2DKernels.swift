@@ -177,7 +177,7 @@ extension ConvKernels {
                                 defer { padded.deallocate() }
                                 let target = UnsafeSendableMutablePointer(pointer: padded)
                                 let channelFloats = strideH * strideW * phaseH * phaseW
-                                ThreadPool.parallelFor(groupChannels, minimumChunk: max(1, 65_536 / max(channelFloats, 1))) { range in
+                                ThreadPool.parallelFor(groupChannels, minimumChunk: max(1, 4_096 / max(channelFloats, 1))) { range in
                                     octet_phase_planes(image + range.lowerBound * height * width, Int32(range.count), Int32(height), Int32(width),
                                                        Int32(geometry.padBegin[0]), Int32(geometry.padBegin[1]), Int32(strideH), Int32(strideW),
                                                        Int32(phaseH), Int32(phaseW), target.pointer + range.lowerBound * channelFloats)
