@@ -136,27 +136,36 @@ enum Layout {
         let innerStep = permutedStrides.last ?? 0
         let outer = Array(shape.dropLast())
         let outerStrides = Array(permutedStrides.dropLast())
+        let outerCounts = strides(outer)
         return tensor.withUnsafeBytes { input in
-            Tensor.build(dtype: tensor.dtype, shape: shape) { out in
-                guard let from = input.baseAddress, let to = out.baseAddress, count > 0 else { return }
-                var index = [Int](repeating: 0, count: outer.count)
-                var offset = 0
-                var position = 0
-                for _ in 0..<(count / max(inner, 1)) {
-                    switch size {
-                    case 4:
-                        let source = from.assumingMemoryBound(to: UInt32.self) + offset
-                        let target = to.assumingMemoryBound(to: UInt32.self) + position
-                        for i in 0..<inner { target[i] = source[i * innerStep] }
-                    case 8:
-                        let source = from.assumingMemoryBound(to: UInt64.self) + offset
-                        let target = to.assumingMemoryBound(to: UInt64.self) + position
-                        for i in 0..<inner { target[i] = source[i * innerStep] }
-                    default:
-                        for i in 0..<inner { copy(size, from: from + (offset + i * innerStep) * size, to: to + (position + i) * size) }
+            Tensor.buildOverwriting(dtype: tensor.dtype, shape: shape) { out in
+                guard let fromBase = input.baseAddress, let toBase = out.baseAddress, count > 0, inner > 0 else { return }
+                let from = UnsafeSendablePointer(pointer: fromBase.assumingMemoryBound(to: UInt8.self))
+                let to = UnsafeSendableMutablePointer(pointer: toBase.assumingMemoryBound(to: UInt8.self))
+                // Output rows split over threads; each chunk starts its odometer at its first row.
+                ThreadPool.parallelFor(count / inner, minimumChunk: max(1, 16_384 / inner)) { rows in
+                    var index = outer.indices.map { rows.lowerBound / outerCounts[$0] % outer[$0] }
+                    var offset = zip(index, outerStrides).reduce(0) { $0 + $1.0 * $1.1 }
+                    var position = rows.lowerBound * inner
+                    for _ in rows {
+                        switch size {
+                        case 4:
+                            let source = UnsafeRawPointer(from.pointer).assumingMemoryBound(to: UInt32.self) + offset
+                            let target = UnsafeMutableRawPointer(to.pointer).assumingMemoryBound(to: UInt32.self) + position
+                            for i in 0..<inner { target[i] = source[i * innerStep] }
+                        case 8:
+                            let source = UnsafeRawPointer(from.pointer).assumingMemoryBound(to: UInt64.self) + offset
+                            let target = UnsafeMutableRawPointer(to.pointer).assumingMemoryBound(to: UInt64.self) + position
+                            for i in 0..<inner { target[i] = source[i * innerStep] }
+                        default:
+                            for i in 0..<inner {
+                                copy(size, from: UnsafeRawPointer(from.pointer) + (offset + i * innerStep) * size,
+                                     to: UnsafeMutableRawPointer(to.pointer) + (position + i) * size)
+                            }
+                        }
+                        position += inner
+                        advance(&index, &offset, shape: outer, strides: outerStrides)
                     }
-                    position += inner
-                    advance(&index, &offset, shape: outer, strides: outerStrides)
                 }
             }
         }

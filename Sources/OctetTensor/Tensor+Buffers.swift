@@ -48,6 +48,15 @@ extension Tensor {
         return result
     }
 
+    /// A new tensor of any fixed-size `dtype` whose raw bytes `fill` writes, every one of them
+    /// (the buffer is not cleared first; sub-byte types are).
+    public static func buildOverwriting(dtype: DType, shape: [Int], _ fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows -> Tensor {
+        precondition(shape.allSatisfy { $0 >= 0 } && dtype != .string, "negative dimension in \(shape)")
+        var result = Tensor(uninitialized: dtype, shape: shape)
+        try result.withUnsafeMutableBytes(fill)
+        return result
+    }
+
     /// The elements as `Int`, for shape and index arguments; float elements must be finite and
     /// are truncated.
     /// - Throws: ``TensorError/unsupportedConversion`` for NaN, infinite or out-of-range values.
