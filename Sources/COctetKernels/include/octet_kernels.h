@@ -56,15 +56,16 @@ int octet_sgemm_tile_segments(int rows, int k, const float *a, const float *b, i
                               const unsigned short *masks, const long *offsets, float *c, long ldc, int width,
                               int accumulate, const float *row_bias, int relu);
 
+/// y[p][i][j] = x[p][i · stride_h][j · stride_w] for `planes` planes of height × width (the
+/// input positions of a strided 1×1 convolution without padding).
+void octet_subsample_planes(const float *x, long planes, int height, int width, int stride_h, int stride_w,
+                            int out_h, int out_w, float *y);
+
 /// The zero-padded image of a strided convolution split into stride_h × stride_w phase planes of
 /// phase_h × phase_w: out[((c·stride_h + a)·stride_w + b)·phase_h·phase_w + r·phase_w + j] is
 /// image[c][r·stride_h + a − pad_top][j·stride_w + b − pad_left], 0 outside the image. A tap of
 /// a stride-s convolution is then a stride-1 read of one phase plane (stride 1: one padded plane
 /// per channel).
-/// y[p][i][j] = x[p][i · stride_h][j · stride_w] for `planes` planes of height × width (the
-/// input positions of a strided 1×1 convolution without padding).
-void octet_subsample_planes(const float *x, long planes, int height, int width, int stride_h, int stride_w,
-                            int out_h, int out_w, float *y);
 void octet_phase_planes(const float *image, int channels, int height, int width, int pad_top, int pad_left,
                         int stride_h, int stride_w, int phase_h, int phase_w, float *out);
 
