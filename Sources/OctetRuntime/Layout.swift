@@ -216,19 +216,47 @@ enum Layout {
             return Tensor(shape: shape, strings: strings)
         }
         let size = first.elementSize
-        return Tensor.build(dtype: first.dtype, shape: shape) { out in
-            guard let to = out.baseAddress else { return }
-            var position = 0
-            for block in 0..<outer {
-                for tensor in tensors {
-                    let run = tensor.shape[axis] * inner * size
-                    tensor.withUnsafeBytes { input in
-                        if let from = input.baseAddress, run > 0 { (to + position).copyMemory(from: from + block * run, byteCount: run) }
+        // Per block of the axes before `axis`, each input's run of bytes, one after the other.
+        let runs = tensors.map { $0.shape[axis] * inner * size }
+        let starts = runs.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1) }
+        let blockBytes = starts[runs.count]
+        // Every byte is copied; sub-byte types start cleared (a partly used last byte).
+        let build = { (fill: (UnsafeMutableRawBufferPointer) -> Void) -> Tensor in
+            first.dtype.bitWidth < 8 ? Tensor.build(dtype: first.dtype, shape: shape, fill) : Tensor.buildOverwriting(dtype: first.dtype, shape: shape, fill)
+        }
+        return withBaseAddresses(of: tensors) { sources in
+            build { out in
+                guard let toBase = out.baseAddress, blockBytes > 0 else { return }
+                let to = UnsafeSendableMutablePointer(pointer: toBase.assumingMemoryBound(to: UInt8.self))
+                let from = UncheckedSendable(sources)
+                // Output bytes split over threads (a serial copy at two threads waits on the other
+                // core's cache for every line); each range copies the parts of the runs it covers.
+                ThreadPool.parallelFor(outer * blockBytes, minimumChunk: 65_536) { range in
+                    var offset = range.lowerBound
+                    while offset < range.upperBound {
+                        let (block, within) = (offset / blockBytes, offset % blockBytes)
+                        var input = 0
+                        while starts[input + 1] <= within { input += 1 }
+                        let skip = within - starts[input]
+                        let length = min(runs[input] - skip, range.upperBound - offset)
+                        if let source = from.value[input] {
+                            UnsafeMutableRawPointer(to.pointer + offset).copyMemory(from: source + block * runs[input] + skip, byteCount: length)
+                        }
+                        offset += length
                     }
-                    position += run
                 }
             }
         }
+    }
+
+    /// Calls `body` with the base address of every tensor's bytes (`nil` for an empty one), all
+    /// valid for the call.
+    private static func withBaseAddresses<R>(of tensors: [Tensor], _ body: ([UnsafeRawPointer?]) throws -> R) rethrows -> R {
+        func nest(_ index: Int, _ gathered: [UnsafeRawPointer?]) throws -> R {
+            guard index < tensors.count else { return try body(gathered) }
+            return try tensors[index].withUnsafeBytes { try nest(index + 1, gathered + [$0.baseAddress]) }
+        }
+        return try nest(0, [])
     }
 
     /// The part of `tensor` from `start` to `end` (exclusive) along `axis`, step 1.
